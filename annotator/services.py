@@ -1,0 +1,630 @@
+"""User actions. The only module that commits: one ``store.write()`` transaction per action.
+
+Readers, featurizers and exporters (``annotator.io``) are pure; the store (``annotator.store``)
+only queries. Every action validates its whole input before it writes anything, so a bad
+input leaves the database and the feature cache exactly as they were.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import tempfile
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from annotator.errors import (
+    ExportError,
+    ImportFormatError,
+    LabelError,
+    ProjectExistsError,
+    ProtolabelError,
+)
+from annotator.io.dataset import ImportedData
+from annotator.io.exporters import write_export
+from annotator.io.featurizers import load_featurizer, make_featurizer, resolve_featurizer
+from annotator.io.labels import resolve_label_set
+from annotator.io.readers import content_hash, read_input
+from annotator.store import features as feature_cache
+from annotator.store import queries
+from annotator.store.db import Store
+from annotator.store.models import Annotation, Item, Project, utcnow
+
+MAX_PROJECT_NAME = 200
+IMPORT_ANNOTATOR = "import"
+
+
+# --------------------------------------------------------------------------------------------
+# Import
+
+
+@dataclass
+class ImportOptions:
+    """What ``protolabel import`` takes besides the path and the project name."""
+
+    text_col: str | None = None
+    feature_cols: list[str] | str | None = None
+    id_col: str | None = None
+    label_col: str | None = None
+    label_from_folder: bool = False
+    labels: list[str] | str | None = None
+    features: str = "auto"
+    as_annotations: bool = False
+    append: bool = False
+    instructions: str = ""
+    progress: bool = False
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    project: str
+    added: int
+    total: int
+    data_kind: str
+    featurizer: str
+    feature_dim: int
+    labels: list[str]
+    annotations: int
+
+
+def check_project_name(name: str) -> str:
+    cleaned = (name or "").strip()
+    if not cleaned:
+        raise ProtolabelError("project name is empty")
+    if len(cleaned) > MAX_PROJECT_NAME:
+        raise ProtolabelError(f"project name is longer than {MAX_PROJECT_NAME} characters")
+    if any(ch in cleaned for ch in "\n\r\t"):
+        raise ProtolabelError("project name has a line break or tab in it")
+    return cleaned
+
+
+def import_path(
+    store: Store, path: str | os.PathLike, project: str, opts: ImportOptions
+) -> ImportSummary:
+    """Read, validate and featurize ``path``, then add it to ``project`` in one transaction."""
+    name = check_project_name(project)
+    _check_project_state(store, name, opts.append)  # fail fast, before reading a large file
+    data = read_input(
+        path,
+        text_col=opts.text_col,
+        feature_cols=opts.feature_cols,
+        id_col=opts.id_col,
+        label_col=opts.label_col,
+        label_from_folder=opts.label_from_folder,
+        max_bytes=store.settings.max_import_bytes,
+    )
+    return import_data(store, data, name, opts)
+
+
+def _check_project_state(store: Store, name: str, append: bool) -> Project | None:
+    with store.read() as session:
+        existing = queries.find_project(session, name)
+        if existing is not None and not append:
+            raise ProjectExistsError(
+                f"project {name!r} already exists (use --append to add items to it, "
+                "or choose another name)"
+            )
+        if existing is None and append:
+            queries.get_project(session, name)  # raises, listing the projects there are
+        return existing
+
+
+def import_data(
+    store: Store, data: ImportedData, project: str, opts: ImportOptions
+) -> ImportSummary:
+    """Add already-read items to a new project (or to an existing one with ``opts.append``)."""
+    name = check_project_name(project)
+    existing = _check_project_state(store, name, opts.append)
+    if existing is None:
+        labels = resolve_label_set(data.labels, opts.labels)
+        featurizer_name = resolve_featurizer(opts.features, data.kind)
+        featurizer = make_featurizer(featurizer_name).fit(data)
+        start_row = 0
+    else:
+        labels, featurizer, start_row = _prepare_append(store, existing, data, opts)
+    matrix = featurizer.transform(data, progress=opts.progress)
+    return _write_import(store, data, name, opts, labels, featurizer, matrix, start_row)
+
+
+def _prepare_append(store: Store, project: Project, data: ImportedData, opts: ImportOptions):
+    if data.kind != project.data_kind:
+        raise ImportFormatError(
+            f"{data.source}: holds {data.kind} items but project {project.name!r} holds "
+            f"{project.data_kind} items"
+        )
+    if opts.features not in ("auto", project.featurizer):
+        raise ImportFormatError(
+            f"project {project.name!r} uses the {project.featurizer!r} featurizer; "
+            f"--features {opts.features} cannot be mixed into it"
+        )
+    explicit = opts.labels if opts.labels else project.labels
+    labels = resolve_label_set(data.labels, explicit)
+    if labels != list(project.labels):
+        raise LabelError(
+            f"--labels {','.join(labels)} differs from project {project.name!r}'s label set "
+            f"{','.join(project.labels)} (edit the label set in the app)"
+        )
+    with store.read() as session:
+        clash = queries.existing_external_ids(session, project.id, data.ids)
+        start_row = queries.item_count(session, project.id)
+    if clash:
+        first = sorted(clash)[0]
+        raise ImportFormatError(
+            f"{data.source}: id {first!r} is already in project {project.name!r} "
+            f"({len(clash)} ids clash)"
+        )
+    featurizer = load_featurizer(project.featurizer, project.featurizer_state or b"")
+    return labels, featurizer, start_row
+
+
+def _item_rows(data: ImportedData, project_id: int, start_row: int) -> list[dict[str, Any]]:
+    rows = []
+    now = utcnow()
+    for i, external_id in enumerate(data.ids):
+        row: dict[str, Any] = {
+            "project_id": project_id,
+            "external_id": external_id,
+            "row": start_row + i,
+            "text": data.texts[i] if data.texts is not None else None,
+            "image": data.images[i] if data.images is not None else None,
+            "image_path": data.image_paths[i] if data.image_paths is not None else None,
+            "features": (
+                np.asarray(data.features[i], dtype=np.float64).tobytes()
+                if data.features is not None
+                else None
+            ),
+            "ground_truth": data.labels[i] if data.labels is not None else None,
+            "created_at": now,
+        }
+        row["content_hash"] = content_hash(data, i)
+        rows.append(row)
+    return rows
+
+
+def _write_import(
+    store: Store,
+    data: ImportedData,
+    name: str,
+    opts: ImportOptions,
+    labels: list[str],
+    featurizer: Any,
+    matrix: np.ndarray,
+    start_row: int,
+) -> ImportSummary:
+    pending = feature_cache.PendingFeatures()
+    try:
+        with store.write() as session:
+            project = _project_for_write(session, data, name, opts, labels, featurizer)
+            full = matrix
+            if start_row:
+                old = feature_cache.load_or_none(store, session, project, start_row)
+                if old is None:
+                    old = rebuild_features(store, session, project)
+                full = np.concatenate([np.asarray(old), matrix])
+            session.execute(insert(Item), _item_rows(data, project.id, start_row))
+            n_annotations = _import_annotations(session, project, data, opts, start_row)
+            pending = feature_cache.stage(store, session, project, full)
+            queries.log_event(
+                session,
+                project.id,
+                "append" if start_row else "import",
+                source=str(data.source),
+                added=len(data),
+                featurizer=project.featurizer,
+                annotations=n_annotations,
+            )
+            summary = ImportSummary(
+                project=name,
+                added=len(data),
+                total=start_row + len(data),
+                data_kind=project.data_kind,
+                featurizer=project.featurizer,
+                feature_dim=project.feature_dim,
+                labels=list(project.labels),
+                annotations=n_annotations,
+            )
+    except IntegrityError as exc:
+        pending.abort()
+        raise ProjectExistsError(
+            f"project {name!r} was changed by someone else during the import; nothing was written"
+        ) from exc
+    except BaseException:
+        pending.abort()
+        raise
+    pending.commit()
+    return summary
+
+
+def _project_for_write(
+    session: Session, data: ImportedData, name: str, opts: ImportOptions, labels, featurizer
+) -> Project:
+    project = queries.find_project(session, name)
+    if project is not None and not opts.append:
+        raise ProjectExistsError(f"project {name!r} already exists (use --append)")
+    if project is None:
+        if opts.append:
+            queries.get_project(session, name)
+        project = Project(
+            name=name,
+            labels=labels,
+            data_kind=data.kind,
+            featurizer=featurizer.name,
+            featurizer_state=featurizer.get_state(),
+            feature_dim=int(featurizer.dim),
+            features_version=0,
+            instructions=opts.instructions,
+            source_info={
+                "source": str(data.source),
+                "feature_names": list(data.feature_names or []),
+            },
+        )
+        session.add(project)
+        session.flush()
+    return project
+
+
+def _import_annotations(
+    session: Session, project: Project, data: ImportedData, opts: ImportOptions, start_row: int
+) -> int:
+    """With ``--as-annotations``, record the file's labels as existing decisions."""
+    if not opts.as_annotations:
+        return 0
+    if data.labels is None:
+        raise LabelError(f"{data.source}: --as-annotations needs a label column or class folders")
+    ids = dict(
+        session.execute(
+            select(Item.row, Item.id).where(Item.project_id == project.id, Item.row >= start_row)
+        ).all()
+    )
+    now = utcnow()
+    rows = [
+        {
+            "project_id": project.id,
+            "item_id": ids[start_row + i],
+            "label": label,
+            "annotator": IMPORT_ANNOTATOR,
+            "created_at": now,
+            "strategy": "import",
+        }
+        for i, label in enumerate(data.labels)
+        if label is not None
+    ]
+    if rows:
+        session.execute(insert(Annotation), rows)
+    return len(rows)
+
+
+# --------------------------------------------------------------------------------------------
+# Features
+
+
+def rebuild_features(store: Store, session: Session, project: Project) -> np.ndarray:
+    """Recompute the whole matrix from the items and the project's fitted featurizer."""
+    items = session.scalars(
+        select(Item).where(Item.project_id == project.id).order_by(Item.row)
+    ).all()
+    data = items_as_data(project, items)
+    featurizer = load_featurizer(project.featurizer, project.featurizer_state or b"")
+    return featurizer.transform(data)
+
+
+def items_as_data(project: Project, items: list[Item]) -> ImportedData:
+    kind = project.data_kind
+    n_cols = len(project.source_info.get("feature_names") or []) or None
+    return ImportedData(
+        kind=kind,
+        source=f"project:{project.name}",
+        ids=[it.external_id for it in items],
+        texts=[it.text or "" for it in items] if kind == "text" else None,
+        images=[it.image or b"" for it in items] if kind == "image" else None,
+        image_paths=[it.image_path or "" for it in items] if kind == "image" else None,
+        features=(
+            np.vstack([np.frombuffer(it.features or b"", np.float64) for it in items]).reshape(
+                len(items), n_cols or -1
+            )
+            if kind == "features"
+            else None
+        ),
+        feature_names=project.source_info.get("feature_names") or None,
+        labels=[it.ground_truth for it in items],
+    )
+
+
+def load_features(store: Store, project_name: str) -> np.ndarray:
+    """The project's feature matrix (memory-mapped), rebuilding a missing cache first."""
+    with store.read() as session:
+        project = queries.get_project(session, project_name)
+        n_rows = queries.item_count(session, project.id)
+        found = feature_cache.load_or_none(store, session, project, n_rows)
+    if found is not None:
+        return found
+    pending = feature_cache.PendingFeatures()
+    try:
+        with store.write() as session:
+            project = queries.get_project(session, project_name)
+            matrix = rebuild_features(store, session, project)
+            pending = feature_cache.stage(store, session, project, matrix)
+            queries.log_event(session, project.id, "features_rebuilt", rows=len(matrix))
+    except BaseException:
+        pending.abort()
+        raise
+    pending.commit()
+    return load_features(store, project_name)
+
+
+# --------------------------------------------------------------------------------------------
+# Projects
+
+
+@dataclass(frozen=True)
+class ProjectSummary:
+    name: str
+    data_kind: str
+    featurizer: str
+    labels: list[str]
+    items: int
+    labelled: int
+    skipped: int
+    archived: bool
+
+    @property
+    def remaining(self) -> int:
+        return self.items - self.labelled - self.skipped
+
+
+def list_projects(store: Store, *, include_archived: bool = True) -> list[ProjectSummary]:
+    with store.read() as session:
+        projects = session.scalars(select(Project).order_by(Project.name)).all()
+        out = []
+        for p in projects:
+            if p.archived and not include_archived:
+                continue
+            counts = queries.project_counts(session, p.id)
+            out.append(
+                ProjectSummary(
+                    name=p.name,
+                    data_kind=p.data_kind,
+                    featurizer=p.featurizer,
+                    labels=list(p.labels),
+                    items=counts.items,
+                    labelled=counts.labelled,
+                    skipped=counts.skipped,
+                    archived=p.archived,
+                )
+            )
+        return out
+
+
+def delete_project(store: Store, name: str) -> int:
+    """Delete a project with its items, decisions and models; return how many items went."""
+    with store.write() as session:
+        project = queries.get_project(session, name)
+        n_items = queries.item_count(session, project.id)
+        project_id = project.id
+        queries.log_event(session, project_id, "delete", name=name, items=n_items)
+        session.delete(project)
+    feature_cache.discard(store, project_id).commit()
+    return n_items
+
+
+# --------------------------------------------------------------------------------------------
+# Annotations (the store API the labelling loop builds on)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Where an item came from when it was shown, recorded with its label."""
+
+    round: int | None = None
+    strategy: str | None = None
+    score: float | None = None
+    model_version: int | None = None
+
+
+def annotate(
+    store: Store,
+    project_name: str,
+    external_id: str,
+    label: str | None,
+    annotator: str,
+    decision: Decision = Decision(),
+) -> int:
+    """Record a label (``None`` = skip) for one item; return the annotation id once committed."""
+    annotator = (annotator or "").strip()
+    if not annotator:
+        raise ProtolabelError("annotator name is empty")
+    with store.write() as session:
+        project = queries.get_project(session, project_name)
+        if label is not None and label not in project.labels:
+            raise LabelError(
+                f"label {label!r} is not in project {project_name!r}'s label set "
+                f"({', '.join(project.labels)})"
+            )
+        item_id = session.scalar(
+            select(Item.id).where(Item.project_id == project.id, Item.external_id == external_id)
+        )
+        if item_id is None:
+            raise ProtolabelError(f"project {project_name!r} has no item with id {external_id!r}")
+        annotation = Annotation(
+            project_id=project.id,
+            item_id=item_id,
+            label=label,
+            annotator=annotator[:200],
+            round=decision.round,
+            strategy=decision.strategy,
+            score=decision.score,
+            model_version=decision.model_version,
+        )
+        session.add(annotation)
+        session.flush()
+        queries.log_event(
+            session,
+            project.id,
+            "skip" if label is None else "label",
+            item=external_id,
+            label=label,
+            annotator=annotator,
+            annotation=annotation.id,
+        )
+        return annotation.id
+
+
+def undo(store: Store, project_name: str, annotation_id: int, annotator: str) -> None:
+    """Withdraw a decision: the item's previous decision (if any) becomes current again."""
+    with store.write() as session:
+        project = queries.get_project(session, project_name)
+        annotation = session.get(Annotation, annotation_id)
+        if annotation is None or annotation.project_id != project.id:
+            raise ProtolabelError(f"project {project_name!r} has no annotation {annotation_id}")
+        if annotation.undone_at is not None:
+            return
+        annotation.undone_at = utcnow()
+        queries.log_event(
+            session, project.id, "undo", annotation=annotation_id, annotator=annotator
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Export
+
+EXPORT_FORMATS = ("csv", "jsonl", "parquet")
+
+
+def export_frame(store: Store, project_name: str, *, include_all: bool = False):
+    """The export table and, for image projects, the image bytes aligned with its rows."""
+    with store.read() as session:
+        project = queries.get_project(session, project_name)
+        current = {a.item_id: a for a in queries.current_annotations(session, project.id)}
+        items = session.scalars(
+            select(Item).where(Item.project_id == project.id).order_by(Item.row)
+        ).all()
+        model = queries.latest_model(session, project.id)
+        model_state = model.state if model is not None else None
+        model_version = model.version if model is not None else None
+        kind = project.data_kind
+        feature_names = list(project.source_info.get("feature_names") or [])
+    if not include_all:
+        items = [it for it in items if it.id in current and current[it.id].label is not None]
+    records = []
+    for it in items:
+        ann = current.get(it.id)
+        record: dict[str, Any] = {"id": it.external_id}
+        if kind == "text":
+            record["text"] = it.text
+        elif kind == "image":
+            record["image_path"] = it.image_path
+        else:
+            values = np.frombuffer(it.features or b"", np.float64)
+            names = (
+                feature_names
+                if len(feature_names) == len(values)
+                else [f"x{j}" for j in range(len(values))]
+            )
+            record.update(dict(zip(names, values.tolist(), strict=True)))
+        record.update(_annotation_columns(ann))
+        if include_all:
+            record["status"] = (
+                "unlabelled" if ann is None else ("skipped" if ann.label is None else "labelled")
+            )
+        records.append(record)
+    frame = pd.DataFrame.from_records(records)
+    if frame.empty:
+        frame = pd.DataFrame(
+            columns=[
+                "id",
+                "label",
+                "annotator",
+                "created_at",
+                "round",
+                "strategy",
+                "score",
+                "model_version",
+            ]
+        )
+    if include_all and model_state is not None and len(items):
+        frame = _with_predictions(store, project_name, frame, items, model_state, model_version)
+    images = [it.image for it in items] if kind == "image" else None
+    return frame, images
+
+
+def _annotation_columns(ann: Annotation | None) -> dict[str, Any]:
+    return {
+        "label": ann.label if ann is not None else None,
+        "annotator": ann.annotator if ann is not None else None,
+        "created_at": ann.created_at.isoformat() if ann is not None else None,
+        "round": ann.round if ann is not None else None,
+        "strategy": ann.strategy if ann is not None else None,
+        "score": ann.score if ann is not None else None,
+        "model_version": ann.model_version if ann is not None else None,
+    }
+
+
+def _with_predictions(store, project_name, frame, items, model_state, model_version):
+    from meta import ProtoNetClassifier  # torch is heavy: import only when predicting
+
+    model = ProtoNetClassifier.from_bytes(model_state)
+    features = load_features(store, project_name)
+    rows = np.fromiter((it.row for it in items), dtype=np.int64, count=len(items))
+    proba = model.predict_proba(np.asarray(features[rows]))
+    best = proba.argmax(axis=1)
+    frame = frame.copy()
+    frame["prediction"] = [str(c) for c in np.asarray(model.classes_)[best]]
+    frame["confidence"] = proba[np.arange(len(best)), best].astype(float)
+    frame["prediction_model_version"] = model_version
+    return frame
+
+
+def export_project(
+    store: Store, project_name: str, fmt: str, out: str | os.PathLike, *, include_all: bool = False
+) -> int:
+    """Write the export file atomically; return the number of rows."""
+    if fmt not in EXPORT_FORMATS:
+        raise ExportError(f"unknown export format {fmt!r} (choose {', '.join(EXPORT_FORMATS)})")
+    frame, images = export_frame(store, project_name, include_all=include_all)
+    write_export(frame, fmt, out, images=images)
+    return len(frame)
+
+
+# --------------------------------------------------------------------------------------------
+# Backup
+
+
+def backup(store: Store, out: str | os.PathLike) -> Path:
+    """Copy an SQLite database with SQLite's online backup (safe while the app runs)."""
+    if not store.settings.is_sqlite:
+        raise ProtolabelError(
+            f"backup copies SQLite files; for {store.dialect} use its own tool "
+            "(PostgreSQL: pg_dump -Fc DBNAME > backup.dump)"
+        )
+    source = store.settings.sqlite_path
+    if source is None:
+        raise ProtolabelError("an in-memory database cannot be backed up")
+    target = Path(out).expanduser()
+    if target.is_dir():
+        raise ProtolabelError(f"{target} is a folder; give a file name for the backup")
+    if not target.parent.exists():
+        raise ProtolabelError(f"folder {target.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".db", dir=target.parent)
+    os.close(fd)
+    try:
+        with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(tmp)) as dst:
+            src.backup(dst)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    features = store.features_dir()
+    if features is not None and features.exists() and store.settings.data_dir is None:
+        copy = target.with_name(target.name + ".features")
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(features, copy, ignore=shutil.ignore_patterns(".tmp-*"))
+    return target

@@ -1,0 +1,220 @@
+"""The schema: typed SQLAlchemy 2.0 tables.
+
+``SCHEMA_VERSION`` is the version these models describe; ``annotator.store.migrations`` brings
+any older database up to it, and a test checks that migrating from nothing gives these tables.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+SCHEMA_VERSION = 2
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timezone-aware UTC timestamp on every backend (SQLite stores it naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSONType, list[str]: JSONType, datetime: UTCDateTime}
+
+
+class SchemaInfo(Base):
+    """One row: the schema version of this database."""
+
+    __tablename__ = "protolabel_schema"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+
+    def __repr__(self) -> str:
+        return f"SchemaInfo(version={self.version})"
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    labels: Mapped[list[str]]
+    data_kind: Mapped[str] = mapped_column(String(20))  # text | image | features
+    featurizer: Mapped[str] = mapped_column(String(40))  # the resolved name, never "auto"
+    featurizer_state: Mapped[bytes | None] = mapped_column(LargeBinary)
+    feature_dim: Mapped[int] = mapped_column(Integer, default=0)
+    features_version: Mapped[int] = mapped_column(Integer, default=0)
+    instructions: Mapped[str] = mapped_column(Text, default="")
+    source_info: Mapped[dict[str, Any]] = mapped_column(default=dict)  # file, feature names
+    # Added in schema version 2: the labelling loop's settings.
+    strategy: Mapped[str] = mapped_column(String(40), default="auto", server_default="auto")
+    batch_size: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    items: Mapped[list[Item]] = relationship(
+        back_populates="project", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    def __repr__(self) -> str:
+        return f"Project(id={self.id}, name={self.name!r}, kind={self.data_kind!r})"
+
+
+class Item(Base):
+    """One unit of work. ``row`` is its row in the project's feature matrix."""
+
+    __tablename__ = "items"
+    __table_args__ = (
+        UniqueConstraint("project_id", "external_id", name="uq_items_project_external"),
+        UniqueConstraint("project_id", "row", name="uq_items_project_row"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(500))
+    row: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str | None] = mapped_column(Text)
+    image: Mapped[bytes | None] = mapped_column(LargeBinary)
+    image_path: Mapped[str | None] = mapped_column(Text)
+    features: Mapped[bytes | None] = mapped_column(LargeBinary)  # float64 row, raw values
+    content_hash: Mapped[str] = mapped_column(String(64))
+    ground_truth: Mapped[str | None] = mapped_column(String(200))  # hidden from labelling
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    project: Mapped[Project] = relationship(back_populates="items")
+
+    def __repr__(self) -> str:
+        return f"Item(id={self.id}, external_id={self.external_id!r})"
+
+
+class Annotation(Base):
+    """A decision on an item: a label, or a skip (``label`` is None). Undo sets ``undone_at``."""
+
+    __tablename__ = "annotations"
+    __table_args__ = (Index("ix_annotations_project_item", "project_id", "item_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    label: Mapped[str | None] = mapped_column(String(200))
+    annotator: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    round: Mapped[int | None] = mapped_column(Integer)
+    strategy: Mapped[str | None] = mapped_column(String(40))
+    score: Mapped[float | None] = mapped_column(Float)
+    model_version: Mapped[int | None] = mapped_column(Integer)
+    undone_at: Mapped[datetime | None] = mapped_column()
+
+    @property
+    def skipped(self) -> bool:
+        return self.label is None
+
+    def __repr__(self) -> str:
+        return f"Annotation(item_id={self.item_id}, label={self.label!r}, by={self.annotator!r})"
+
+
+class Round(Base):
+    """A batch chosen by one model version with one strategy."""
+
+    __tablename__ = "rounds"
+    __table_args__ = (UniqueConstraint("project_id", "number", name="uq_rounds_project_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    strategy: Mapped[str] = mapped_column(String(40))
+    model_version: Mapped[int | None] = mapped_column(Integer)
+    batch_size: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column()
+
+    def __repr__(self) -> str:
+        return f"Round(project_id={self.project_id}, number={self.number})"
+
+
+class ModelVersion(Base):
+    """A trained learner, serialised (``meta.ProtoNetClassifier.to_bytes``)."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (
+        UniqueConstraint("project_id", "version", name="uq_model_versions_project_version"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    state: Mapped[bytes] = mapped_column(LargeBinary)
+    n_labels: Mapped[int] = mapped_column(Integer, default=0)
+    train_seconds: Mapped[float | None] = mapped_column(Float)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"ModelVersion(project_id={self.project_id}, version={self.version})"
+
+
+class FeatureChunk(Base):
+    """Feature cache kept in the database (PostgreSQL without a shared data dir)."""
+
+    __tablename__ = "feature_chunks"
+
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chunk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n_rows: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)  # float32, C order, (n_rows, dim)
+
+
+class Event(Base):
+    """Append-only log of everything that changed a project (never updated or deleted)."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int | None] = mapped_column(Integer, index=True)  # kept after deletion
+    kind: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"Event(kind={self.kind!r}, project_id={self.project_id})"

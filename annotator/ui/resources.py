@@ -1,0 +1,21 @@
+"""Objects shared by every browser session of one server (``st.cache_resource``).
+
+The store is opened once per server process and the demo created once; both are safe to share
+across threads (SQLAlchemy engines are; sessions are made per action).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from annotator.config import Settings
+from annotator.demo import ensure_demo
+from annotator.store.db import Store
+
+
+@st.cache_resource(show_spinner="Opening the database...")
+def get_store() -> Store:
+    """The server's store (``$PROTOLABEL_DB``), with the digits demo in place."""
+    store = Store.open(Settings.from_env())
+    ensure_demo(store)
+    return store

@@ -1,0 +1,39 @@
+"""The app in Streamlit's AppTest: starts on a fresh database, creates the demo, lists it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from annotator.ui.resources import get_store
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+@pytest.fixture
+def fresh_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    db = tmp_path / "app.db"
+    monkeypatch.setenv("PROTOLABEL_DB", str(db))
+    monkeypatch.delenv("PROTOLABEL_DATA_DIR", raising=False)
+    get_store.clear()
+    yield db
+    get_store.clear()
+
+
+def test_app_creates_demo_and_lists_projects(fresh_db: Path) -> None:
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    assert not at.exception
+    assert fresh_db.exists()
+    table = at.dataframe[0].value
+    row = table.set_index("project").loc["digits"]
+    assert (row["items"], row["labelled"], row["kind"]) == (1797, 0, "image")
+
+
+def test_app_started_twice_keeps_one_demo(fresh_db: Path) -> None:
+    AppTest.from_file(APP, default_timeout=120).run()
+    get_store.clear()
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    assert not at.exception
+    assert list(at.dataframe[0].value["project"]) == ["digits"]

@@ -1,0 +1,186 @@
+"""The ``protolabel`` command line: exit codes, one-line errors, backup, delete."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from annotator.cli import main
+
+
+def _csv(tmp_path: Path) -> Path:
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"text": [f"item {i}" for i in range(6)], "label": ["a", "b"] * 3}).to_csv(
+        path, index=False
+    )
+    return path
+
+
+def test_import_projects_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "p.db")
+    assert (
+        main(
+            [
+                "import",
+                str(_csv(tmp_path)),
+                "--project",
+                "t",
+                "--text-col",
+                "text",
+                "--label-col",
+                "label",
+                "--as-annotations",
+                "--db",
+                db,
+            ]
+        )
+        == 0
+    )
+    assert "imported 6 text items" in capsys.readouterr().out
+    assert main(["projects", "--db", db, "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["name"], row["items"], row["labelled"], row["skipped"]) == ("t", 6, 6, 0)
+    out = tmp_path / "out.parquet"
+    assert (
+        main(["export", "--project", "t", "--format", "parquet", "--out", str(out), "--db", db])
+        == 0
+    )
+    assert len(pd.read_parquet(out)) == 6
+
+
+def test_user_error_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = str(tmp_path / "p.db")
+    code = main(["import", str(_csv(tmp_path)), "--project", "t", "--text-col", "txet", "--db", db])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("protolabel: error: ") and err.count("\n") == 1
+    assert "txet" in err and "t.csv" in err
+
+
+def test_env_var_selects_database(tmp_path: Path, monkeypatch, capsys) -> None:
+    db = tmp_path / "env.db"
+    monkeypatch.setenv("PROTOLABEL_DB", str(db))
+    assert (
+        main(
+            [
+                "import",
+                str(_csv(tmp_path)),
+                "--project",
+                "t",
+                "--text-col",
+                "text",
+                "--labels",
+                "a,b",
+            ]
+        )
+        == 0
+    )
+    assert db.exists()
+
+
+def test_delete_needs_yes_without_a_terminal(tmp_path: Path, capsys, monkeypatch) -> None:
+    db = str(tmp_path / "p.db")
+    main(
+        [
+            "import",
+            str(_csv(tmp_path)),
+            "--project",
+            "t",
+            "--text-col",
+            "text",
+            "--labels",
+            "a,b",
+            "--db",
+            db,
+        ]
+    )
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    assert main(["delete", "--project", "t", "--db", db]) == 2
+    assert "--yes" in capsys.readouterr().err
+    assert main(["delete", "--project", "t", "--db", db, "--yes"]) == 0
+    capsys.readouterr()
+    main(["projects", "--db", db, "--json"])
+    assert json.loads(capsys.readouterr().out) == []
+
+
+def test_backup_is_a_consistent_copy(tmp_path: Path, capsys) -> None:
+    db = str(tmp_path / "p.db")
+    main(
+        [
+            "import",
+            str(_csv(tmp_path)),
+            "--project",
+            "t",
+            "--text-col",
+            "text",
+            "--labels",
+            "a,b",
+            "--db",
+            db,
+        ]
+    )
+    out = tmp_path / "backup.db"
+    assert main(["backup", "--out", str(out), "--db", db]) == 0
+    with sqlite3.connect(out) as conn:
+        assert conn.execute("select count(*) from items").fetchone() == (6,)
+    assert (
+        main(
+            [
+                "export",
+                "--project",
+                "t",
+                "--format",
+                "csv",
+                "--out",
+                str(tmp_path / "x.csv"),
+                "--db",
+                str(out),
+            ]
+        )
+        == 0
+    )
+
+
+def test_backup_refuses_postgres(capsys) -> None:
+    from annotator import services
+    from annotator.config import Settings
+    from annotator.errors import ProtolabelError
+    from annotator.store.db import Store
+
+    store = Store(Settings(db_url="postgresql+psycopg://nobody@127.0.0.1:1/none"))
+    with pytest.raises(ProtolabelError, match="pg_dump"):
+        services.backup(store, "x.db")
+
+
+def test_help_mentions_every_subcommand() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "annotator.cli", "--help"], capture_output=True, text=True
+    )
+    assert result.returncode == 0
+    for command in ("import", "export", "projects", "delete", "backup", "app"):
+        assert command in result.stdout
+    result = subprocess.run(
+        [sys.executable, "-m", "annotator.cli", "import", "--help"], capture_output=True, text=True
+    )
+    for flag in (
+        "--text-col",
+        "--feature-cols",
+        "--id-col",
+        "--label-col",
+        "--label-from-folder",
+        "--labels",
+        "--features",
+        "--as-annotations",
+        "--append",
+        "minilm",
+        "efficientnet",
+    ):
+        assert flag in result.stdout

@@ -1,0 +1,302 @@
+"""Import -> annotate -> export round trips, and bad inputs that must write nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from annotator import services
+from annotator.errors import (
+    ExportError,
+    ImportFormatError,
+    LabelError,
+    ProjectExistsError,
+    ProjectNotFoundError,
+    ProtolabelError,
+)
+from annotator.services import ImportOptions
+from annotator.store.db import Store
+from tests.integration.helpers import snapshot
+
+
+def _texts_csv(path: Path, n: int = 12) -> Path:
+    words = ["great taste", "awful smell", "lovely", "stale and bland", "fresh", "bitter"]
+    rows = [
+        {
+            "uid": f"r{i}",
+            "review": f"{words[i % len(words)]} number {i}",
+            "label": "pos" if i % 2 == 0 else "neg",
+        }
+        for i in range(n)
+    ]
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def _image_folder(root: Path) -> Path:
+    rng = np.random.default_rng(0)
+    for cls, mode in (("cat", "L"), ("dog", "RGB")):
+        (root / cls).mkdir(parents=True)
+        for i in range(3):
+            size = (8 + i, 10) if mode == "L" else (12, 12)
+            shape = size[::-1] + ((3,) if mode == "RGB" else ())
+            arr = rng.integers(0, 255, shape, dtype=np.uint8)
+            Image.fromarray(arr, mode=mode).save(root / cls / f"{cls}{i}.png")
+    return root
+
+
+def _import_texts(
+    store: Store, tmp_path: Path, name: str = "reviews", **kw
+) -> services.ImportSummary:
+    opts = ImportOptions(text_col="review", id_col="uid", label_col="label", **kw)
+    return services.import_path(store, _texts_csv(tmp_path / "reviews.csv"), name, opts)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_text_round_trip(store: Store, tmp_path: Path, fmt: str) -> None:
+    summary = _import_texts(store, tmp_path)
+    assert (summary.added, summary.data_kind, summary.featurizer) == (12, "text", "tfidf")
+    assert summary.labels == ["neg", "pos"]
+    services.annotate(store, "reviews", "r0", "pos", "ann", services.Decision(1, "margin", 0.4, 1))
+    services.annotate(store, "reviews", "r1", "neg", "ann")
+    services.annotate(store, "reviews", "r2", None, "ann")  # a skip is not exported
+    out = tmp_path / f"export.{fmt}"
+    assert services.export_project(store, "reviews", fmt, out) == 2
+    frame = {
+        "csv": pd.read_csv,
+        "jsonl": lambda p: pd.read_json(p, lines=True),
+        "parquet": pd.read_parquet,
+    }[fmt](out)
+    assert list(frame["id"]) == ["r0", "r1"]
+    assert list(frame["label"]) == ["pos", "neg"]
+    assert frame.loc[0, "strategy"] == "margin" and frame.loc[0, "round"] == 1
+    assert frame.loc[0, "text"].startswith("great taste")
+    for column in ("annotator", "created_at", "score", "model_version"):
+        assert column in frame.columns
+
+
+def test_export_all_has_status_for_every_item(store: Store, tmp_path: Path) -> None:
+    _import_texts(store, tmp_path)
+    services.annotate(store, "reviews", "r0", "pos", "ann")
+    services.annotate(store, "reviews", "r1", None, "ann")
+    out = tmp_path / "all.csv"
+    assert services.export_project(store, "reviews", "csv", out, include_all=True) == 12
+    frame = pd.read_csv(out)
+    assert frame["status"].value_counts().to_dict() == {
+        "unlabelled": 10,
+        "labelled": 1,
+        "skipped": 1,
+    }
+
+
+def test_ground_truth_is_hidden_unless_as_annotations(store: Store, tmp_path: Path) -> None:
+    _import_texts(store, tmp_path, "hidden")
+    (p,) = services.list_projects(store)
+    assert (p.items, p.labelled) == (12, 0)
+    _import_texts(store, tmp_path, "given", as_annotations=True)
+    given = {s.name: s for s in services.list_projects(store)}["given"]
+    assert given.labelled == 12
+
+
+def test_undo_restores_previous_decision(store: Store, tmp_path: Path) -> None:
+    _import_texts(store, tmp_path)
+    services.annotate(store, "reviews", "r0", "pos", "ann")
+    second = services.annotate(store, "reviews", "r0", "neg", "ann")
+    services.undo(store, "reviews", second, "ann")
+    frame, _ = services.export_frame(store, "reviews")
+    assert list(frame["label"]) == ["pos"]
+
+
+def test_features_cached_and_rebuilt_when_missing(store: Store, tmp_path: Path) -> None:
+    _import_texts(store, tmp_path)
+    first = np.array(services.load_features(store, "reviews"))
+    assert first.shape[0] == 12 and first.dtype == np.float32
+    folder = store.features_dir()
+    if folder is not None:
+        for f in folder.glob("*.npy"):
+            f.unlink()
+    again = np.array(services.load_features(store, "reviews"))
+    np.testing.assert_allclose(again, first, rtol=1e-5, atol=1e-6)
+
+
+def test_append_uses_the_stored_featurizer(store: Store, tmp_path: Path) -> None:
+    _import_texts(store, tmp_path)
+    before = np.array(services.load_features(store, "reviews"))
+    more = tmp_path / "more.csv"
+    pd.DataFrame(
+        {"uid": ["n1", "n2"], "review": ["great taste again", "awful"], "label": ["pos", "neg"]}
+    ).to_csv(more, index=False)
+    opts = ImportOptions(text_col="review", id_col="uid", label_col="label", append=True)
+    summary = services.import_path(store, more, "reviews", opts)
+    assert (summary.added, summary.total) == (2, 14)
+    after = np.array(services.load_features(store, "reviews"))
+    assert after.shape == (14, before.shape[1])
+    np.testing.assert_array_equal(after[:12], before)
+
+
+def test_append_rejects_clashing_ids_and_writes_nothing(store: Store, tmp_path: Path) -> None:
+    _import_texts(store, tmp_path)
+    before = snapshot(store)
+    opts = ImportOptions(text_col="review", id_col="uid", label_col="label", append=True)
+    with pytest.raises(ImportFormatError, match="'r0' is already in project"):
+        services.import_path(store, _texts_csv(tmp_path / "again.csv"), "reviews", opts)
+    assert snapshot(store) == before
+
+
+def test_image_folder_round_trip_with_hf_datasets(store: Store, tmp_path: Path) -> None:
+    folder = _image_folder(tmp_path / "pets")
+    opts = ImportOptions(label_from_folder=True)
+    summary = services.import_path(store, folder, "pets", opts)
+    assert (summary.added, summary.data_kind, summary.featurizer) == (6, "image", "pixels")
+    services.annotate(store, "pets", summary_first_id(store, "pets"), "cat", "ann")
+    out = tmp_path / "pets.parquet"
+    services.export_project(store, "pets", "parquet", out)
+    datasets = pytest.importorskip("datasets")
+    ds = datasets.load_dataset("parquet", data_files=str(out), split="train")
+    image = ds[0]["image"]
+    assert isinstance(image, Image.Image)
+    assert ds[0]["label"] == "cat"
+    csv_out = tmp_path / "pets.csv"
+    services.export_project(store, "pets", "csv", csv_out)
+    frame = pd.read_csv(csv_out)
+    assert (tmp_path / frame.loc[0, "file_name"]).exists()
+
+
+def summary_first_id(store: Store, project: str) -> str:
+    frame, _ = services.export_frame(store, project, include_all=True)
+    return str(frame.loc[0, "id"])
+
+
+def test_feature_matrix_npz_round_trip(store: Store, tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    path = tmp_path / "x.npz"
+    np.savez(path, X=rng.normal(size=(20, 5)), y=np.array(["a", "b"] * 10))
+    summary = services.import_path(store, path, "rows", ImportOptions())
+    assert (summary.data_kind, summary.featurizer, summary.feature_dim) == ("features", "raw", 5)
+    services.annotate(store, "rows", "3", "b", "ann")
+    out = tmp_path / "rows.jsonl"
+    services.export_project(store, "rows", "jsonl", out)
+    (record,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert record["id"] == "3" and record["label"] == "b"
+
+
+BAD_CSVS = {
+    "missing column": ("uid,review,label\nr1,good,pos\nr2,bad,neg\n", {"text_col": "reveiw"}),
+    "empty file": ("", {"text_col": "review"}),
+    "header only": ("uid,review,label\n", {"text_col": "review"}),
+    "duplicate ids": ("uid,review,label\nr1,good,pos\nr1,bad,neg\n", {"text_col": "review"}),
+    "ragged row": ("uid,review,label\nr1,good,pos\nr2,bad\n", {"text_col": "review"}),
+    "unterminated quote": ('uid,review,label\nr1,"good,pos\nr2,bad,neg\n', {"text_col": "review"}),
+    "non-numeric feature": ("uid,a,b,label\nr1,1,2,x\nr2,3,oops,y\n", {"feature_cols": "a,b"}),
+    "nan feature": ("uid,a,b,label\nr1,1,2,x\nr2,3,nan,y\n", {"feature_cols": "a,b"}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CSVS))
+def test_bad_csv_writes_nothing(store: Store, tmp_path: Path, case: str) -> None:
+    content, kw = BAD_CSVS[case]
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    _import_texts(store, tmp_path, "existing")
+    before = snapshot(store)
+    with pytest.raises(ProtolabelError) as info:
+        services.import_path(
+            store, path, "new", ImportOptions(id_col="uid", label_col="label", **kw)
+        )
+    assert "bad.csv" in str(info.value)
+    assert snapshot(store) == before
+
+
+def test_undecodable_bytes_write_nothing(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "latin.csv"
+    path.write_bytes("uid,review,label\nr1,caf\xe9,pos\nr2,ok,neg\n".encode("latin-1"))
+    before = snapshot(store)
+    with pytest.raises(ImportFormatError, match="latin.csv"):
+        services.import_path(
+            store, path, "new", ImportOptions(text_col="review", label_col="label")
+        )
+    assert snapshot(store) == before
+
+
+@pytest.mark.parametrize(
+    ("labels", "error", "match"),
+    [
+        ("pos", LabelError, "2"),
+        ("pos,pos,neg", LabelError, "duplicate"),
+        ("pos,other", LabelError, "neg"),
+    ],
+)
+def test_bad_label_sets_write_nothing(store: Store, tmp_path: Path, labels, error, match) -> None:
+    before = snapshot(store)
+    with pytest.raises(error, match=match):
+        _import_texts(store, tmp_path, labels=labels)
+    assert snapshot(store) == before
+
+
+def test_existing_project_needs_append(store: Store, tmp_path: Path) -> None:
+    _import_texts(store, tmp_path)
+    before = snapshot(store)
+    with pytest.raises(ProjectExistsError, match="--append"):
+        _import_texts(store, tmp_path)
+    assert snapshot(store) == before
+
+
+def test_append_to_missing_project(store: Store, tmp_path: Path) -> None:
+    with pytest.raises(ProjectNotFoundError, match="no project named 'nope'"):
+        _import_texts(store, tmp_path, "nope", append=True)
+
+
+def test_broken_image_in_folder_writes_nothing(store: Store, tmp_path: Path) -> None:
+    folder = _image_folder(tmp_path / "pets")
+    good = (folder / "cat" / "cat0.png").read_bytes()
+    (folder / "cat" / "broken.png").write_bytes(good[: len(good) // 2])
+    before = snapshot(store)
+    with pytest.raises(ImportFormatError, match="broken.png"):
+        services.import_path(store, folder, "pets", ImportOptions(label_from_folder=True))
+    assert snapshot(store) == before
+
+
+def test_folder_where_a_file_is_expected(store: Store, tmp_path: Path) -> None:
+    (tmp_path / "data.csv").mkdir()
+    with pytest.raises(ImportFormatError, match="data.csv"):
+        services.import_path(
+            store, tmp_path / "data.csv", "p", ImportOptions(text_col="t", labels="a,b")
+        )
+
+
+def test_file_over_size_limit(settings, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    store = Store.open(replace(settings, max_import_bytes=100))
+    try:
+        path = _texts_csv(tmp_path / "big.csv", n=50)
+        with pytest.raises(ImportFormatError, match="big.csv"):
+            services.import_path(
+                store, path, "p", ImportOptions(text_col="review", label_col="label")
+            )
+        assert services.list_projects(store) == []
+    finally:
+        store.dispose()
+
+
+def test_unknown_label_and_export_format(store: Store, tmp_path: Path) -> None:
+    _import_texts(store, tmp_path)
+    with pytest.raises(LabelError, match="'maybe' is not in"):
+        services.annotate(store, "reviews", "r0", "maybe", "ann")
+    with pytest.raises(ExportError, match="xlsx"):
+        services.export_project(store, "reviews", "xlsx", tmp_path / "x.xlsx")
+
+
+def test_delete_removes_project_and_features(store: Store, tmp_path: Path) -> None:
+    _import_texts(store, tmp_path)
+    services.annotate(store, "reviews", "r0", "pos", "ann")
+    assert services.delete_project(store, "reviews") == 12
+    assert services.list_projects(store) == []
+    folder = store.features_dir()
+    if folder is not None:
+        assert list(folder.glob("*.npy")) == []

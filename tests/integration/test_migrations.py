@@ -1,0 +1,90 @@
+"""Schema creation and upgrade on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from annotator.config import Settings
+from annotator.errors import DatabaseError
+from annotator.store import migrations
+from annotator.store.db import Store
+from annotator.store.models import SCHEMA_VERSION, Base
+
+
+def _version(store: Store) -> int:
+    with store.engine.connect() as conn:
+        return migrations.current_version(conn)
+
+
+def test_fresh_database_gets_current_schema(store: Store) -> None:
+    assert _version(store) == SCHEMA_VERSION
+
+
+def test_migrations_produce_exactly_the_models(store: Store) -> None:
+    with store.engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        diff = compare_metadata(ctx, Base.metadata)
+    assert diff == [], f"models.py and migrations.py disagree: {diff}"
+
+
+def test_version_1_database_upgrades_and_keeps_data(settings: Settings) -> None:
+    old = Store(settings)
+    migrations.upgrade(old.write_engine, target=1)
+    with old.write_engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO projects (name, labels, data_kind, featurizer, feature_dim,"
+                " features_version, instructions, source_info, archived, created_at)"
+                " VALUES ('old', '[\"a\", \"b\"]', 'text', 'tfidf', 0, 0, '', '{}', false,"
+                " CURRENT_TIMESTAMP)"
+            )
+        )
+    old.dispose()
+
+    store = Store.open(settings)
+    try:
+        assert _version(store) == SCHEMA_VERSION
+        with store.read() as session:
+            from annotator.store.queries import get_project
+
+            project = get_project(session, "old")
+            assert project.labels == ["a", "b"]
+            assert project.strategy == "auto" and project.batch_size == 10
+    finally:
+        store.dispose()
+
+
+def test_newer_database_is_refused(settings: Settings) -> None:
+    store = Store.open(settings)
+    with store.write_engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE protolabel_schema SET version = :v"), {"v": SCHEMA_VERSION + 1}
+        )
+    store.dispose()
+    with pytest.raises(DatabaseError, match="newer than this protolabel"):
+        Store.open(settings).dispose()
+
+
+def test_two_processes_opening_a_new_database_upgrade_once(settings: Settings) -> None:
+    errors: list[BaseException] = []
+
+    def open_it() -> None:
+        try:
+            Store.open(settings).dispose()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    store = Store(settings)
+    assert _version(store) == SCHEMA_VERSION
+    store.dispose()

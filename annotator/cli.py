@@ -284,7 +284,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 def app_entry() -> Path:
     """The Streamlit script inside the installed package (works from any directory)."""
-    return Path(__file__).resolve().parent / "ui" / "entry.py"
+    return Path(__file__).resolve().parent / "app_entry.py"
 
 
 def streamlit_command(host: str, port: int) -> list[str]:

@@ -167,7 +167,44 @@ def _v2(op: Operations) -> None:
     )
 
 
-MIGRATIONS: dict[int, Callable[[Operations], None]] = {1: _v1, 2: _v2}
+def _v3(op: Operations) -> None:
+    """The labelling loop: the queue of selected items, replay-safe key presses, staleness."""
+    op.add_column("projects", sa.Column("last_used_at", _ts(), nullable=True))
+    with op.batch_alter_table("annotations") as batch:
+        batch.add_column(sa.Column("client_event", sa.String(100), nullable=True))
+        batch.add_column(
+            sa.Column("stale", sa.Boolean, nullable=False, server_default=sa.false())
+        )
+        batch.create_unique_constraint(
+            "uq_annotations_client_event", ["project_id", "client_event"]
+        )
+    op.add_column(
+        "rounds", sa.Column("stale", sa.Boolean, nullable=False, server_default=sa.false())
+    )
+    op.add_column(
+        "model_versions",
+        sa.Column("last_annotation_id", sa.Integer, nullable=False, server_default="0"),
+    )
+    op.create_table(
+        "queue",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("item_id", sa.Integer, sa.ForeignKey("items.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("round", sa.Integer, nullable=False),
+        sa.Column("position", sa.Integer, nullable=False),
+        sa.Column("strategy", sa.String(40), nullable=False),
+        sa.Column("score", sa.Float, nullable=True),
+        sa.Column("model_version", sa.Integer, nullable=True),
+        sa.Column("stale", sa.Boolean, nullable=False),
+        sa.Column("owner", sa.String(100), nullable=True),
+        sa.Column("claimed_at", _ts(), nullable=True),
+        sa.Column("created_at", _ts(), nullable=False),
+        sa.UniqueConstraint("project_id", "item_id", name="uq_queue_project_item"),
+    )
+    op.create_index("ix_queue_project_owner", "queue", ["project_id", "owner"])
+
+
+MIGRATIONS: dict[int, Callable[[Operations], None]] = {1: _v1, 2: _v2, 3: _v3}
 assert max(MIGRATIONS) == SCHEMA_VERSION, "add a migration for every schema version"
 
 

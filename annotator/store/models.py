@@ -22,11 +22,12 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false as sa_false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
@@ -89,6 +90,8 @@ class Project(Base):
     batch_size: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Added in schema version 3: when someone last labelled in it (the Label page opens it).
+    last_used_at: Mapped[datetime | None] = mapped_column()
 
     items: Mapped[list[Item]] = relationship(
         back_populates="project", cascade="all, delete-orphan", passive_deletes=True
@@ -129,7 +132,10 @@ class Annotation(Base):
     """A decision on an item: a label, or a skip (``label`` is None). Undo sets ``undone_at``."""
 
     __tablename__ = "annotations"
-    __table_args__ = (Index("ix_annotations_project_item", "project_id", "item_id"),)
+    __table_args__ = (
+        Index("ix_annotations_project_item", "project_id", "item_id"),
+        UniqueConstraint("project_id", "client_event", name="uq_annotations_client_event"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
@@ -142,6 +148,10 @@ class Annotation(Base):
     score: Mapped[float | None] = mapped_column(Float)
     model_version: Mapped[int | None] = mapped_column(Integer)
     undone_at: Mapped[datetime | None] = mapped_column()
+    # Added in schema version 3: the browser's id for the key press, so a replay is not a
+    # second label, and whether the selecting model was older than the newest (stale batch).
+    client_event: Mapped[str | None] = mapped_column(String(100))
+    stale: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
     @property
     def skipped(self) -> bool:
@@ -165,6 +175,8 @@ class Round(Base):
     batch_size: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column()
+    # Added in schema version 3: chosen by an older model while a retrain ran.
+    stale: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
     def __repr__(self) -> str:
         return f"Round(project_id={self.project_id}, number={self.number})"
@@ -183,12 +195,45 @@ class ModelVersion(Base):
     version: Mapped[int] = mapped_column(Integer)
     state: Mapped[bytes] = mapped_column(LargeBinary)
     n_labels: Mapped[int] = mapped_column(Integer, default=0)
+    # Added in schema version 3: the newest annotation id it was trained with.
+    last_annotation_id: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     train_seconds: Mapped[float | None] = mapped_column(Float)
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     def __repr__(self) -> str:
         return f"ModelVersion(project_id={self.project_id}, version={self.version})"
+
+
+class QueueEntry(Base):
+    """An item selected for labelling and not decided yet.
+
+    ``owner`` is the labelling queue (one browser tab) that reserved it, None while it waits
+    in the shared queue; a reserved item is served to no other queue until it is decided,
+    released, or its owner has been idle for longer than the reservation TTL.
+    """
+
+    __tablename__ = "queue"
+    __table_args__ = (
+        UniqueConstraint("project_id", "item_id", name="uq_queue_project_item"),
+        Index("ix_queue_project_owner", "project_id", "owner"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    round: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer)
+    strategy: Mapped[str] = mapped_column(String(40))
+    score: Mapped[float | None] = mapped_column(Float)
+    model_version: Mapped[int | None] = mapped_column(Integer)
+    stale: Mapped[bool] = mapped_column(Boolean, default=False)
+    owner: Mapped[str | None] = mapped_column(String(100))
+    claimed_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"QueueEntry(item_id={self.item_id}, round={self.round}, owner={self.owner!r})"
 
 
 class FeatureChunk(Base):

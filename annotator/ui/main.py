@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import streamlit as st
 
-from annotator.ui.pages import projects
+from annotator.ui.pages import label, projects
+
+
+def pages() -> dict[str, st.Page]:
+    """The app's pages by name (``st.Page`` objects, also for ``st.page_link``)."""
+    return {
+        "projects": st.Page(
+            projects.main, title="Projects", icon=":material/folder:", default=True
+        ),
+        "label": st.Page(label.main, title="Label", icon=":material/label:", url_path="label"),
+    }
 
 
 def main() -> None:
     st.set_page_config(page_title="protolabel", page_icon=":label:", layout="wide")
-    nav = st.navigation(
-        [
-            st.Page(
-                projects.main,
-                title="Projects",
-                icon=":material/folder:",
-                url_path="projects",
-                default=True,
-            )
-        ]
-    )
-    nav.run()
+    st.navigation(list(pages().values())).run()

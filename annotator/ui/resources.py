@@ -6,11 +6,14 @@ across threads (SQLAlchemy engines are; sessions are made per action).
 
 from __future__ import annotations
 
+import atexit
+
 import streamlit as st
 
 from annotator.config import Settings
 from annotator.demo import ensure_demo
 from annotator.store.db import Store
+from annotator.worker import WorkerPool
 
 
 @st.cache_resource(show_spinner="Opening the database...")
@@ -19,3 +22,11 @@ def get_store() -> Store:
     store = Store.open(Settings.from_env())
     ensure_demo(store)
     return store
+
+
+@st.cache_resource
+def get_workers() -> WorkerPool:
+    """The server's background trainers, one per project; ended with the server."""
+    pool = WorkerPool(get_store().settings)
+    atexit.register(pool.stop_all)
+    return pool

@@ -46,3 +46,6 @@ def main() -> None:
         st.info("No projects yet. Import one with `protolabel import PATH --project NAME`.")
         return
     st.dataframe(projects_table(summaries), hide_index=True, width="stretch")
+    from annotator.ui.main import pages  # at call time: main imports this module
+
+    st.page_link(pages()["label"], label="Start labelling", icon=":material/label:")

@@ -1,0 +1,805 @@
+"""The labelling loop: queue, claim, submit, skip, undo, round end, retrain, next batch.
+
+A *round* is a batch of ``project.batch_size`` items chosen by one model version with the
+project's strategy; its items wait in the ``queue`` table until decided. Each browser tab is a
+*queue owner* that reserves (claims) a few items ahead, so two tabs never see the same item
+and fast typing always has the next item at hand. When the last item of a round is decided the
+round is complete, and a background worker (``annotator.worker``) retrains the learner and
+queues the next batch chosen by the new model. If the queue runs dry first, the next batch is
+chosen right away by the current model and marked ``stale``: labelling never waits.
+
+Every decision is committed before the next item is shown, with the round, strategy, score
+and model version of its selection. A decision carries the id of the item it was shown for and
+the browser's id for the key press (``client_event``), so a replayed press is not a second label.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from annotator import services
+from annotator.errors import EmptyPoolError, LabelError, ProtolabelError
+from annotator.store import queries
+from annotator.store.db import Store
+from annotator.store.models import (
+    Annotation,
+    Item,
+    ModelVersion,
+    Project,
+    QueueEntry,
+    Round,
+    utcnow,
+)
+
+#: A tab idle for longer than this loses its reserved items to the shared queue.
+CLAIM_TTL = timedelta(minutes=10)
+#: Items a tab reserves ahead of the one on screen.
+LOOKAHEAD = 20
+#: After a retrain, a tab keeps this many of its reserved stale items (the one on screen and
+#: the next); the rest are replaced by the new model's choice.
+KEEP_STALE = 2
+HISTORY_LIMIT = 20
+STRATEGY_NAMES = (
+    "auto", "hybrid", "margin", "entropy", "least_confidence", "bald", "coreset", "qbc",
+    "typicality", "random",
+)  # fmt: skip
+#: Strategies that need no trained model (used before the first retrain).
+COLD_START = ("typicality", "random")
+
+
+@dataclass(frozen=True)
+class QueuedItem:
+    """An item as the Label page shows it (never with its hidden ground truth)."""
+
+    item_id: int
+    external_id: str
+    row: int
+    text: str | None
+    image: bytes | None
+    features: np.ndarray | None
+    round: int
+    strategy: str
+    score: float | None
+    model_version: int | None
+    stale: bool
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    annotation_id: int
+    round_completed: bool
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    annotation_id: int
+    item_id: int
+    external_id: str
+    label: str | None
+    annotator: str
+    created_at: Any
+    round: int | None
+
+
+@dataclass(frozen=True)
+class Progress:
+    items: int
+    labelled: int
+    skipped: int
+    round: int | None
+    round_done: int
+    round_size: int
+    model_version: int | None
+    retrain_pending: bool
+
+    @property
+    def remaining(self) -> int:
+        return self.items - self.labelled - self.skipped
+
+
+# --------------------------------------------------------------------------------------------
+# Projects and settings
+
+
+def most_recent_project(store: Store) -> str | None:
+    """The project labelled in most recently (else the oldest one), or None."""
+    with store.read() as session:
+        return session.scalar(
+            select(Project.name)
+            .where(Project.archived.is_(False))
+            .order_by(Project.last_used_at.desc().nulls_last(), Project.id)
+            .limit(1)
+        )
+
+
+def configure(store: Store, project_name: str, *, strategy: str, batch_size: int) -> None:
+    """Set the strategy and batch size of the project's next rounds."""
+    if strategy not in STRATEGY_NAMES:
+        raise ProtolabelError(f"unknown strategy {strategy!r} (choose {', '.join(STRATEGY_NAMES)})")
+    if not 1 <= int(batch_size) <= 1000:
+        raise ProtolabelError(f"batch size must be between 1 and 1000, got {batch_size}")
+    with store.write() as session:
+        project = queries.get_project(session, project_name)
+        if (project.strategy, project.batch_size) == (strategy, int(batch_size)):
+            return
+        project.strategy, project.batch_size = strategy, int(batch_size)
+        queries.log_event(session, project.id, "settings", strategy=strategy, batch_size=batch_size)
+
+
+# --------------------------------------------------------------------------------------------
+# The queue
+
+
+def claim_next(
+    store: Store, project_name: str, owner: str, *, n: int = LOOKAHEAD, plan: bool = True
+) -> list[QueuedItem]:
+    """The owner's next ``n`` items, in order, reserving more from the shared queue as needed.
+
+    When the shared queue is empty and ``plan`` is true, a batch is chosen right away with the
+    current model, so the caller never waits for training (marked stale when a retrain is
+    pending; a newer model's choice replaces what was not shown yet).
+    """
+    for _attempt in range(3):
+        entries = _claim(store, project_name, owner, n)
+        if len(entries) >= n or not plan:
+            break
+        if plan_round(store, project_name) is None:
+            break
+    return _load_items(store, _claim(store, project_name, owner, n, claim=False))
+
+
+def _claim(
+    store: Store, project_name: str, owner: str, n: int, *, claim: bool = True
+) -> list[QueueEntry]:
+    now = utcnow()
+    with store.write() as session:
+        project = queries.get_project(session, project_name)
+        mine = _owned(session, project.id, owner)
+        session.execute(
+            update(QueueEntry).where(QueueEntry.id.in_([e.id for e in mine])).values(claimed_at=now)
+        )
+        if claim and len(mine) < n:
+            free = session.scalars(
+                select(QueueEntry)
+                .where(QueueEntry.project_id == project.id)
+                .where((QueueEntry.owner.is_(None)) | (QueueEntry.claimed_at < now - CLAIM_TTL))
+                .order_by(QueueEntry.round, QueueEntry.position)
+                .limit(n - len(mine))
+                .with_for_update(skip_locked=True)
+            ).all()
+            for entry in free:
+                entry.owner, entry.claimed_at = owner, now
+            mine = mine + list(free)
+        return mine
+
+
+def _owned(session: Session, project_id: int, owner: str) -> list[QueueEntry]:
+    return list(
+        session.scalars(
+            select(QueueEntry)
+            .where(QueueEntry.project_id == project_id, QueueEntry.owner == owner)
+            .order_by(QueueEntry.round, QueueEntry.position)
+        )
+    )
+
+
+def _load_items(store: Store, entries: list[QueueEntry]) -> list[QueuedItem]:
+    if not entries:
+        return []
+    with store.read() as session:
+        items = {
+            it.id: it
+            for it in session.scalars(select(Item).where(Item.id.in_([e.item_id for e in entries])))
+        }
+    out = []
+    for e in entries:
+        it = items.get(e.item_id)
+        if it is None:
+            continue
+        out.append(
+            QueuedItem(
+                item_id=it.id,
+                external_id=it.external_id,
+                row=it.row,
+                text=it.text,
+                image=it.image,
+                features=np.frombuffer(it.features, np.float64) if it.features else None,
+                round=e.round,
+                strategy=e.strategy,
+                score=e.score,
+                model_version=e.model_version,
+                stale=e.stale,
+            )
+        )
+    return out
+
+
+def release(store: Store, project_name: str, owner: str) -> int:
+    """Return the owner's reserved items to the shared queue (a tab closed or left)."""
+    with store.write() as session:
+        project = queries.get_project(session, project_name)
+        return session.execute(
+            update(QueueEntry)
+            .where(QueueEntry.project_id == project.id, QueueEntry.owner == owner)
+            .values(owner=None, claimed_at=None)
+        ).rowcount
+
+
+# --------------------------------------------------------------------------------------------
+# Decisions
+
+
+def submit(
+    store: Store,
+    project_name: str,
+    item_id: int,
+    label: str | None,
+    *,
+    annotator: str,
+    owner: str | None = None,
+    client_event: str | None = None,
+) -> SubmitResult:
+    """Record a label (``None`` = skip) for the item it was shown for, and commit it.
+
+    The selection context (round, strategy, score, model version) comes from the item's queue
+    entry, which is removed; a round whose last entry goes is complete. Replaying a
+    ``client_event`` already recorded returns the first result and writes nothing.
+    """
+    annotator = _check_annotator(annotator)
+    try:
+        return _submit(store, project_name, item_id, label, annotator, owner, client_event)
+    except IntegrityError:
+        if client_event is None:
+            raise
+        with store.read() as session:
+            project = queries.get_project(session, project_name)
+            existing = session.scalar(
+                select(Annotation.id).where(
+                    Annotation.project_id == project.id, Annotation.client_event == client_event
+                )
+            )
+        if existing is None:
+            raise
+        return SubmitResult(existing, round_completed=False, replayed=True)
+
+
+def _submit(store, project_name, item_id, label, annotator, owner, client_event) -> SubmitResult:
+    with store.write() as session:
+        project = queries.get_project(session, project_name)
+        if client_event is not None:
+            seen = session.scalar(
+                select(Annotation.id).where(
+                    Annotation.project_id == project.id, Annotation.client_event == client_event
+                )
+            )
+            if seen is not None:
+                return SubmitResult(seen, round_completed=False, replayed=True)
+        _check_label(project, label)
+        item = session.get(Item, item_id)
+        if item is None or item.project_id != project.id:
+            raise ProtolabelError(f"project {project_name!r} has no item {item_id}")
+        entry = session.scalar(
+            select(QueueEntry).where(
+                QueueEntry.project_id == project.id, QueueEntry.item_id == item_id
+            )
+        )
+        annotation = Annotation(
+            project_id=project.id,
+            item_id=item_id,
+            label=label,
+            annotator=annotator,
+            client_event=client_event,
+            round=entry.round if entry else None,
+            strategy=entry.strategy if entry else None,
+            score=entry.score if entry else None,
+            model_version=entry.model_version if entry else None,
+            stale=entry.stale if entry else False,
+        )
+        session.add(annotation)
+        completed = False
+        if entry is not None:
+            session.delete(entry)
+            session.flush()
+            completed = _complete_round_if_done(session, project.id, entry.round)
+        else:
+            session.flush()
+        project.last_used_at = utcnow()
+        queries.log_event(
+            session, project.id, "skip" if label is None else "label",
+            item=item.external_id, label=label, annotator=annotator, annotation=annotation.id,
+        )  # fmt: skip
+        return SubmitResult(annotation.id, round_completed=completed)
+
+
+def _check_annotator(annotator: str) -> str:
+    annotator = (annotator or "").strip()
+    if not annotator:
+        raise ProtolabelError("annotator name is empty: type your name first")
+    if len(annotator) > 200:
+        raise ProtolabelError("annotator name is longer than 200 characters")
+    return annotator
+
+
+def _check_label(project: Project, label: str | None) -> None:
+    if label is not None and label not in project.labels:
+        raise LabelError(
+            f"label {label!r} is not in project {project.name!r}'s label set "
+            f"({', '.join(project.labels)})"
+        )
+
+
+def _complete_round_if_done(session: Session, project_id: int, number: int) -> bool:
+    left = session.scalar(
+        select(func.count()).where(QueueEntry.project_id == project_id, QueueEntry.round == number)
+    )
+    if left:
+        return False
+    rnd = session.scalar(
+        select(Round).where(Round.project_id == project_id, Round.number == number)
+    )
+    if rnd is None or rnd.completed_at is not None:
+        return False
+    rnd.completed_at = utcnow()
+    queries.log_event(session, project_id, "round_completed", round=number)
+    return True
+
+
+def undo(
+    store: Store, project_name: str, annotation_id: int, *, annotator: str, owner: str | None = None
+) -> int:
+    """Withdraw a decision and put its item back at the head of the owner's queue.
+
+    Works across a retrain: the label is withdrawn now and the model catches up next round.
+    Returns the item id.
+    """
+    annotator = _check_annotator(annotator)
+    with store.write() as session:
+        project = queries.get_project(session, project_name)
+        ann = session.get(Annotation, annotation_id)
+        if ann is None or ann.project_id != project.id:
+            raise ProtolabelError(f"project {project_name!r} has no decision {annotation_id}")
+        if ann.undone_at is None:
+            ann.undone_at = utcnow()
+            queries.log_event(
+                session, project.id, "undo", annotation=annotation_id, annotator=annotator
+            )
+        _requeue_first(session, project.id, ann, owner)
+        return ann.item_id
+
+
+def _requeue_first(session: Session, project_id: int, ann: Annotation, owner: str | None) -> None:
+    still_decided = session.scalar(
+        select(func.count()).where(
+            Annotation.project_id == project_id,
+            Annotation.item_id == ann.item_id,
+            Annotation.undone_at.is_(None),
+        )
+    )
+    queued = session.scalar(
+        select(QueueEntry.id).where(
+            QueueEntry.project_id == project_id, QueueEntry.item_id == ann.item_id
+        )
+    )
+    if still_decided or queued is not None:
+        return
+    first = session.scalar(
+        select(func.min(QueueEntry.position)).where(QueueEntry.project_id == project_id)
+    )
+    session.add(
+        QueueEntry(
+            project_id=project_id,
+            item_id=ann.item_id,
+            round=min(ann.round or 0, _min_queued_round(session, project_id)),
+            position=(first if first is not None else 0) - 1,
+            strategy=ann.strategy or "undo",
+            score=ann.score,
+            model_version=ann.model_version,
+            stale=ann.stale,
+            owner=owner,
+            claimed_at=utcnow() if owner else None,
+        )
+    )
+
+
+def _min_queued_round(session: Session, project_id: int) -> int:
+    value = session.scalar(
+        select(func.min(QueueEntry.round)).where(QueueEntry.project_id == project_id)
+    )
+    return value if value is not None else 1 << 30
+
+
+def relabel(
+    store: Store, project_name: str, annotation_id: int, label: str | None, *, annotator: str
+) -> int:
+    """Change a past decision (the editable history): withdraw it and record the new one."""
+    annotator = _check_annotator(annotator)
+    with store.write() as session:
+        project = queries.get_project(session, project_name)
+        _check_label(project, label)
+        old = session.get(Annotation, annotation_id)
+        if old is None or old.project_id != project.id:
+            raise ProtolabelError(f"project {project_name!r} has no decision {annotation_id}")
+        old.undone_at = old.undone_at or utcnow()
+        new = Annotation(
+            project_id=project.id, item_id=old.item_id, label=label, annotator=annotator,
+            round=old.round, strategy=old.strategy, score=old.score,
+            model_version=old.model_version, stale=old.stale,
+        )  # fmt: skip
+        session.add(new)
+        session.flush()
+        queries.log_event(
+            session, project.id, "relabel", annotation=annotation_id, new=new.id, label=label,
+            annotator=annotator,
+        )  # fmt: skip
+        return new.id
+
+
+def history(
+    store: Store, project_name: str, *, annotator: str | None = None, limit: int = HISTORY_LIMIT
+) -> list[HistoryEntry]:
+    """The newest decisions still in force, newest first."""
+    with store.read() as session:
+        project = queries.get_project(session, project_name)
+        query = (
+            select(Annotation, Item.external_id)
+            .join(Item, Item.id == Annotation.item_id)
+            .where(Annotation.project_id == project.id, Annotation.undone_at.is_(None))
+            .order_by(Annotation.id.desc())
+            .limit(limit)
+        )
+        if annotator:
+            query = query.where(Annotation.annotator == annotator)
+        return [
+            HistoryEntry(a.id, a.item_id, ext, a.label, a.annotator, a.created_at, a.round)
+            for a, ext in session.execute(query)
+        ]
+
+
+# --------------------------------------------------------------------------------------------
+# Rounds, models and selection
+
+
+def progress(store: Store, project_name: str) -> Progress:
+    with store.read() as session:
+        project = queries.get_project(session, project_name)
+        counts = queries.project_counts(session, project.id)
+        current = session.scalar(
+            select(Round).where(Round.project_id == project.id, Round.completed_at.is_(None))
+            .order_by(Round.number).limit(1)
+        )  # fmt: skip
+        left = 0
+        if current is not None:
+            left = (
+                session.scalar(
+                    select(func.count()).where(
+                        QueueEntry.project_id == project.id, QueueEntry.round == current.number
+                    )
+                )
+                or 0
+            )
+        model = queries.latest_model(session, project.id)
+        pending = _retrain_pending(session, project.id, model)
+        return Progress(
+            items=counts.items,
+            labelled=counts.labelled,
+            skipped=counts.skipped,
+            round=current.number if current else None,
+            round_done=(current.batch_size - left) if current else 0,
+            round_size=current.batch_size if current else 0,
+            model_version=model.version if model else None,
+            retrain_pending=pending,
+        )
+
+
+def _retrain_pending(session: Session, project_id: int, model: ModelVersion | None) -> bool:
+    """A round was completed after the newest model was trained."""
+    query = select(func.count()).where(
+        Round.project_id == project_id, Round.completed_at.is_not(None)
+    )
+    if model is not None:
+        query = query.where(Round.completed_at > model.created_at)
+    return bool(session.scalar(query))
+
+
+def retrain_pending(store: Store, project_name: str) -> bool:
+    with store.read() as session:
+        project = queries.get_project(session, project_name)
+        return _retrain_pending(session, project.id, queries.latest_model(session, project.id))
+
+
+def labelled_rows(session: Session, project_id: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Rows, labels and the newest annotation id of every item's current label."""
+    rows = session.execute(
+        select(Item.row, Annotation.label, Annotation.id)
+        .join(Item, Item.id == Annotation.item_id)
+        .where(Annotation.id.in_(queries.current_annotation_ids(project_id)))
+        .where(Annotation.label.is_not(None))
+        .order_by(Item.row)
+    ).all()
+    idx = np.array([r[0] for r in rows], dtype=np.int64)
+    labels = np.array([r[1] for r in rows], dtype=object)
+    newest = max((r[2] for r in rows), default=0)
+    return idx, labels, newest
+
+
+def train(store: Store, project_name: str, *, seed: int | None = None) -> int | None:
+    """Retrain the learner on the current labels and store it; return its version.
+
+    None when fewer than two classes have labels (a prototypical network needs two).
+    Warm-starts from the previous version (shrink and perturb, see ``meta``).
+    """
+    from meta import ProtoNetClassifier
+
+    features = services.load_features(store, project_name)
+    started = utcnow()
+    with store.read() as session:
+        project = queries.get_project(session, project_name)
+        rows, labels, newest = labelled_rows(session, project.id)
+        previous = queries.latest_model(session, project.id)
+        prev_state = previous.state if previous is not None else None
+        version = (previous.version if previous is not None else 0) + 1
+        project_id = project.id
+    if len(set(labels.tolist())) < 2:
+        return None
+    seed = store.settings.seed if seed is None else seed
+    t0 = time.perf_counter()
+    model = ProtoNetClassifier(random_state=seed + version, device=store.settings.device)
+    model.fit(np.asarray(features[rows]), labels.astype(str), warm_start_from=prev_state)
+    seconds = time.perf_counter() - t0
+    with store.write() as session:
+        session.add(
+            ModelVersion(
+                project_id=project_id,
+                version=version,
+                state=model.to_bytes(),
+                n_labels=len(rows),
+                last_annotation_id=newest,
+                train_seconds=seconds,
+                metrics={"n_classes": len(model.classes_), "steps": int(model.n_steps_)},
+                created_at=started,
+            )
+        )
+        queries.log_event(
+            session,
+            project_id,
+            "retrained",
+            version=version,
+            labels=len(rows),
+            seconds=round(seconds, 3),
+        )
+    return version
+
+
+def _selection_inputs(store: Store, project_name: str):
+    features = services.load_features(store, project_name)
+    with store.read() as session:
+        project = queries.get_project(session, project_name)
+        rows, labels, _ = labelled_rows(session, project.id)
+        decided = session.scalars(
+            select(Item.row)
+            .join(Annotation, Annotation.item_id == Item.id)
+            .where(Annotation.id.in_(queries.current_annotation_ids(project.id)))
+        ).all()
+        queued = session.scalars(
+            select(Item.row).join(QueueEntry, QueueEntry.item_id == Item.id)
+            .where(QueueEntry.project_id == project.id)
+        ).all()  # fmt: skip
+        model = queries.latest_model(session, project.id)
+        pending = _retrain_pending(session, project.id, model)
+        info = {
+            "project_id": project.id,
+            "labels": list(project.labels),
+            "strategy": project.strategy,
+            "batch_size": project.batch_size,
+            "model_state": model.state if model else None,
+            "model_version": model.version if model else None,
+            "stale": pending,
+            "next_round": (
+                session.scalar(select(func.max(Round.number)).where(Round.project_id == project.id))
+                or 0
+            )
+            + 1,
+        }
+    taken = np.zeros(len(features), dtype=bool)
+    taken[np.asarray(decided, dtype=np.int64)] = True
+    taken[np.asarray(queued, dtype=np.int64)] = True
+    pool = np.flatnonzero(~taken)
+    return features, pool, rows, labels, info
+
+
+def choose(features, pool, rows, labels, info, seed: int) -> tuple[str, np.ndarray, np.ndarray]:
+    """Run the project's strategy: (strategy used, chosen rows, their scores)."""
+    from strategies import ModelView, get_strategy
+
+    name = info["strategy"]
+    k = min(info["batch_size"], len(pool))
+    rng = np.random.default_rng([seed, info["project_id"], info["next_round"]])
+    model = None
+    if info["model_state"] is not None:
+        from meta import ProtoNetClassifier
+
+        model = ProtoNetClassifier.from_bytes(info["model_state"])
+    label_for = name
+    if model is None and name not in COLD_START:  # no model yet: cold start by typicality
+        name, label_for = "typicality", ("auto:typicality" if name == "auto" else "typicality")
+    params = {"n_classes": len(info["labels"])} if name == "auto" else {}
+    view = ModelView(
+        model, features, train_idx=rows, y_train=labels.astype(str) if len(rows) else None
+    )
+    strategy = get_strategy(name, **params)
+    chosen, scores = strategy.select(k, pool, rows, view, rng)
+    position = {int(r): i for i, r in enumerate(pool)}
+    chosen_scores = np.array([scores[position[int(r)]] for r in chosen], dtype=float)
+    inner = getattr(strategy, "strategy_", None)  # auto records what it delegated to
+    used = f"{name}:{inner.name}" if inner is not None else label_for
+    return used, np.asarray(chosen, dtype=np.int64), chosen_scores
+
+
+def plan_round(
+    store: Store, project_name: str, *, replace_stale: bool = False, seed: int | None = None
+) -> int | None:
+    """Choose the next batch with the newest model and queue it; return the round number.
+
+    ``replace_stale``: first drop queued items an older model chose for rounds not started,
+    except the first ``KEEP_STALE`` of each tab (the worker does this after a retrain, so the next items come
+    from the new model). None when the pool is exhausted.
+    """
+    seed = store.settings.seed if seed is None else seed
+    if replace_stale:
+        _drop_outdated(store, project_name)
+    features, pool, rows, labels, info = _selection_inputs(store, project_name)
+    if len(pool) == 0:
+        return None
+    used, chosen, scores = choose(features, pool, rows, labels, info, seed)
+    try:
+        return _queue_round(store, project_name, info, used, chosen, scores)
+    except IntegrityError:
+        return None  # another process queued a round at the same moment; theirs stands
+
+
+def _queue_round(store, project_name, info, strategy, chosen, scores) -> int | None:
+    with store.write() as session:
+        project = queries.get_project(session, project_name)
+        number = (
+            session.scalar(select(func.max(Round.number)).where(Round.project_id == project.id))
+            or 0
+        ) + 1
+        row_to_item = dict(
+            session.execute(
+                select(Item.row, Item.id).where(
+                    Item.project_id == project.id, Item.row.in_(chosen.tolist())
+                )
+            ).all()
+        )
+        busy = set(
+            session.scalars(
+                select(QueueEntry.item_id).where(
+                    QueueEntry.project_id == project.id,
+                    QueueEntry.item_id.in_(row_to_item.values()),
+                )
+            )
+        )
+        picks = [
+            (int(r), s)
+            for r, s in zip(chosen, scores, strict=True)
+            if row_to_item[int(r)] not in busy
+        ]
+        if not picks:
+            return None
+        session.add(
+            Round(project_id=project.id, number=number, strategy=strategy, model_version=info["model_version"],
+                  batch_size=len(picks), stale=info["stale"])
+        )  # fmt: skip
+        for position, (row, score) in enumerate(picks):
+            session.add(
+                QueueEntry(
+                    project_id=project.id, item_id=row_to_item[row], round=number, position=position,
+                    strategy=strategy, score=None if np.isnan(score) else float(score),
+                    model_version=info["model_version"], stale=info["stale"],
+                )
+            )  # fmt: skip
+        queries.log_event(session, project.id, "round_planned", round=number, strategy=strategy,
+                          model_version=info["model_version"], size=len(picks), stale=info["stale"])  # fmt: skip
+        return number
+
+
+def _drop_outdated(store: Store, project_name: str, keep: int = KEEP_STALE) -> None:
+    """Drop queued items that a model older than the newest chose for rounds not started yet,
+    except each tab's first ``keep`` (on screen or next); undone items stay."""
+    with store.write() as session:
+        project = queries.get_project(session, project_name)
+        model = queries.latest_model(session, project.id)
+        if model is None:
+            return
+        last_done = (
+            session.scalar(
+                select(func.max(Round.number)).where(
+                    Round.project_id == project.id, Round.completed_at.is_not(None)
+                )
+            )
+            or 0
+        )
+        outdated = session.scalars(
+            select(QueueEntry)
+            .where(QueueEntry.project_id == project.id, QueueEntry.round > last_done)
+            .where(QueueEntry.model_version.is_(None) | (QueueEntry.model_version < model.version))
+            .order_by(QueueEntry.owner, QueueEntry.round, QueueEntry.position)
+        ).all()
+        kept: dict[str, int] = {}
+        rounds = set()
+        for entry in outdated:
+            if entry.owner is not None and kept.get(entry.owner, 0) < keep:
+                kept[entry.owner] = kept.get(entry.owner, 0) + 1
+                continue
+            rounds.add(entry.round)
+            session.delete(entry)
+        session.flush()
+        for rnd in session.scalars(
+            select(Round).where(Round.project_id == project.id, Round.number.in_(rounds))
+        ):
+            _shrink_round(session, project.id, rnd)
+
+
+def _shrink_round(session: Session, project_id: int, rnd: Round) -> None:
+    """A round keeps only its decided and still-queued items."""
+    left = (
+        session.scalar(
+            select(func.count()).where(
+                QueueEntry.project_id == project_id, QueueEntry.round == rnd.number
+            )
+        )
+        or 0
+    )
+    decided = (
+        session.scalar(
+            select(func.count(func.distinct(Annotation.item_id))).where(
+                Annotation.project_id == project_id, Annotation.round == rnd.number
+            )
+        )
+        or 0
+    )
+    rnd.batch_size = decided + left
+    if left == 0 and decided == 0:
+        session.delete(rnd)
+    elif left == 0:
+        rnd.completed_at = utcnow()
+
+
+def unclaimed_count(store: Store, project_name: str) -> int:
+    with store.read() as session:
+        project = queries.get_project(session, project_name)
+        return (
+            session.scalar(
+                select(func.count()).where(
+                    QueueEntry.project_id == project.id, QueueEntry.owner.is_(None)
+                )
+            )
+            or 0
+        )
+
+
+def ensure_pool(store: Store, project_name: str) -> None:
+    """Raise ``EmptyPoolError`` when every item is decided and nothing is queued."""
+    p = progress(store, project_name)
+    if p.remaining == 0:
+        raise EmptyPoolError(f"every item of project {project_name!r} has a decision")
+
+
+def annotation_for_event(store: Store, project_name: str, client_event: str) -> int | None:
+    """The annotation recorded for a key press, if it reached the database."""
+    with store.read() as session:
+        project = queries.get_project(session, project_name)
+        return session.scalar(
+            select(Annotation.id).where(
+                Annotation.project_id == project.id, Annotation.client_event == client_event
+            )
+        )

@@ -1,0 +1,133 @@
+"""Label page (/label): one item at a time, keyboard labelling, the model retraining behind."""
+
+from __future__ import annotations
+
+import uuid
+
+import pandas as pd
+import streamlit as st
+
+from annotator import labelling, services, session
+from annotator.errors import ProtolabelError
+from annotator.store import queries
+from annotator.ui.card import label_card
+from annotator.ui.resources import get_store, get_workers
+
+OWNER_KEY = "pl_owner"
+DONE_KEY = "pl_done_events"
+ANNOTATOR_KEY = "pl_annotator"
+PROJECT_KEY = "pl_project"
+
+
+def _init_state() -> None:
+    if OWNER_KEY not in st.session_state:
+        st.session_state[OWNER_KEY] = uuid.uuid4().hex[:16]  # this tab's queue
+    if DONE_KEY not in st.session_state:
+        st.session_state[DONE_KEY] = set()
+
+
+def _sidebar(store, projects: list[str]) -> tuple[str, str]:
+    with st.sidebar:
+        if PROJECT_KEY not in st.session_state or st.session_state[PROJECT_KEY] not in projects:
+            st.session_state[PROJECT_KEY] = session.most_recent_project(store) or projects[0]
+        project = st.selectbox("Project", projects, key=PROJECT_KEY)
+        annotator = st.text_input("Your name", key=ANNOTATOR_KEY, placeholder="who is labelling?")
+        with store.read() as s:
+            p = queries.get_project(s, project)
+            strategy, batch = p.strategy, p.batch_size
+        new_strategy = st.selectbox(
+            "Strategy", session.STRATEGY_NAMES, index=session.STRATEGY_NAMES.index(strategy),
+            help="How the next batch is chosen; auto: typicality while there are few labels, "
+            "then the most uncertain items, spread out (hybrid).",
+        )  # fmt: skip
+        new_batch = st.number_input("Batch size", min_value=1, max_value=1000, value=batch, step=1)
+        if (new_strategy, int(new_batch)) != (strategy, batch):
+            session.configure(store, project, strategy=new_strategy, batch_size=int(new_batch))
+            st.toast(f"Next rounds: {new_strategy}, {int(new_batch)} items")
+    return project, (annotator or "").strip()
+
+
+@st.fragment(run_every=2.0)
+def status_panel(project: str) -> None:
+    """Progress and model status, polled on its own so it never eats a key press."""
+    store = get_store()
+    get_workers().ensure(project)
+    p = session.progress(store, project)
+    cols = st.columns(4)
+    cols[0].metric("Labelled", p.labelled)
+    cols[1].metric("Remaining", p.remaining)
+    cols[2].metric("This round", f"{p.round_done}/{p.round_size}" if p.round else "–")
+    model = f"v{p.model_version}" if p.model_version else "none yet"
+    cols[3].metric("Model", model)
+    if p.retrain_pending:
+        st.caption(":material/model_training: Retraining in the background; keep labelling.")
+
+
+@st.fragment
+def card_panel(project: str, annotator: str) -> None:
+    """The label card: apply the browser's events, then show the next reserved items."""
+    store = get_store()
+    owner = st.session_state[OWNER_KEY]
+    done: set[str] = st.session_state[DONE_KEY]
+    events = st.session_state.get("label_card", {}) or {}
+    events = events.get("events", []) if isinstance(events, dict) else []
+    try:
+        labelling.apply_events(store, project, events, owner=owner, annotator=annotator, done=done)
+    except ProtolabelError as exc:
+        st.error(str(exc))
+    items = session.claim_next(store, project, owner)
+    with store.read() as s:
+        names = queries.get_project(s, project).source_info.get("feature_names") or None
+    payload = labelling.card_payload(
+        store, project, items, applied=[e["id"] for e in events if e.get("id") in done],
+        feature_names=names,
+    )  # fmt: skip
+    if not items:
+        payload["empty_message"] = (
+            "Every item has a decision. Export the dataset on the Export page."
+        )
+    label_card(payload)
+    _history(store, project, annotator)
+
+
+def _history(store, project: str, annotator: str) -> None:
+    with st.expander("History (last 20 decisions): change a label"):
+        entries = session.history(store, project, limit=session.HISTORY_LIMIT)
+        if not entries:
+            st.caption("No decisions yet.")
+            return
+        with store.read() as s:
+            labels = list(queries.get_project(s, project).labels)
+        frame = pd.DataFrame(
+            [{"item": e.external_id, "label": e.label or "(skipped)", "by": e.annotator,
+              "round": e.round, "id": e.annotation_id} for e in entries]
+        )  # fmt: skip
+        st.dataframe(frame.drop(columns="id"), hide_index=True, width="stretch")
+        choice = st.selectbox(
+            "Decision", frame.index, format_func=lambda i: f"{frame.item[i]}: {frame.label[i]}"
+        )
+        new = st.selectbox("New label", [*labels, "(skip)"])
+        if st.button("Change label", disabled=not annotator):
+            label = None if new == "(skip)" else new
+            session.relabel(store, project, int(frame.id[choice]), label, annotator=annotator)
+            st.rerun(scope="fragment")
+
+
+def main() -> None:
+    _init_state()
+    store = get_store()
+    projects = [p.name for p in services.list_projects(store, include_archived=False)]
+    if not projects:
+        st.info("No projects yet. Import one with `protolabel import PATH --project NAME`.")
+        return
+    project, annotator = _sidebar(store, projects)
+    st.title(f"Label · {project}")
+    with store.read() as s:
+        instructions = queries.get_project(s, project).instructions
+    if instructions:
+        st.caption(instructions)
+    status_panel(project)
+    if not annotator:
+        st.warning("Type your name in the sidebar to start labelling.")
+        return
+    card_panel(project, annotator)

@@ -1,0 +1,210 @@
+"""The labelling loop on a real store (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import select, update
+
+from annotator import services, session, worker
+from annotator.errors import LabelError, ProtolabelError
+from annotator.services import ImportOptions
+from annotator.store.db import Store
+from annotator.store.models import Annotation, QueueEntry, utcnow
+
+PROJECT = "blobs"
+
+
+@pytest.fixture
+def blobs(store: Store, tmp_path: Path) -> Store:
+    """60 items in 3 well-separated classes, batch size 6."""
+    rng = np.random.default_rng(0)
+    centers = np.array([[0, 0, 0, 0], [8, 8, 0, 0], [0, 8, 8, 8]], dtype=float)
+    y = np.repeat(np.array(["a", "b", "c"]), 20)
+    X = centers[np.repeat(np.arange(3), 20)] + rng.normal(size=(60, 4))
+    path = tmp_path / "blobs.npz"
+    np.savez(path, X=X, y=y)
+    services.import_path(store, path, PROJECT, ImportOptions())
+    session.configure(store, PROJECT, strategy="auto", batch_size=6)
+    return store
+
+
+def _truth(store: Store, item_id: int) -> str:
+    from annotator.store.models import Item
+
+    with store.read() as s:
+        return s.get(Item, item_id).ground_truth
+
+
+def _label_batch(store: Store, owner: str, n: int) -> list[session.SubmitResult]:
+    results = []
+    for _ in range(n):
+        (item,) = session.claim_next(store, PROJECT, owner, n=1)
+        results.append(
+            session.submit(
+                store,
+                PROJECT,
+                item.item_id,
+                _truth(store, item.item_id),
+                annotator="ann",
+                owner=owner,
+            )
+        )
+    return results
+
+
+def test_first_round_is_cold_start_and_records_context(blobs: Store) -> None:
+    items = session.claim_next(blobs, PROJECT, "tab1")
+    assert len(items) == session.LOOKAHEAD > 6
+    assert [it.round for it in items] == [1] * 6 + [2] * (len(items) - 6)
+    assert not any(it.stale for it in items)  # no retrain pending: prefetched, not stale
+    assert all(it.strategy == "auto:typicality" and it.model_version is None for it in items)
+    first = items[0]
+    result = session.submit(blobs, PROJECT, first.item_id, "a", annotator="ann", owner="tab1")
+    with blobs.read() as s:
+        ann = s.get(Annotation, result.annotation_id)
+        assert (ann.round, ann.strategy, ann.label) == (1, "auto:typicality", "a")
+        assert ann.score == pytest.approx(first.score)
+
+
+def test_two_tabs_never_share_an_item(blobs: Store) -> None:
+    a = {it.item_id for it in session.claim_next(blobs, PROJECT, "tab-a")}
+    b = {it.item_id for it in session.claim_next(blobs, PROJECT, "tab-b")}
+    assert a and b and not a & b
+
+
+def test_round_completion_retrain_and_next_round(blobs: Store) -> None:
+    results = _label_batch(blobs, "tab", 6)
+    assert [r.round_completed for r in results] == [False] * 5 + [True]
+    assert session.retrain_pending(blobs, PROJECT)
+    version = session.train(blobs, PROJECT)
+    assert version == 1 and not session.retrain_pending(blobs, PROJECT)
+    number = session.plan_round(blobs, PROJECT, replace_stale=True)
+    with blobs.read() as s:
+        entries = s.scalars(select(QueueEntry).where(QueueEntry.round == number)).all()
+    assert entries and all(e.model_version == 1 and not e.stale for e in entries)
+
+
+def test_queue_running_dry_before_retrain_gives_a_stale_batch(blobs: Store) -> None:
+    _label_batch(blobs, "tab", 6)
+    (item,) = session.claim_next(blobs, PROJECT, "tab", n=1)  # retrain still pending
+    assert item.stale and item.round == 2
+
+
+def test_worker_step_retrains_and_replaces_outdated_items(blobs: Store) -> None:
+    _label_batch(blobs, "tab", 6)
+    session.claim_next(blobs, PROJECT, "tab", n=4)  # a stale round 2, four items reserved
+    assert worker.step(blobs, PROJECT, session) == "trained v1"
+    with blobs.read() as s:
+        entries = s.scalars(
+            select(QueueEntry).order_by(QueueEntry.round, QueueEntry.position)
+        ).all()
+    old = [e for e in entries if e.model_version is None]
+    assert len(old) == session.KEEP_STALE and {e.owner for e in old} == {"tab"} and old[0].stale
+    assert any(e.model_version == 1 and not e.stale for e in entries)
+
+
+def test_prefetched_items_are_replaced_after_a_retrain(blobs: Store) -> None:
+    items = session.claim_next(blobs, PROJECT, "tab")  # round 1 and two of round 2
+    for it in items[:6]:
+        session.submit(
+            blobs, PROJECT, it.item_id, _truth(blobs, it.item_id), annotator="ann", owner="tab"
+        )
+    worker.step(blobs, PROJECT, session)
+    again = session.claim_next(blobs, PROJECT, "tab")
+    assert [it.model_version for it in again[: session.KEEP_STALE]] == [None] * session.KEEP_STALE
+    assert all(it.model_version == 1 for it in again[session.KEEP_STALE :])
+
+
+def test_skip_counts_toward_the_batch(blobs: Store) -> None:
+    results = []
+    for _ in range(6):
+        (item,) = session.claim_next(blobs, PROJECT, "tab", n=1)
+        results.append(
+            session.submit(blobs, PROJECT, item.item_id, None, annotator="ann", owner="tab")
+        )
+    assert results[-1].round_completed
+    p = session.progress(blobs, PROJECT)
+    assert (p.labelled, p.skipped) == (0, 6)
+
+
+def test_replayed_key_press_is_not_a_second_label(blobs: Store) -> None:
+    (item,) = session.claim_next(blobs, PROJECT, "tab", n=1)
+    first = session.submit(
+        blobs, PROJECT, item.item_id, "b", annotator="ann", owner="tab", client_event="k1"
+    )
+    again = session.submit(
+        blobs, PROJECT, item.item_id, "b", annotator="ann", owner="tab", client_event="k1"
+    )
+    assert again.replayed and again.annotation_id == first.annotation_id
+    with blobs.read() as s:
+        assert len(s.scalars(select(Annotation)).all()) == 1
+
+
+def test_undo_puts_the_item_first_again(blobs: Store) -> None:
+    items = session.claim_next(blobs, PROJECT, "tab")
+    result = session.submit(blobs, PROJECT, items[0].item_id, "a", annotator="ann", owner="tab")
+    assert session.progress(blobs, PROJECT).labelled == 1
+    session.undo(blobs, PROJECT, result.annotation_id, annotator="ann", owner="tab")
+    assert session.progress(blobs, PROJECT).labelled == 0
+    assert session.claim_next(blobs, PROJECT, "tab")[0].item_id == items[0].item_id
+
+
+def test_undo_across_a_retrain(blobs: Store) -> None:
+    results = _label_batch(blobs, "tab", 6)
+    session.train(blobs, PROJECT)
+    session.undo(blobs, PROJECT, results[2].annotation_id, annotator="ann", owner="tab")
+    assert session.progress(blobs, PROJECT).labelled == 5
+
+
+def test_history_and_relabel(blobs: Store) -> None:
+    _label_batch(blobs, "tab", 3)
+    entries = session.history(blobs, PROJECT)
+    assert len(entries) == 3 and entries[0].annotation_id > entries[-1].annotation_id
+    new = session.relabel(blobs, PROJECT, entries[0].annotation_id, "c", annotator="ann")
+    entries = session.history(blobs, PROJECT)
+    assert entries[0].annotation_id == new and entries[0].label == "c" and len(entries) == 3
+
+
+def test_release_and_expired_reservations_go_back(blobs: Store) -> None:
+    mine = {it.item_id for it in session.claim_next(blobs, PROJECT, "tab-a")}
+    assert session.release(blobs, PROJECT, "tab-a") == len(mine)
+    session.claim_next(blobs, PROJECT, "tab-a")
+    with blobs.write() as s:
+        s.execute(
+            update(QueueEntry).values(
+                claimed_at=utcnow() - session.CLAIM_TTL - timedelta(seconds=1)
+            )
+        )
+    theirs = {it.item_id for it in session.claim_next(blobs, PROJECT, "tab-b")}
+    assert theirs & mine
+
+
+def test_bad_decisions_are_refused(blobs: Store) -> None:
+    (item,) = session.claim_next(blobs, PROJECT, "tab", n=1)
+    with pytest.raises(LabelError):
+        session.submit(blobs, PROJECT, item.item_id, "zzz", annotator="ann")
+    with pytest.raises(ProtolabelError, match="annotator"):
+        session.submit(blobs, PROJECT, item.item_id, "a", annotator="  ")
+    with pytest.raises(ProtolabelError, match="strategy"):
+        session.configure(blobs, PROJECT, strategy="magic", batch_size=5)
+
+
+def test_most_recent_project_follows_labelling(blobs: Store, tmp_path: Path) -> None:
+    np.savez(tmp_path / "other.npz", X=np.eye(4), y=np.array(["a", "b", "a", "b"]))
+    services.import_path(blobs, tmp_path / "other.npz", "other", ImportOptions())
+    (item,) = session.claim_next(blobs, "other", "tab", n=1)
+    session.submit(blobs, "other", item.item_id, "a", annotator="ann")
+    assert session.most_recent_project(blobs) == "other"
+
+
+def test_pool_exhausts_cleanly(blobs: Store) -> None:
+    seen = set()
+    while items := session.claim_next(blobs, PROJECT, "tab", n=1):
+        seen.add(items[0].item_id)
+        session.submit(blobs, PROJECT, items[0].item_id, None, annotator="ann", owner="tab")
+    assert len(seen) == 60
+    assert session.progress(blobs, PROJECT).remaining == 0

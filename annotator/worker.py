@@ -9,6 +9,7 @@ goes away, and on start picks up a retrain left pending by a previous server.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
 import os
@@ -54,9 +55,12 @@ def step(store, project_name: str, session) -> str:
             if version is not None:
                 session.plan_round(store, project_name, replace_stale=True)
                 did = f"trained v{version}"
-        if session.unclaimed_count(store, project_name) == 0:
-            if session.plan_round(store, project_name) is not None:
-                did = did if did != "idle" else "planned"
+        if (
+            session.unclaimed_count(store, project_name) == 0
+            and session.plan_round(store, project_name) is not None
+            and did == "idle"
+        ):
+            did = "planned"
         return did
     except ProjectNotFoundError:
         return "gone"
@@ -64,10 +68,8 @@ def step(store, project_name: str, session) -> str:
 
 def _target(settings: Settings, project_name: str, parent_pid: int) -> None:
     logging.basicConfig(level=logging.INFO)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         run_worker(settings, project_name, parent_pid)
-    except KeyboardInterrupt:
-        pass
 
 
 @dataclass

@@ -172,9 +172,7 @@ def _v3(op: Operations) -> None:
     op.add_column("projects", sa.Column("last_used_at", _ts(), nullable=True))
     with op.batch_alter_table("annotations") as batch:
         batch.add_column(sa.Column("client_event", sa.String(100), nullable=True))
-        batch.add_column(
-            sa.Column("stale", sa.Boolean, nullable=False, server_default=sa.false())
-        )
+        batch.add_column(sa.Column("stale", sa.Boolean, nullable=False, server_default=sa.false()))
         batch.create_unique_constraint(
             "uq_annotations_client_event", ["project_id", "client_event"]
         )
@@ -188,8 +186,15 @@ def _v3(op: Operations) -> None:
     op.create_table(
         "queue",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
-        sa.Column("item_id", sa.Integer, sa.ForeignKey("items.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "project_id",
+            sa.Integer,
+            sa.ForeignKey("projects.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column(
+            "item_id", sa.Integer, sa.ForeignKey("items.id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("round", sa.Integer, nullable=False),
         sa.Column("position", sa.Integer, nullable=False),
         sa.Column("strategy", sa.String(40), nullable=False),

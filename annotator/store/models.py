@@ -22,6 +22,8 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+)
+from sqlalchemy import (
     false as sa_false,
 )
 from sqlalchemy.dialects.postgresql import JSONB

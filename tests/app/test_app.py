@@ -4,22 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from annotator.ui.resources import get_store
-
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
-
-
-@pytest.fixture
-def fresh_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    db = tmp_path / "app.db"
-    monkeypatch.setenv("PROTOLABEL_DB", str(db))
-    monkeypatch.delenv("PROTOLABEL_DATA_DIR", raising=False)
-    get_store.clear()
-    yield db
-    get_store.clear()
+from tests.app.conftest import APP
 
 
 def test_app_creates_demo_and_lists_projects(fresh_db: Path) -> None:

@@ -1,0 +1,103 @@
+"""The Label page in AppTest: the card's key presses arrive as events in its state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from annotator import session
+from annotator.config import Settings
+from annotator.store.db import Store
+from annotator.ui.card import CARD_KEY
+from annotator.ui.pages.label import OWNER_KEY
+
+LABEL_APP = str(Path(__file__).with_name("label_app.py"))
+
+
+@pytest.fixture
+def page(fresh_db: Path) -> AppTest:
+    at = AppTest.from_file(LABEL_APP, default_timeout=120).run()
+    assert not at.exception
+    assert "Type your name" in at.warning[0].value
+    at.sidebar.text_input[0].input("alice").run()
+    assert not at.exception
+    return at
+
+
+def _store(db: Path) -> Store:
+    return Store.open(Settings.from_env(str(db)))
+
+
+def _queue(at: AppTest, db: Path) -> list[session.QueuedItem]:
+    store = _store(db)
+    try:
+        return session.claim_next(store, "digits", at.session_state[OWNER_KEY], plan=False)
+    finally:
+        store.dispose()
+
+
+def _press(at: AppTest, events: list[dict]) -> None:
+    at.session_state[CARD_KEY] = {"events": events}
+    at.run()
+    assert not at.exception
+
+
+def test_label_five_skip_and_undo(page: AppTest, fresh_db: Path) -> None:
+    queue = _queue(page, fresh_db)
+    assert len(queue) == session.LOOKAHEAD
+    events = [
+        {"id": f"e{i}", "type": "label", "item": it.item_id, "label": str(i)}
+        for i, it in enumerate(queue[:5])
+    ]
+    events.append({"id": "e5", "type": "skip", "item": queue[5].item_id})
+    _press(page, events)
+    store = _store(fresh_db)
+    try:
+        p = session.progress(store, "digits")
+        assert (p.labelled, p.skipped) == (5, 1)
+        history = session.history(store, "digits")
+        assert [h.label for h in history] == [None, "4", "3", "2", "1", "0"]
+        assert history[1].annotator == "alice"
+        # undo the last label (the card sends all unacknowledged events again, plus the undo)
+        _press(
+            page, [*events, {"id": "e6", "type": "undo", "item": queue[4].item_id, "target": "e4"}]
+        )
+        p = session.progress(store, "digits")
+        assert (p.labelled, p.skipped) == (4, 1)
+        assert _queue(page, fresh_db)[0].item_id == queue[4].item_id  # shown again first
+    finally:
+        store.dispose()
+
+
+def test_replayed_events_are_applied_once(page: AppTest, fresh_db: Path) -> None:
+    queue = _queue(page, fresh_db)
+    events = [{"id": "x1", "type": "label", "item": queue[0].item_id, "label": "7"}]
+    _press(page, events)
+    _press(page, events)
+    store = _store(fresh_db)
+    try:
+        assert session.progress(store, "digits").labelled == 1
+    finally:
+        store.dispose()
+
+
+def test_sidebar_changes_strategy_and_batch(page: AppTest, fresh_db: Path) -> None:
+    page.sidebar.selectbox[1].select("margin").run()
+    page.sidebar.number_input[0].set_value(25).run()
+    assert not page.exception
+    store = _store(fresh_db)
+    try:
+        from annotator.store import queries
+
+        with store.read() as s:
+            p = queries.get_project(s, "digits")
+            assert (p.strategy, p.batch_size) == ("margin", 25)
+    finally:
+        store.dispose()
+
+
+def test_bad_event_is_reported_not_crashing(page: AppTest) -> None:
+    _press(page, [{"id": "bad", "type": "explode", "item": 1}])
+    assert "unknown card event type" in page.error[0].value

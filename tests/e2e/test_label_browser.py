@@ -1,0 +1,97 @@
+"""The labelling app in a real browser: keyboard only, retraining behind, nothing lost."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import ARTIFACTS, Server
+
+pytestmark = pytest.mark.e2e
+
+
+def _open_label(page, server: Server, name: str = "alice") -> None:
+    page.goto(server.url + "/label")
+    page.get_by_label("Your name").fill(name)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("[data-testid=pl-item]", timeout=60_000)
+    page.locator("h1").first.click()  # focus the page, not the name field
+
+
+def _shown(page) -> int:
+    return int(page.locator("[data-testid=pl-item]").get_attribute("data-item-id"))
+
+
+def _wait_shown(page, item: int, *, changed: bool = False) -> None:
+    """Wait until the card shows ``item`` (or, with ``changed``, any other item)."""
+    card = expect(page.locator("[data-testid=pl-item]"))
+    if changed:
+        card.not_to_have_attribute("data-item-id", str(item), timeout=30_000)
+    else:
+        card.to_have_attribute("data-item-id", str(item), timeout=30_000)
+
+
+def _decisions(db) -> list[tuple]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(
+            "SELECT a.item_id, a.label, a.annotator, a.undone_at IS NOT NULL FROM annotations a ORDER BY a.id"
+        ).fetchall()
+
+
+def _wait_for(predicate, timeout: float = 60.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _models(db) -> int:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT count(*) FROM model_versions").fetchone()[0]
+
+
+def test_label_with_keyboard_retrain_and_undo(server: Server, browser_page) -> None:
+    page = browser_page
+    _open_label(page, server)
+    pressed = []
+    for i in range(12):
+        item = _shown(page)
+        key = str(i % 10)
+        page.keyboard.press(key)
+        pressed.append((item, key))
+        _wait_shown(page, item, changed=True)
+    _wait_for(lambda: len(_decisions(server.db)) == 12, what="12 labels in the database")
+    assert [(d[0], d[1]) for d in _decisions(server.db)] == pressed
+    # batch size 10: round 1 is complete, the model retrains in the background...
+    _wait_for(lambda: _models(server.db) >= 1, timeout=120, what="a retrain")
+    # ...while labelling went on: the 2 labels after the round came before the model existed
+    undone_item = _shown(page)
+    page.keyboard.press("5")
+    _wait_shown(page, undone_item, changed=True)
+    page.keyboard.press("z")
+    _wait_shown(page, undone_item)
+    _wait_for(lambda: _decisions(server.db)[-1][3], what="the undo in the database")
+    decisions = _decisions(server.db)
+    assert decisions[-1][:2] == (undone_item, "5") and decisions[-1][3]
+    assert all(d[2] == "alice" for d in decisions)
+    page.wait_for_selector("text=Model suggests", timeout=60_000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "label_page.png"), full_page=True)
+
+
+def test_fast_typing_loses_nothing(server: Server, browser_page) -> None:
+    page = browser_page
+    _open_label(page, server)
+    keys = "01234567890123456789"
+    for key in keys:
+        page.keyboard.press(key)
+        page.wait_for_timeout(50)
+    _wait_for(lambda: len(_decisions(server.db)) == 20, what="20 labels")
+    decisions = _decisions(server.db)
+    assert "".join(d[1] for d in decisions) == keys
+    assert len({d[0] for d in decisions}) == 20

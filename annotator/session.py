@@ -144,17 +144,19 @@ def claim_next(
 ) -> list[QueuedItem]:
     """The owner's next ``n`` items, in order, reserving more from the shared queue as needed.
 
-    When the shared queue is empty and ``plan`` is true, a batch is chosen right away with the
-    current model, so the caller never waits for training (marked stale when a retrain is
-    pending; a newer model's choice replaces what was not shown yet).
+    The worker keeps the shared queue stocked. When it is empty anyway (and ``plan`` is true),
+    a batch is chosen here, right away, with the current model, so the caller never waits for
+    training (marked stale when a retrain is pending; after the retrain the new model's choice
+    replaces what was not shown yet).
     """
-    for _attempt in range(3):
-        entries = _claim(store, project_name, owner, n)
+    entries = _claim(store, project_name, owner, n)
+    for _attempt in range(n):  # each planned round adds at least one item
         if len(entries) >= n or not plan:
             break
         if plan_round(store, project_name) is None:
             break
-    return _load_items(store, _claim(store, project_name, owner, n, claim=False))
+        entries = _claim(store, project_name, owner, n)
+    return _load_items(store, entries)
 
 
 def _claim(

@@ -12,7 +12,10 @@ export default function (component) {
   s.data = data || { items: [], labels: [], acked: [] };
   for (const item of s.data.items) s.items.set(item.id, item);
   const acked = new Set(s.data.acked || []);
+  const done = s.pending.filter((e) => acked.has(e.id)).map((e) => e.id);
   s.pending = s.pending.filter((e) => !acked.has(e.id));
+  // for tests and benchmarks: which events the server has committed, and when
+  if (done.length) window.dispatchEvent(new CustomEvent("protolabel:acked", { detail: done }));
 
   function queue() {
     const q = s.data.items.slice();
@@ -29,6 +32,7 @@ export default function (component) {
 
   function send(event) {
     s.pending.push(event);
+    window.dispatchEvent(new CustomEvent("protolabel:event", { detail: event }));
     setStateValue("events", s.pending.slice());
     render();
   }

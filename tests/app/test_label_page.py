@@ -46,7 +46,7 @@ def _press(at: AppTest, events: list[dict]) -> None:
 
 def test_label_five_skip_and_undo(page: AppTest, fresh_db: Path) -> None:
     queue = _queue(page, fresh_db)
-    assert len(queue) == session.LOOKAHEAD
+    assert len(queue) >= 6
     events = [
         {"id": f"e{i}", "type": "label", "item": it.item_id, "label": str(i)}
         for i, it in enumerate(queue[:5])

@@ -8,17 +8,9 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import ARTIFACTS, Server
+from tests.e2e.harness import ARTIFACTS, Server, open_label_page
 
 pytestmark = pytest.mark.e2e
-
-
-def _open_label(page, server: Server, name: str = "alice") -> None:
-    page.goto(server.url + "/label")
-    page.get_by_label("Your name").fill(name)
-    page.keyboard.press("Enter")
-    page.wait_for_selector("[data-testid=pl-item]", timeout=60_000)
-    page.locator("h1").first.click()  # focus the page, not the name field
 
 
 def _shown(page) -> int:
@@ -57,7 +49,7 @@ def _models(db) -> int:
 
 def test_label_with_keyboard_retrain_and_undo(server: Server, browser_page) -> None:
     page = browser_page
-    _open_label(page, server)
+    open_label_page(page, server.url)
     pressed = []
     for i in range(12):
         item = _shown(page)
@@ -86,7 +78,7 @@ def test_label_with_keyboard_retrain_and_undo(server: Server, browser_page) -> N
 
 def test_fast_typing_loses_nothing(server: Server, browser_page) -> None:
     page = browser_page
-    _open_label(page, server)
+    open_label_page(page, server.url)
     keys = "01234567890123456789"
     for key in keys:
         page.keyboard.press(key)

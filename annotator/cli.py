@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -313,9 +312,12 @@ def streamlit_command(host: str, port: int) -> list[str]:
 
 def cmd_app(args: argparse.Namespace) -> int:
     settings = Settings.from_env(args.db)
+    Store.open(settings).dispose()  # fail here, clearly, on a bad database URL
     env = dict(os.environ, PROTOLABEL_DB=settings.db_url)
-    print(f"protolabel: serving http://{args.host}:{args.port} (database {settings.db_url})")
-    return subprocess.call(streamlit_command(args.host, args.port), env=env)
+    print(f"protolabel: serving http://{args.host}:{args.port} (database {settings.db_url})", flush=True)
+    command = streamlit_command(args.host, args.port)
+    os.execve(command[0], command, env)  # become the server: signals reach it directly
+    return 0  # not reached
 
 
 COMMANDS = {

@@ -512,6 +512,17 @@ def _retrain_pending(session: Session, project_id: int, model: ModelVersion | No
     return bool(session.scalar(query))
 
 
+def projects_pending_retrain(store: Store) -> list[str]:
+    """Projects with a completed round that no model has learnt from yet."""
+    with store.read() as session:
+        projects = session.scalars(select(Project).where(Project.archived.is_(False))).all()
+        return [
+            p.name
+            for p in projects
+            if _retrain_pending(session, p.id, queries.latest_model(session, p.id))
+        ]
+
+
 def retrain_pending(store: Store, project_name: str) -> bool:
     with store.read() as session:
         project = queries.get_project(session, project_name)

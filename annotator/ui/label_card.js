@@ -10,10 +10,27 @@ export default function (component) {
     seq: 0, pending: [], decided: [], data: null, items: new Map(), shownId: null,
   });
   s.data = data || { items: [], labels: [], acked: [] };
+  // Unacknowledged events survive a refresh or a closed tab: kept in localStorage and sent
+  // again on the next load (the server applies each event id once).
+  const storeKey = `protolabel:pending:${s.data.project || ""}`;
+  if (!s.restored) {
+    s.restored = true;
+    try {
+      const saved = JSON.parse(window.localStorage.getItem(storeKey) || "[]");
+      if (Array.isArray(saved) && saved.length) {
+        s.pending = saved.concat(s.pending);
+        setStateValue("events", s.pending.slice());
+      }
+    } catch (err) { /* storage unavailable: events still go to the server at once */ }
+  }
+  const persist = () => {
+    try { window.localStorage.setItem(storeKey, JSON.stringify(s.pending)); } catch (err) {}
+  };
   for (const item of s.data.items) s.items.set(item.id, item);
   const acked = new Set(s.data.acked || []);
   const done = s.pending.filter((e) => acked.has(e.id)).map((e) => e.id);
   s.pending = s.pending.filter((e) => !acked.has(e.id));
+  persist();
   // for tests and benchmarks: which events the server has committed, and when
   if (done.length) window.dispatchEvent(new CustomEvent("protolabel:acked", { detail: done }));
 
@@ -32,6 +49,7 @@ export default function (component) {
 
   function send(event) {
     s.pending.push(event);
+    persist();
     window.dispatchEvent(new CustomEvent("protolabel:event", { detail: event }));
     setStateValue("events", s.pending.slice());
     render();
@@ -92,6 +110,10 @@ export default function (component) {
     const model = item.model_version ? `model v${item.model_version}` : "no model yet";
     meta.appendChild(el("span", null, `Round ${item.round} · ${why} · ${model}`));
     if (item.stale) meta.appendChild(el("span", "pl-stale", " · chosen while the model retrains"));
+    const saving = s.pending.filter((e) => e.type !== "undo").length;
+    const status = el("span", "pl-saved", saving ? ` · saving ${saving}…` : " · all saved");
+    status.setAttribute("data-testid", "pl-saved");
+    meta.appendChild(status);
     if (item.suggestion !== null && item.suggestion !== undefined) {
       meta.appendChild(el("br"));
       meta.appendChild(el("span", null, "Model suggests: "));

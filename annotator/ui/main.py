@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from annotator.ui.pages import label, projects
+from annotator.ui.resources import get_workers
 
 
 def pages() -> dict[str, st.Page]:
@@ -19,4 +20,5 @@ def pages() -> dict[str, st.Page]:
 
 def main() -> None:
     st.set_page_config(page_title="protolabel", page_icon=":label:", layout="wide")
+    get_workers()  # once per server: resumes retrains that a stopped server left pending
     st.navigation(list(pages().values())).run()

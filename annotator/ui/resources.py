@@ -10,6 +10,7 @@ import atexit
 
 import streamlit as st
 
+from annotator import session
 from annotator.config import Settings
 from annotator.demo import ensure_demo
 from annotator.store.db import Store
@@ -27,6 +28,9 @@ def get_store() -> Store:
 @st.cache_resource
 def get_workers() -> WorkerPool:
     """The server's background trainers, one per project; ended with the server."""
-    pool = WorkerPool(get_store().settings)
+    store = get_store()
+    pool = WorkerPool(store.settings)
     atexit.register(pool.stop_all)
+    for name in session.projects_pending_retrain(store):  # left pending by a stopped server
+        pool.ensure(name)
     return pool

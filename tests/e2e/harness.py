@@ -60,9 +60,12 @@ def start_server(db: Path, log: Path) -> Server:
 
 
 def stop_server(server: Server) -> None:
-    os.killpg(server.proc.pid, 15)
+    """Stop the server and everything it started (its process group)."""
     try:
+        os.killpg(server.proc.pid, 15)
         server.proc.wait(10)
+    except ProcessLookupError:
+        return
     except subprocess.TimeoutExpired:
         os.killpg(server.proc.pid, 9)
 

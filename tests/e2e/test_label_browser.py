@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.harness import ARTIFACTS, Server, open_label_page
+from tests.e2e.harness import ARTIFACTS, Server, open_label_page, start_server, stop_server
 
 pytestmark = pytest.mark.e2e
 
@@ -87,3 +90,41 @@ def test_fast_typing_loses_nothing(server: Server, browser_page) -> None:
     decisions = _decisions(server.db)
     assert "".join(d[1] for d in decisions) == keys
     assert len({d[0] for d in decisions}) == 20
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def test_killed_server_loses_nothing_and_resumes(server: Server, browser_page, tmp_path) -> None:
+    page = browser_page
+    open_label_page(page, server.url)
+    for key in "0123456789":  # one full round: a retrain becomes due
+        item = _shown(page)
+        page.keyboard.press(key)
+        _wait_shown(page, item, changed=True)
+    expect(page.locator("[data-testid=pl-saved]")).to_have_text(" · all saved", timeout=30_000)
+    workers = _children(server.proc.pid)
+    os.kill(server.proc.pid, signal.SIGKILL)
+    server.proc.wait(10)
+    assert len(_decisions(server.db)) == 10
+    _wait_for(lambda: not any(Path(f"/proc/{w}").exists() for w in workers), timeout=15,
+              what="the worker to end with its server")  # fmt: skip
+    again = start_server(server.db, tmp_path / "again.log")
+    try:
+        open_label_page(page, again.url)  # the restarted app resumes the pending retrain
+        _wait_for(lambda: _models(server.db) >= 1, timeout=120, what="the pending retrain")
+        item = _shown(page)
+        page.keyboard.press("3")
+        _wait_shown(page, item, changed=True)
+        _wait_for(lambda: len(_decisions(server.db)) == 11, what="labelling to resume")
+    finally:
+        stop_server(again)

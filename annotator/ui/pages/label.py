@@ -12,6 +12,7 @@ from annotator.errors import ProtolabelError
 from annotator.store import queries
 from annotator.ui.card import label_card
 from annotator.ui.resources import get_store, get_workers
+from annotator.ui.text import escape_markdown
 
 OWNER_KEY = "pl_owner"
 DONE_KEY = "pl_done_events"
@@ -121,11 +122,11 @@ def main() -> None:
         st.info("No projects yet. Import one with `protolabel import PATH --project NAME`.")
         return
     project, annotator = _sidebar(store, projects)
-    st.title(f"Label · {project}")
+    st.title(f"Label · {escape_markdown(project)}")
     with store.read() as s:
         instructions = queries.get_project(s, project).instructions
     if instructions:
-        st.caption(instructions)
+        st.caption(escape_markdown(instructions))
     status_panel(project)
     if not annotator:
         st.warning("Type your name in the sidebar to start labelling.")

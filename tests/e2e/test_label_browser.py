@@ -128,3 +128,43 @@ def test_killed_server_loses_nothing_and_resumes(server: Server, browser_page, t
         _wait_for(lambda: len(_decisions(server.db)) == 11, what="labelling to resume")
     finally:
         stop_server(again)
+
+
+def test_item_text_and_names_render_as_text(tmp_path, browser_page) -> None:
+    """Data never becomes markup: HTML in an item, a label or a project name shows as typed."""
+    import pandas as pd
+
+    from annotator import services
+    from annotator.config import Settings
+    from annotator.store.db import Store
+
+    db = tmp_path / "xss.db"
+    csv = tmp_path / "x.csv"
+    html = "<b>bold</b><img src=x onerror=alert(1)> *stars* :smile:"
+    pd.DataFrame({"text": [html, "plain"], "label": ["<i>a</i>", "b"]}).to_csv(csv, index=False)
+    store = Store.open(Settings.from_env(str(db)))
+    opts = services.ImportOptions(text_col="text", label_col="label")
+    services.import_path(store, csv, "**<u>x</u>**", opts)
+    store.dispose()
+    srv = start_server(db, tmp_path / "xss.log")
+    try:
+        page = browser_page
+        page.goto(srv.url + "/label")
+        page.get_by_label("Project").click()
+        page.get_by_role("option", name="**<u>x</u>**").click()
+        open_label_page(page, srv.url)
+        card = page.locator("[data-testid=pl-card]")
+        texts = [card.inner_text()]
+        for _ in range(2):
+            if html in texts[-1]:
+                break
+            item = _shown(page)
+            page.keyboard.press("s")
+            _wait_shown(page, item, changed=True)
+            texts.append(card.inner_text())
+        assert any(html in t for t in texts)
+        assert card.locator("b, img, i").count() == 0
+        assert "<i>a</i>" in card.inner_text()
+        assert page.locator("h1").first.inner_text().startswith("Label · **<u>x</u>**")
+    finally:
+        stop_server(srv)

@@ -37,3 +37,8 @@ class EmptyPoolError(ProtolabelError):
 
 class DatabaseError(ProtolabelError):
     """The database cannot be opened or upgraded."""
+
+
+class FeaturizerError(ProtolabelError):
+    """The featurizer cannot be used as asked: unknown, not for this kind of data, its extra
+    is not installed, or its saved state does not fit the data."""

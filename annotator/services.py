@@ -125,7 +125,7 @@ def import_data(
     name = check_project_name(project)
     existing = _check_project_state(store, name, opts.append)
     if existing is None:
-        labels = resolve_label_set(data.labels, opts.labels)
+        labels = resolve_label_set(data.labels, opts.labels, source=data.source, ids=data.ids)
         featurizer_name = resolve_featurizer(opts.features, data.kind)
         featurizer = make_featurizer(featurizer_name).fit(data)
         start_row = 0
@@ -147,7 +147,7 @@ def _prepare_append(store: Store, project: Project, data: ImportedData, opts: Im
             f"--features {opts.features} cannot be mixed into it"
         )
     explicit = opts.labels if opts.labels else project.labels
-    labels = resolve_label_set(data.labels, explicit)
+    labels = resolve_label_set(data.labels, explicit, source=data.source, ids=data.ids)
     if labels != list(project.labels):
         raise LabelError(
             f"--labels {','.join(labels)} differs from project {project.name!r}'s label set "
@@ -162,7 +162,9 @@ def _prepare_append(store: Store, project: Project, data: ImportedData, opts: Im
             f"{data.source}: id {first!r} is already in project {project.name!r} "
             f"({len(clash)} ids clash)"
         )
-    featurizer = load_featurizer(project.featurizer, project.featurizer_state or b"")
+    with store.read() as session:
+        state = session.scalar(select(Project.featurizer_state).where(Project.id == project.id))
+    featurizer = load_featurizer(project.featurizer, state or b"")
     return labels, featurizer, start_row
 
 

@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
@@ -82,7 +82,7 @@ class Project(Base):
     labels: Mapped[list[str]]
     data_kind: Mapped[str] = mapped_column(String(20))  # text | image | features
     featurizer: Mapped[str] = mapped_column(String(40))  # the resolved name, never "auto"
-    featurizer_state: Mapped[bytes | None] = mapped_column(LargeBinary)
+    featurizer_state: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)  # MBs
     feature_dim: Mapped[int] = mapped_column(Integer, default=0)
     features_version: Mapped[int] = mapped_column(Integer, default=0)
     instructions: Mapped[str] = mapped_column(Text, default="")
@@ -94,6 +94,10 @@ class Project(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Added in schema version 3: when someone last labelled in it (the Label page opens it).
     last_used_at: Mapped[datetime | None] = mapped_column()
+    # Added in schema version 4: per-class guidelines ({label: {"text": str, "examples":
+    # [external ids]}}) and the stop set of the stopping advice (item rows, chosen once).
+    guidelines: Mapped[dict[str, Any] | None] = mapped_column()
+    stop_set: Mapped[list[int] | None] = mapped_column(JSONType)
 
     items: Mapped[list[Item]] = relationship(
         back_populates="project", cascade="all, delete-orphan", passive_deletes=True

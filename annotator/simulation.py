@@ -1,0 +1,757 @@
+"""Simulated annotation: replay an oracle over a labelled dataset -> learning curves, AULC.
+
+Which query strategy should I use on my data? This module answers it as issue 7 specifies,
+honestly: several seeds, area under the learning curve, paired against random.
+
+Protocol, the same for every strategy under a seed (so comparisons are paired):
+
+1. **Test split.** Stratified, ``n_test = min(test_size, floor(0.3 n))`` items drawn with the
+   seed (scikit-learn ``train_test_split``). The rest is the pool. Test items are never in the
+   pool, and the featurizer (scaler, TF-IDF + SVD, image size) is fitted on the pool's items only,
+   then applied to both.
+2. **Initial labelled set.** One random pool item per class, then random pool items up to
+   ``init_size`` in total. It counts toward the budget and is the curve's first point.
+3. **Rounds.** The strategy picks ``batch`` pool items (the last round fewer, to land on
+   ``budget``); the :class:`Oracle` answers their labels from the pool's ground truth.
+4. **Evaluation.** After the initial set and after each round the learner is retrained on the
+   labelled items and scored on the test split: accuracy and macro-F1 (over all classes).
+   ``query_seconds`` is the time the strategy took to choose the round (0.0 for the random
+   initial set).
+
+The learner is the project's prototypical network (``learner="protonet"``, the estimator's
+defaults, warm-started from the previous round with shrink-and-perturb as the app does, on the
+CPU) or scikit-learn ``LogisticRegression(max_iter=1000)`` (``"logreg"``) as a reference. No
+pretraining on the evaluation data or its source. Neither learner uses the unlabelled pool; the
+strategies that look at the unlabelled pool's features (typicality, coreset, hybrid, auto) are
+listed in ``config["strategies_using_unlabelled_pool"]``.
+
+Randomness: the split and the initial set come from the seed alone; the learner's
+``random_state`` from (seed, round); the strategy's generator from (seed, strategy). Every run
+uses one thread (torch, BLAS and OpenMP), so results are identical whatever ``jobs`` is.
+
+Summary per strategy (see :func:`summarize`): ``aulc_mean``/``aulc_std`` (AULC = mean accuracy
+over all points of a curve; std over seeds, ddof=1), ``final_accuracy_mean``,
+``label_savings``, ``p_vs_random`` (paired t-test of AULC over seeds) and ``n`` (seeds paired).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import io
+import multiprocessing
+import sys
+import time
+import warnings
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from annotator.errors import ProtolabelError
+from annotator.io.dataset import ImportedData
+
+LEARNERS = ("protonet", "logreg")
+DEMOS = {
+    "demo:digits": "scikit-learn's 1,797 handwritten digits, 8x8 grey images, 10 classes",
+    "demo:fine_foods": "5,000 Amazon fine-food reviews (text), labels great / other",
+}
+#: Strategies that look at the unlabelled pool's features beyond scoring each item alone.
+POOL_STRATEGIES = frozenset({"typicality", "coreset", "hybrid", "auto"})
+MAX_TEST_FRACTION = 0.3
+_SPLIT_STREAM, _INIT_STREAM = 1, 2
+
+Progress = bool | Callable[[int, int], None] | None
+
+
+class SimulationError(ProtolabelError):
+    """The simulation cannot run as asked (bad data, strategy or sizes)."""
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """What to simulate; ``dataclasses.asdict`` of it is the core of ``results["config"]``.
+
+    ``data``: a file or image folder, ``project:NAME`` (replay a project's labelled items, the
+    people's labels as the oracle; needs ``db``) or a key of :data:`DEMOS`. ``seeds``: the number
+    of seeds, 0 .. seeds-1. ``features``: a featurizer name or ``"auto"`` (for a project: the
+    project's own featurizer). ``warm_start``: protonet starts each round from the previous
+    round's model, as the app does. ``learner_params``: keyword arguments for the learner on top
+    of its defaults (to compare settings; the CLI uses the defaults).
+    """
+
+    data: str
+    strategies: tuple[str, ...] = ("random", "margin")
+    seeds: int = 5
+    init_size: int = 10
+    batch: int = 10
+    budget: int = 200
+    test_size: int = 500
+    learner: str = "protonet"
+    features: str = "auto"
+    text_col: str | None = None
+    label_col: str | None = None
+    label_from_folder: bool = False
+    db: str | None = None
+    warm_start: bool = True
+    learner_params: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SeedSplit:
+    """One seed's data: pool and test features (featurizer fitted on the pool), labels, init set.
+
+    ``X_pool`` (n_pool, d), ``y_pool`` (n_pool,) str; ``X_test`` (n_test, d), ``y_test``;
+    ``classes`` every class, sorted.
+    """
+
+    seed: int
+    X_pool: np.ndarray
+    y_pool: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    classes: np.ndarray
+
+
+class Oracle:
+    """Answers labels of pool items only: the simulated person never sees the test split."""
+
+    def __init__(self, y_pool: np.ndarray) -> None:
+        self._y = np.asarray(y_pool)
+        self.asked: list[int] = []
+
+    def label(self, positions: np.ndarray) -> np.ndarray:
+        """Labels of pool ``positions`` (indices into the pool)."""
+        positions = np.asarray(positions, dtype=np.int64)
+        if positions.size and (positions.min() < 0 or positions.max() >= self._y.size):
+            raise IndexError("the oracle answers for pool items only")
+        self.asked.extend(positions.tolist())
+        return self._y[positions]
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+
+
+def load_data(config: SimulationConfig) -> tuple[ImportedData, str]:
+    """The items with ground truth (rows without a label dropped) and the featurizer's name."""
+    from annotator.io import read_input, resolve_featurizer
+
+    featurizer = config.features
+    if config.data.startswith("project:"):
+        data, project_featurizer = _project_data(config)
+        if featurizer in (None, "", "auto"):
+            featurizer = project_featurizer
+    elif config.data.startswith("demo:"):
+        data = _demo_data(config.data)
+    else:
+        data = read_input(
+            config.data,
+            text_col=config.text_col,
+            label_col=config.label_col,
+            label_from_folder=config.label_from_folder,
+        )
+    data = _with_ground_truth(data)
+    return data, resolve_featurizer(featurizer, data.kind)
+
+
+def _demo_data(name: str) -> ImportedData:
+    if name == "demo:digits":
+        from annotator.demo import digits_data
+
+        return digits_data()
+    if name == "demo:fine_foods":
+        from annotator.io import read_input
+        from protolabel_data import demo_path
+
+        return read_input(demo_path("fine_foods"), text_col="text", label_col="label")
+    raise SimulationError(f"unknown demo {name!r}; choose {', '.join(DEMOS)}")
+
+
+def _project_data(config: SimulationConfig) -> tuple[ImportedData, str]:
+    """A project's items that people labelled, their current labels as the ground truth."""
+    from annotator.config import Settings
+    from annotator.services import items_as_data
+    from annotator.session import labelled_rows
+    from annotator.store import queries
+    from annotator.store.db import Store
+
+    name = config.data.removeprefix("project:")
+    settings = Settings.from_env(config.db)
+    if settings.sqlite_path is not None and not settings.sqlite_path.exists():
+        raise SimulationError(f"no database at {settings.sqlite_path} to find project {name!r} in")
+    store = Store.open(settings)
+    try:
+        with store.read() as session:
+            project = queries.get_project(session, name)
+            rows, labels, _ = labelled_rows(session, project.id)
+            by_row = {item.row: item for item in project.items}
+            data = items_as_data(project, [by_row[int(r)] for r in rows])
+            featurizer = project.featurizer
+    finally:
+        store.dispose()
+    data.labels = [str(label) for label in labels]
+    return data, featurizer
+
+
+def subset(data: ImportedData, rows: Sequence[int]) -> ImportedData:
+    """The items ``rows`` of ``data`` (every per-item field picked, in that order)."""
+    rows = [int(r) for r in rows]
+
+    def pick(values):
+        return None if values is None else [values[r] for r in rows]
+
+    features = None if data.features is None else np.asarray(data.features)[rows]
+    return dataclasses.replace(
+        data,
+        ids=pick(data.ids),
+        texts=pick(data.texts),
+        images=pick(data.images),
+        image_paths=pick(data.image_paths),
+        features=features,
+        labels=pick(data.labels),
+    )
+
+
+def _with_ground_truth(data: ImportedData) -> ImportedData:
+    if data.labels is None or all(label is None for label in data.labels):
+        raise SimulationError(
+            f"{data.source}: no ground-truth labels to simulate with "
+            "(pass --label-col, or --label-from-folder for an image folder)"
+        )
+    keep = [i for i, label in enumerate(data.labels) if label is not None]
+    data = subset(data, keep) if len(keep) < len(data) else data
+    if len(set(data.labels)) < 2:
+        raise SimulationError(f"{data.source}: fewer than 2 classes in the ground truth")
+    return data
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks
+
+
+def check_config(config: SimulationConfig) -> None:
+    """Raise :class:`SimulationError` for a configuration that cannot run (before any data)."""
+    from strategies import NAMES
+
+    unknown = [s for s in config.strategies if s not in NAMES]
+    if unknown:
+        raise SimulationError(f"unknown strategy {unknown[0]!r}; choose from {', '.join(NAMES)}")
+    if not config.strategies:
+        raise SimulationError("no strategy to simulate: pass --strategies random,margin,...")
+    if len(set(config.strategies)) < len(config.strategies):
+        raise SimulationError("a strategy is listed twice in --strategies")
+    if config.learner not in LEARNERS:
+        raise SimulationError(f"unknown learner {config.learner!r}; choose {', '.join(LEARNERS)}")
+    for name in ("seeds", "init_size", "batch", "budget", "test_size"):
+        if getattr(config, name) < 1:
+            raise SimulationError(f"--{name.replace('_', '-')} must be at least 1")
+    if config.budget < config.init_size:
+        raise SimulationError(
+            f"--budget {config.budget} is below --init-size {config.init_size}: "
+            "the initial labelled set counts toward the budget"
+        )
+    if config.data.startswith("project:") and len(config.data) == len("project:"):
+        raise SimulationError("--data project:NAME needs a project name")
+
+
+def check_sizes(config: SimulationConfig, labels: np.ndarray) -> int:
+    """The test size actually used; raise when the data cannot hold the protocol."""
+    classes, counts = np.unique(labels, return_counts=True)
+    n_test = min(config.test_size, int(MAX_TEST_FRACTION * labels.size))
+    if counts.min() < 2:
+        rare = classes[np.argmin(counts)]
+        raise SimulationError(
+            f"class {rare!r} has a single item: a stratified test split needs 2 per class"
+        )
+    if n_test < classes.size:
+        raise SimulationError(
+            f"a test split of {n_test} items cannot hold all {classes.size} classes "
+            f"({labels.size} items; the test split is min(--test-size, 30%))"
+        )
+    if config.init_size < classes.size:
+        raise SimulationError(
+            f"--init-size {config.init_size} is below the {classes.size} classes: the "
+            "initial set holds one item per class"
+        )
+    n_pool = labels.size - n_test
+    if config.budget > n_pool:
+        raise SimulationError(
+            f"--budget {config.budget} exceeds the pool of {n_pool} items "
+            f"({labels.size} items, {n_test} for testing); lower --budget or --test-size"
+        )
+    return n_test
+
+
+# ---------------------------------------------------------------------------------------------
+# One seed's split and one run
+
+
+def prepare_seed(data: ImportedData, featurizer: str, n_test: int, seed: int) -> SeedSplit:
+    """Split ``data`` for ``seed`` and featurize it with a featurizer fitted on the pool."""
+    from sklearn.model_selection import train_test_split
+
+    from annotator.io import make_featurizer
+
+    labels = np.asarray(data.labels, dtype=str)
+    pool, test = train_test_split(
+        np.arange(labels.size),
+        test_size=n_test,
+        stratify=labels,
+        random_state=np.random.RandomState([seed, _SPLIT_STREAM]),
+    )
+    fitted = make_featurizer(featurizer, progress=False).fit(subset(data, pool))
+    classes = np.unique(labels)
+    return SeedSplit(
+        seed=seed,
+        X_pool=fitted.transform(subset(data, pool)),
+        y_pool=labels[pool],
+        X_test=fitted.transform(subset(data, test)),
+        y_test=labels[test],
+        classes=classes,
+    )
+
+
+def initial_set(y_pool: np.ndarray, init_size: int, seed: int) -> np.ndarray:
+    """Pool positions: one random item per class (sorted classes), then random up to
+    ``init_size`` in total."""
+    rng = np.random.default_rng([seed, _INIT_STREAM])
+    firsts = [rng.choice(np.flatnonzero(y_pool == c)) for c in np.unique(y_pool)]
+    rest = np.setdiff1d(np.arange(y_pool.size), firsts)
+    extra = rng.choice(rest, max(0, init_size - len(firsts)), replace=False)
+    return np.concatenate([np.asarray(firsts, dtype=np.int64), extra.astype(np.int64)])
+
+
+def round_sizes(init_size: int, batch: int, budget: int) -> list[int]:
+    """Label counts of the curve's points: init, init + batch, ..., budget."""
+    points = list(range(init_size, budget, batch))
+    return [*points, budget] if points[-1:] != [budget] else points
+
+
+def make_learner(name: str, random_state: int, params: dict[str, Any] | None = None):
+    """An unfitted learner: ``ProtoNetClassifier`` (defaults, CPU, one thread) or
+    ``LogisticRegression(max_iter=1000)``, with ``params`` on top."""
+    if name == "protonet":
+        from meta import ProtoNetClassifier
+
+        defaults = {"device": "cpu", "n_threads": 1}
+        return ProtoNetClassifier(random_state=random_state, **(defaults | (params or {})))
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(random_state=random_state, **({"max_iter": 1000} | (params or {})))
+
+
+def _fit(config: SimulationConfig, seed: int, point: int, X, y, previous):
+    learner = config.learner
+    model = make_learner(learner, seed * 10_000 + point, config.learner_params)
+    if learner == "protonet":
+        return model.fit(X, y, warm_start_from=previous)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence chatter on a handful of labels
+        return model.fit(X, y)
+
+
+def _score(model, split: SeedSplit) -> tuple[float, float]:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    predicted = model.predict(split.X_test)
+    accuracy = accuracy_score(split.y_test, predicted)
+    macro_f1 = f1_score(
+        split.y_test, predicted, labels=split.classes, average="macro", zero_division=0
+    )
+    return float(accuracy), float(macro_f1)
+
+
+def simulate_run(
+    split: SeedSplit,
+    strategy: str,
+    config: SimulationConfig,
+    oracle: Oracle | None = None,
+) -> dict[str, Any]:
+    """One learning curve: ``{"strategy", "seed", "labels", "accuracy", "macro_f1",
+    "query_seconds"}`` (lists aligned with ``labels``).
+
+    The model and the strategy see the pool (``split.X_pool``) and the oracle's answers only;
+    the test split only scores. The initial set's one-item-per-class draw reads the pool's
+    labels, as the protocol's class-covering start assumes; the oracle then answers for it.
+    Everything but ``query_seconds`` (wall-clock) is a function of (split, strategy, config).
+    """
+    from threadpoolctl import threadpool_limits
+
+    from strategies import get_strategy
+
+    oracle = oracle or Oracle(split.y_pool)
+    params = {"n_classes": split.classes.size} if strategy == "auto" else {}
+    chooser = get_strategy(strategy, **params)
+    rng = np.random.default_rng([split.seed, zlib.crc32(strategy.encode())])
+    labelled = initial_set(split.y_pool, config.init_size, split.seed)
+    answers = oracle.label(labelled)
+    run = {"strategy": strategy, "seed": split.seed}
+    run |= {key: [] for key in ("labels", "accuracy", "macro_f1", "query_seconds")}
+    model, seconds = None, 0.0
+    with threadpool_limits(limits=1):
+        for point, target in enumerate(round_sizes(config.init_size, config.batch, config.budget)):
+            if point:
+                k = target - labelled.size
+                chosen, seconds = _query(chooser, model, split, labelled, answers, k, rng)
+                labelled = np.concatenate([labelled, chosen])
+                answers = np.concatenate([answers, oracle.label(chosen)])
+            previous = model if config.warm_start else None
+            model = _fit(config, split.seed, point, split.X_pool[labelled], answers, previous)
+            accuracy, macro_f1 = _score(model, split)
+            run["labels"].append(int(labelled.size))
+            run["accuracy"].append(accuracy)
+            run["macro_f1"].append(macro_f1)
+            run["query_seconds"].append(round(seconds, 6))
+    return run
+
+
+def _query(chooser, model, split: SeedSplit, labelled, answers, k: int, rng):
+    """``k`` pool positions chosen by the strategy, and the seconds it took."""
+    from strategies import ModelView
+
+    pool = np.setdiff1d(np.arange(split.y_pool.size), labelled)
+    view = ModelView(
+        model, split.X_pool, train_idx=labelled, y_train=answers, random_state=split.seed
+    )
+    start = time.perf_counter()
+    chosen, _ = chooser.select(k, pool, labelled, view, rng)
+    return chosen, time.perf_counter() - start
+
+
+# ---------------------------------------------------------------------------------------------
+# Summary
+
+
+def aulc(accuracy: Sequence[float]) -> float:
+    """Area under the learning curve: the mean accuracy over all points of the curve."""
+    return float(np.mean(accuracy))
+
+
+def labels_to_reach(labels: Sequence[int], accuracy: Sequence[float], target: float) -> int | None:
+    """The first label count whose accuracy is at least ``target``; None if none is."""
+    for count, value in zip(labels, accuracy, strict=True):
+        if value >= target - 1e-12:
+            return int(count)
+    return None
+
+
+def paired_p_value(values: Sequence[float], baseline: Sequence[float]) -> float | None:
+    """Two-sided paired t-test (``scipy.stats.ttest_rel``); None for fewer than 2 pairs or when
+    every difference is the same (the statistic is undefined)."""
+    from scipy.stats import ttest_rel
+
+    if len(values) < 2:
+        return None
+    p = ttest_rel(values, baseline).pvalue
+    return None if not np.isfinite(p) else float(p)
+
+
+def summarize(runs: list[dict[str, Any]], strategies: Sequence[str]) -> dict[str, dict]:
+    """Per strategy (keys exactly ``strategies``, in that order):
+
+    - ``aulc_mean``, ``aulc_std``: mean and std (ddof=1; 0.0 for one seed) over seeds of AULC;
+    - ``final_accuracy_mean``: mean over seeds of the accuracy at the budget;
+    - ``label_savings``: labels needed to reach random's final accuracy, i.e. the first label
+      count at which the strategy's mean curve (accuracy averaged over seeds at each count)
+      reaches the mean over seeds of random's accuracy at the budget; None if it never does or
+      random was not simulated. Random itself needs the whole budget; ``budget - label_savings``
+      labels are saved. (The mean curve is used, not each seed's curve, because about half of
+      random's own seeds end below its mean and would never "reach" it.)
+    - ``p_vs_random``: p of the paired t-test of AULC over seeds against random (None for random
+      itself, without random, or with fewer than 2 seeds); ``n``: the number of seeds paired.
+    """
+    by_strategy = {s: sorted((r for r in runs if r["strategy"] == s), key=lambda r: r["seed"])
+                   for s in strategies}  # fmt: skip
+    reference = by_strategy.get("random")
+    target = float(np.mean([r["accuracy"][-1] for r in reference])) if reference else None
+    summary = {}
+    for name, group in by_strategy.items():
+        scores = [aulc(r["accuracy"]) for r in group]
+        mean_curve = np.mean([r["accuracy"] for r in group], axis=0)
+        paired = reference is not None and name != "random"
+        summary[name] = {
+            "aulc_mean": float(np.mean(scores)),
+            "aulc_std": float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0,
+            "final_accuracy_mean": float(np.mean([r["accuracy"][-1] for r in group])),
+            "label_savings": (
+                labels_to_reach(group[0]["labels"], mean_curve, target) if reference else None
+            ),
+            "p_vs_random": (
+                paired_p_value(scores, [aulc(r["accuracy"]) for r in reference]) if paired else None
+            ),
+            "n": len(group),
+        }
+    return summary
+
+
+# ---------------------------------------------------------------------------------------------
+# Driver
+
+
+def _init_worker() -> None:
+    """A worker process: one torch thread (BLAS/OpenMP are limited per run)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _task(split: SeedSplit, strategy: str, config: SimulationConfig) -> dict[str, Any]:
+    return simulate_run(split, strategy, config)
+
+
+def _progress_bar(progress: Progress, total: int):
+    from tqdm.auto import tqdm
+
+    disable = None if progress is None else progress is not True
+    return tqdm(total=total, desc="simulate", unit="run", disable=disable, file=sys.stderr)
+
+
+def run_simulation(
+    config: SimulationConfig,
+    *,
+    jobs: int = 1,
+    progress: Progress = None,
+    data: ImportedData | None = None,
+) -> dict[str, Any]:
+    """Simulate every strategy x seed; return ``{"config", "runs", "summary"}`` (results.json).
+
+    ``jobs``: worker processes (spawned, one torch thread each); the results do not depend on
+    it. ``progress``: None shows a tqdm bar on stderr when it is a terminal, True always, False
+    never; a callable gets ``(runs done, runs in all)`` instead. ``data``: items with ground
+    truth given in memory (``config.data`` then only names them in the record).
+    """
+    check_config(config)
+    if data is None:
+        data, featurizer = load_data(config)
+    else:
+        from annotator.io import resolve_featurizer
+
+        data = _with_ground_truth(data)
+        featurizer = resolve_featurizer(config.features, data.kind)
+    n_test = check_sizes(config, np.asarray(data.labels, dtype=str))
+    splits = [prepare_seed(data, featurizer, n_test, seed) for seed in range(config.seeds)]
+    tasks = [(split, s) for s in config.strategies for split in splits]
+    runs = _execute(tasks, config, jobs, progress)
+    return {
+        "config": _config_record(config, featurizer, splits[0], len(data)),
+        "runs": runs,
+        "summary": summarize(runs, config.strategies),
+    }
+
+
+def _execute(tasks, config: SimulationConfig, jobs: int, progress: Progress) -> list[dict]:
+    """Run the tasks (in-process for ``jobs`` 1) and return the runs in task order."""
+    bar = None if callable(progress) else _progress_bar(progress, len(tasks))
+
+    def tick(done: int) -> None:
+        if bar is not None:
+            bar.update(1)
+        else:
+            progress(done, len(tasks))
+
+    runs: list[dict | None] = [None] * len(tasks)
+    try:
+        if jobs <= 1:
+            for i, (split, strategy) in enumerate(tasks):
+                runs[i] = simulate_run(split, strategy, config)
+                tick(i + 1)
+            return runs
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(
+            max_workers=jobs, mp_context=context, initializer=_init_worker
+        ) as pool:
+            futures = {
+                pool.submit(_task, split, s, config): i for i, (split, s) in enumerate(tasks)
+            }
+            for done, future in enumerate(concurrent.futures.as_completed(futures), start=1):
+                runs[futures[future]] = future.result()
+                tick(done)
+        return runs
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _config_record(
+    config: SimulationConfig, featurizer: str, split: SeedSplit, n_items: int
+) -> dict[str, Any]:
+    record = dataclasses.asdict(config)
+    record.pop("db")
+    record["strategies"] = list(config.strategies)
+    record |= {
+        "features": featurizer,
+        "n_items": n_items,
+        "n_pool": int(split.y_pool.size),
+        "n_test": int(split.y_test.size),
+        "classes": split.classes.tolist(),
+        "seed_values": list(range(config.seeds)),
+        "learner_params": _learner_params(config),
+        "warm_start": config.learner == "protonet" and config.warm_start,
+        "learner_uses_unlabelled_pool": False,
+        "strategies_using_unlabelled_pool": [s for s in config.strategies if s in POOL_STRATEGIES],
+        "pretrained": False,
+        "label_savings": "labels needed to reach random's mean final accuracy (mean curve)",
+    }
+    return record
+
+
+def _learner_params(config: SimulationConfig) -> dict[str, Any]:
+    params = make_learner(config.learner, 0, config.learner_params).get_params()
+    params.pop("random_state", None)
+    params.pop("pretrained", None)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Stored runs (the Compare page): events of kind "simulation", no table of their own yet
+
+EVENT_KIND = "simulation"
+
+
+def save_results(store, results: dict[str, Any]) -> int:
+    """Store ``results`` as one ``Event(kind="simulation", payload=results)``; its id.
+
+    The event belongs to the replayed project for ``project:NAME`` data, else to none.
+    """
+    from annotator.store import queries
+
+    data = results["config"]["data"]
+    with store.write() as session:
+        project_id = None
+        if data.startswith("project:"):
+            project_id = queries.get_project(session, data.removeprefix("project:")).id
+        event = queries.log_event(session, project_id, EVENT_KIND, **results)
+        session.flush()
+        return int(event.id)
+
+
+def load_results(store, event_id: int) -> dict[str, Any]:
+    """The results stored by :func:`save_results` under ``event_id``."""
+    from annotator.store.models import Event
+
+    with store.read() as session:
+        event = session.get(Event, event_id)
+        if event is None or event.kind != EVENT_KIND:
+            raise SimulationError(f"no stored simulation with id {event_id}")
+        return dict(event.payload)
+
+
+def list_saved(store) -> list[dict[str, Any]]:
+    """Stored simulations, newest first: ``{"id", "created_at", "data", "strategies"}``."""
+    from sqlalchemy import select  # TODO(lead): move into store/queries.py
+
+    from annotator.store.models import Event
+
+    with store.read() as session:
+        events = session.scalars(
+            select(Event).where(Event.kind == EVENT_KIND).order_by(Event.id.desc())
+        ).all()
+        return [
+            {
+                "id": e.id,
+                "created_at": e.created_at,
+                "data": e.payload["config"]["data"],
+                "strategies": e.payload["config"]["strategies"],
+            }
+            for e in events
+        ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Curves for plotting (the Compare page draws them with Altair; the CLI writes a PNG)
+
+#: Line colours, one per strategy in order (Tableau 10).
+COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
+           "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")  # fmt: skip
+
+
+def mean_curves(results: dict[str, Any], metric: str = "accuracy") -> list[dict[str, Any]]:
+    """Long-format rows ``{"strategy", "labels", "mean", "std"}`` of ``metric`` over seeds, one
+    per strategy and label count, in the summary's strategy order (for a chart with std bands)."""
+    rows = []
+    for strategy in results["summary"]:
+        runs = [r for r in results["runs"] if r["strategy"] == strategy]
+        values = np.asarray([r[metric] for r in runs], dtype=float)
+        for j, count in enumerate(runs[0]["labels"]):
+            std = float(values[:, j].std(ddof=1)) if len(runs) > 1 else 0.0
+            rows.append(
+                {
+                    "strategy": strategy,
+                    "labels": count,
+                    "mean": float(values[:, j].mean()),
+                    "std": std,
+                }
+            )
+    return rows
+
+
+def curves_png(results: dict[str, Any], *, size: tuple[int, int] = (900, 560)) -> bytes:
+    """PNG bytes: mean test accuracy vs labels per strategy, +- 1 std band, legend with AULC.
+
+    Drawn with Pillow (matplotlib and vl-convert are not dependencies of protolabel).
+    """
+    from PIL import Image, ImageDraw
+
+    rows = mean_curves(results)
+    width, height = size
+    left, right, top, bottom = 60, 210, 30, 50
+    counts = [r["labels"] for r in rows]
+    lows = [r["mean"] - r["std"] for r in rows]
+    highs = [r["mean"] + r["std"] for r in rows]
+    x0, x1 = min(counts), max(counts)
+    y0, y1 = max(0.0, np.floor(min(lows) * 10) / 10), min(1.0, np.ceil(max(highs) * 10) / 10)
+    y1 = y1 if y1 > y0 else y0 + 0.1
+
+    def xy(count: float, value: float) -> tuple[float, float]:
+        fx = (count - x0) / (x1 - x0) if x1 > x0 else 0.5
+        fy = (value - y0) / (y1 - y0)
+        return left + fx * (width - left - right), height - bottom - fy * (height - top - bottom)
+
+    image = Image.new("RGBA", size, "white")
+    strategies = list(results["summary"])
+    for i, strategy in enumerate(strategies):  # bands first, each blended on its own layer
+        mine = [r for r in rows if r["strategy"] == strategy]
+        upper = [xy(r["labels"], r["mean"] + r["std"]) for r in mine]
+        lower = [xy(r["labels"], r["mean"] - r["std"]) for r in reversed(mine)]
+        layer = Image.new("RGBA", size, (0, 0, 0, 0))
+        ImageDraw.Draw(layer).polygon(upper + lower, fill=_rgba(COLOURS[i % len(COLOURS)], 40))
+        image = Image.alpha_composite(image, layer)
+    draw = ImageDraw.Draw(image)
+    _axes(draw, xy, (x0, x1), (y0, y1), size, (left, right, top, bottom))
+    for i, strategy in enumerate(strategies):
+        colour = COLOURS[i % len(COLOURS)]
+        draw.line([xy(r["labels"], r["mean"]) for r in rows if r["strategy"] == strategy],
+                  fill=colour, width=2)  # fmt: skip
+        ly = top + 18 * i
+        draw.line(
+            [(width - right + 15, ly + 6), (width - right + 35, ly + 6)], fill=colour, width=3
+        )
+        label = f"{strategy} {results['summary'][strategy]['aulc_mean']:.3f}"
+        draw.text((width - right + 40, ly), label, fill="black")
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _rgba(colour: str, alpha: int) -> tuple[int, int, int, int]:
+    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16), alpha
+
+
+def _axes(draw, xy, xs, ys, size, margins) -> None:
+    """Frame, ticks and titles of the curves plot."""
+    width, height = size
+    left, right, top, bottom = margins
+    draw.rectangle([left, top, width - right, height - bottom], outline="black")
+    for value in np.linspace(ys[0], ys[1], 6):
+        x, y = xy(xs[0], value)
+        draw.line([(x - 4, y), (x, y)], fill="black")
+        draw.text((8, y - 6), f"{value:.2f}", fill="black")
+    for count in np.linspace(xs[0], xs[1], 6):
+        x, y = xy(count, ys[0])
+        draw.line([(x, y), (x, y + 4)], fill="black")
+        draw.text((x - 10, y + 8), f"{count:.0f}", fill="black")
+    draw.text((left, height - 20), "labels", fill="black")
+    draw.text((left, 8), "test accuracy (mean +- std over seeds); legend: AULC", fill="black")

@@ -6,6 +6,8 @@
 | feature cache dir  | ``PROTOLABEL_DATA_DIR``       | beside the SQLite file; in the database    |
 |                    |                               | for PostgreSQL                            |
 | import size limit  | ``PROTOLABEL_MAX_IMPORT_MB``  | 2048                                      |
+| upload size limit  | ``PROTOLABEL_MAX_UPLOAD_MB``  | 200 (the app's uploads)                   |
+| import root        | ``PROTOLABEL_IMPORT_ROOT``    | none: the app imports uploads only        |
 | device             | ``PROTOLABEL_DEVICE``         | ``auto`` (cuda when available, else cpu)  |
 | seed               | ``PROTOLABEL_SEED``           | 0                                         |
 
@@ -56,18 +58,23 @@ class Settings:
     max_import_bytes: int = 2048 * 1024 * 1024
     device: str = "auto"
     seed: int = 0
+    max_upload_bytes: int = 200 * 1024 * 1024
+    import_root: Path | None = None  # the app may import server paths under it, nowhere else
 
     @classmethod
     def from_env(cls, db: str | None = None) -> Settings:
         """Settings from the environment; ``db`` (the ``--db`` flag) wins over ``PROTOLABEL_DB``."""
         url = db or os.environ.get("PROTOLABEL_DB") or DEFAULT_DB_FILE
         data_dir = os.environ.get("PROTOLABEL_DATA_DIR")
+        import_root = os.environ.get("PROTOLABEL_IMPORT_ROOT")
         return cls(
             db_url=normalize_db_url(url),
             data_dir=Path(data_dir).expanduser().resolve() if data_dir else None,
             max_import_bytes=_int_env("PROTOLABEL_MAX_IMPORT_MB", 2048) * 1024 * 1024,
             device=os.environ.get("PROTOLABEL_DEVICE", "auto"),
             seed=_int_env("PROTOLABEL_SEED", 0),
+            max_upload_bytes=_int_env("PROTOLABEL_MAX_UPLOAD_MB", 200) * 1024 * 1024,
+            import_root=Path(import_root).expanduser().resolve() if import_root else None,
         )
 
     @property

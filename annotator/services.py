@@ -88,9 +88,18 @@ def check_project_name(name: str) -> str:
 
 
 def import_path(
-    store: Store, path: str | os.PathLike, project: str, opts: ImportOptions
+    store: Store,
+    path: str | os.PathLike,
+    project: str,
+    opts: ImportOptions,
+    *,
+    source_name: str | None = None,
 ) -> ImportSummary:
-    """Read, validate and featurize ``path``, then add it to ``project`` in one transaction."""
+    """Read, validate and featurize ``path``, then add it to ``project`` in one transaction.
+
+    ``source_name`` (an upload's file name) stands for ``path`` in the project's record and in
+    messages after reading; the app uses it for files staged in a temporary folder.
+    """
     name = check_project_name(project)
     _check_project_state(store, name, opts.append)  # fail fast, before reading a large file
     data = read_input(
@@ -102,6 +111,8 @@ def import_path(
         label_from_folder=opts.label_from_folder,
         max_bytes=store.settings.max_import_bytes,
     )
+    if source_name is not None:
+        data.source = source_name
     return import_data(store, data, name, opts)
 
 

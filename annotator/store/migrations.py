@@ -209,7 +209,13 @@ def _v3(op: Operations) -> None:
     op.create_index("ix_queue_project_owner", "queue", ["project_id", "owner"])
 
 
-MIGRATIONS: dict[int, Callable[[Operations], None]] = {1: _v1, 2: _v2, 3: _v3}
+def _v4(op: Operations) -> None:
+    """The label set's guidelines and example items; the stop set of the stopping advice."""
+    op.add_column("projects", sa.Column("guidelines", _json(), nullable=True))
+    op.add_column("projects", sa.Column("stop_set", _json(), nullable=True))
+
+
+MIGRATIONS: dict[int, Callable[[Operations], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4}
 assert max(MIGRATIONS) == SCHEMA_VERSION, "add a migration for every schema version"
 
 

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import streamlit as st
 
-from annotator.ui.pages import label, projects
+from annotator.ui.pages import export, label, labelset, model, projects
 from annotator.ui.resources import get_workers
 
 
 def pages() -> dict[str, st.Page]:
     """The app's pages by name (``st.Page`` objects, also for ``st.page_link``)."""
     return {
-        "projects": st.Page(
+        "projects": st.Page(  # the default page: Streamlit serves it at "/" only
             projects.main, title="Projects", icon=":material/folder:", default=True
         ),
         "label": st.Page(label.main, title="Label", icon=":material/label:", url_path="label"),
+        "labelset": st.Page(
+            labelset.main, title="Label set", icon=":material/category:", url_path="labelset"
+        ),
+        "model": st.Page(model.main, title="Model", icon=":material/insights:", url_path="model"),
+        "export": st.Page(
+            export.main, title="Export", icon=":material/download:", url_path="export"
+        ),
     }
 
 

@@ -168,3 +168,80 @@ def test_item_text_and_names_render_as_text(tmp_path, browser_page) -> None:
         assert page.locator("h1").first.inner_text().startswith("Label · **<u>x</u>**")
     finally:
         stop_server(srv)
+
+
+def test_export_page_downloads_what_the_database_holds(
+    server: Server, browser_page, tmp_path
+) -> None:
+    """Label three digits with the keyboard, then download the CSV export from the Export page."""
+    import zipfile
+
+    import pandas as pd
+
+    page = browser_page
+    open_label_page(page, server.url)
+    for key in "371":
+        item = _shown(page)
+        page.keyboard.press(key)
+        _wait_shown(page, item, changed=True)
+    _wait_for(lambda: len(_decisions(server.db)) == 3, what="3 labels in the database")
+    page.goto(server.url + "/export")  # CSV and labelled items only are the defaults
+    button = page.get_by_role("button", name="Download digits_labelled.csv.zip")
+    button.wait_for(timeout=60_000)
+    with page.expect_download() as info:
+        button.click()
+    download = info.value
+    assert download.suggested_filename == "digits_labelled.csv.zip"
+    target = tmp_path / download.suggested_filename
+    download.save_as(target)
+    with zipfile.ZipFile(target) as archive:
+        table = pd.read_csv(archive.open("digits_labelled.csv"), dtype=str)
+        images = {n for n in archive.namelist() if n.startswith("digits_labelled_images/")}
+    with sqlite3.connect(server.db) as conn:
+        expected = conn.execute(
+            "SELECT i.external_id, a.label, a.annotator, a.strategy FROM annotations a"
+            " JOIN items i ON i.id = a.item_id WHERE a.undone_at IS NULL ORDER BY i.row"
+        ).fetchall()
+    got = list(table[["id", "label", "annotator", "strategy"]].itertuples(index=False, name=None))
+    assert got == [tuple(row) for row in expected]
+    assert sorted(table["label"]) == ["1", "3", "7"]
+    assert set(table["file_name"]) == images and len(images) == 3
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "export_page.png"), full_page=True)
+
+
+def test_new_user_creates_a_project_from_their_csv(server: Server, browser_page, tmp_path) -> None:
+    """Upload a CSV on the Projects page, import it, open it on the Label page."""
+    csv = tmp_path / "reviews.csv"
+    csv.write_text(
+        "text,label\n" + "".join(f"review {i} was {'great' if i % 2 else 'awful'},"
+                                 f"{'pos' if i % 2 else 'neg'}\n" for i in range(30))
+    )  # fmt: skip
+    page = browser_page
+    page.goto(server.url + "/")
+    page.locator("input[type=file]").set_input_files(str(csv))
+    expect(page.get_by_text("review 0 was awful")).to_be_attached(timeout=30_000)  # preview grid
+    page.get_by_label("Project name", exact=True).fill("reviews")
+    page.get_by_label("Project name", exact=True).press("Enter")
+    for field, column in (("Text column", "text"), ("Label column", "label")):
+        box = page.get_by_role("combobox", name=field)
+        box.click()
+        page.keyboard.type(column)  # a selectbox filters its options as one types
+        page.keyboard.press("Enter")
+        expect(box).to_have_value(column)
+    page.get_by_role("button", name="Import").click()
+    expect(page.get_by_text("Imported 30 text items into reviews")).to_be_visible(timeout=60_000)
+    with sqlite3.connect(server.db) as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM items i JOIN projects p ON p.id = i.project_id"
+            " WHERE p.name = 'reviews'"
+        ).fetchone() == (30,)
+    box = page.get_by_role("combobox", name="Project", exact=True)
+    box.click()
+    page.keyboard.type("reviews")
+    page.keyboard.press("Enter")
+    expect(box).to_have_value("reviews")
+    page.get_by_text("Delete this project").click()
+    expect(page.get_by_text("Deletes 30 items")).to_be_visible()  # the server has the choice
+    page.get_by_role("button", name="Open in Label").click()
+    expect(page.locator("h1").first).to_have_text("Label · reviews", timeout=30_000)

@@ -11,6 +11,7 @@ from annotator import labelling, services, session
 from annotator.errors import ProtolabelError
 from annotator.store import queries
 from annotator.ui.card import label_card
+from annotator.ui.pages.labelset import guides_panel
 from annotator.ui.resources import get_store, get_workers
 from annotator.ui.text import escape_markdown
 
@@ -127,6 +128,8 @@ def main() -> None:
         instructions = queries.get_project(s, project).instructions
     if instructions:
         st.caption(escape_markdown(instructions))
+    with st.expander("Guidelines and examples per class"):
+        guides_panel(store, project)
     status_panel(project)
     if not annotator:
         st.warning("Type your name in the sidebar to start labelling.")

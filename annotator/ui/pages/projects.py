@@ -1,15 +1,28 @@
-"""Projects page: every project with its item, labelled and skipped counts."""
+"""Projects page (default): list projects; create one from an upload or a server path under
+the import root, with a preview first; open, rename, archive or delete a project."""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from annotator import services
+from annotator import project_admin, services
+from annotator.errors import ProtolabelError
+from annotator.io.featurizers import FEATURIZERS
 from annotator.ui.resources import get_store
+from annotator.ui.text import escape_markdown
+
+NONE = "(none)"
+UPLOAD, SERVER = "Upload a file", "Server path"
+UPLOAD_TYPES = ["csv", "tsv", "jsonl", "ndjson", "gz", "parquet", "npz", "npy", "zip"]
+LABEL_PROJECT_KEY = "pl_project"  # the Label page's project selector
 
 
 def projects_table(summaries: list[services.ProjectSummary]) -> pd.DataFrame:
+    columns = [
+        "project", "kind", "features", "labels", "items", "labelled", "skipped", "remaining",
+        "archived",
+    ]  # fmt: skip
     return pd.DataFrame(
         [
             {
@@ -21,31 +34,197 @@ def projects_table(summaries: list[services.ProjectSummary]) -> pd.DataFrame:
                 "labelled": p.labelled,
                 "skipped": p.skipped,
                 "remaining": p.remaining,
+                "archived": p.archived,
             }
             for p in summaries
         ],
-        columns=[
-            "project",
-            "kind",
-            "features",
-            "labels",
-            "items",
-            "labelled",
-            "skipped",
-            "remaining",
-        ],
+        columns=columns,
     )
+
+
+def _show_preview(preview: project_admin.Preview) -> None:
+    if preview.note:
+        st.caption(escape_markdown(preview.note))
+    if preview.kind == "images":
+        cols = st.columns(min(len(preview.images), 8) or 1)
+        for col, (name, data) in zip(cols, preview.images, strict=False):
+            col.image(data, caption=name, width=80)
+    elif not preview.rows.empty:
+        st.dataframe(preview.rows.astype(str), hide_index=True, width="stretch")
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _upload_preview(file_id: str, name: str, _data: bytes, _settings) -> project_admin.Preview:
+    """The upload's preview, once per uploaded file (not on every rerun)."""
+    return project_admin.preview_upload(_settings, name, _data)
+
+
+def _column(label: str, columns: list[str], key: str, help: str) -> str | None:
+    choice = st.selectbox(label, [NONE, *columns], key=key, help=help)
+    return None if choice == NONE else choice
+
+
+def _import_options(preview: project_admin.Preview) -> services.ImportOptions:
+    """The CLI's import options, read from widgets (columns offered from the preview)."""
+    cols = preview.columns if preview.kind == "table" else []
+    left, right = st.columns(2)
+    with left:
+        text_col = _column("Text column", cols, "pl_new_text", "--text-col: the item's text")
+        label_col = _column(
+            "Label column", cols, "pl_new_label", "--label-col: ground truth, kept hidden"
+        )
+        id_col = _column("Id column", cols, "pl_new_id", "--id-col (default: row numbers)")
+        feature_cols = st.text_input(
+            "Feature columns", key="pl_new_features_cols",
+            help="--feature-cols A,B (default: every numeric column but id and label)",
+        )  # fmt: skip
+    with right:
+        labels = st.text_input(
+            "Label set", key="pl_new_labels", placeholder="a,b,c",
+            help="--labels (default: the labels read from the label column)",
+        )  # fmt: skip
+        features = st.selectbox("Featurizer", ["auto", *FEATURIZERS], key="pl_new_featurizer")
+        as_annotations = st.checkbox(
+            "Record the labels read as annotations", key="pl_new_as_annotations"
+        )
+        from_folder = st.checkbox(
+            "Images: label from folder name", key="pl_new_from_folder",
+            disabled=preview.kind != "images",
+        )  # fmt: skip
+    instructions = st.text_area("Instructions for annotators", key="pl_new_instructions")
+    return services.ImportOptions(
+        text_col=text_col,
+        feature_cols=feature_cols.strip() or None,
+        id_col=id_col,
+        label_col=label_col,
+        label_from_folder=bool(from_folder and preview.kind == "images"),
+        labels=labels.strip() or None,
+        features=features,
+        as_annotations=as_annotations,
+        instructions=instructions,
+    )
+
+
+def create_section(store) -> None:
+    st.subheader("New project")
+    settings = store.settings
+    sources = [UPLOAD, SERVER] if settings.import_root is not None else [UPLOAD]
+    source = st.radio("Data", sources, key="pl_new_source", horizontal=True)
+    if source == UPLOAD:
+        limit = min(settings.max_upload_bytes, settings.max_import_bytes) // 2**20
+        upload = st.file_uploader(
+            f"A table (.csv .tsv .jsonl .parquet, optionally .gz), arrays (.npz .npy) or a .zip "
+            f"of PNG/JPEG images; up to {limit} MiB",
+            type=UPLOAD_TYPES, key="pl_upload",
+        )  # fmt: skip
+        if upload is None:
+            return
+        name, data = upload.name, upload.getvalue()
+    else:
+        found = project_admin.list_server_paths(settings)
+        st.caption(f"Files and image folders under {settings.import_root}")
+        path = st.selectbox("Server path", found, key="pl_server_path", index=None)
+        if not path:
+            return
+    if source == UPLOAD:
+        try:
+            project_admin.check_upload(settings, name, len(data))
+        except ProtolabelError as exc:
+            st.error(str(exc))
+            return
+    try:
+        if source == UPLOAD:
+            preview = _upload_preview(upload.file_id, name, data, settings)
+        else:
+            preview = project_admin.preview_server_path(settings, path)
+    except ProtolabelError as exc:  # the import itself gives the full diagnosis
+        st.warning(f"No preview: {exc}")
+        preview = project_admin.Preview("table", pd.DataFrame(), [], [])
+    st.markdown("**Preview**")
+    _show_preview(preview)
+    project = st.text_input("Project name", key="pl_new_name")
+    opts = _import_options(preview)
+    if not st.button("Import", type="primary", key="pl_import"):
+        return
+    try:
+        with st.spinner("Importing..."):
+            if source == UPLOAD:
+                summary = project_admin.import_upload(store, name, data, project, opts)
+            else:
+                summary = project_admin.import_server_path(store, path, project, opts)
+    except ProtolabelError as exc:
+        st.error(str(exc))
+        return
+    st.session_state["pl_flash"] = (
+        f"Imported {summary.added} {summary.data_kind} items into "
+        f"{escape_markdown(summary.project)}; features: {summary.featurizer}, "
+        f"{summary.feature_dim}-d; labels: {escape_markdown(', '.join(summary.labels))}"
+    )
+    st.rerun()  # list the new project everywhere on the page
+
+
+def _open(name: str) -> None:
+    st.session_state[LABEL_PROJECT_KEY] = name
+
+
+def manage_section(store, summaries: list[services.ProjectSummary]) -> None:
+    st.subheader("Manage")
+    names = [p.name for p in summaries]
+    name = st.selectbox("Project", names, key="pl_manage_project")
+    if name is None:
+        return
+    current = next(p for p in summaries if p.name == name)
+    from annotator.ui.main import pages  # at call time: main imports this module
+
+    cols = st.columns(3)
+    if cols[0].button(
+        "Open in Label", key="pl_open", disabled=current.archived, on_click=_open, args=(name,)
+    ):
+        st.switch_page(pages()["label"])
+    verb = "Restore" if current.archived else "Archive"
+    if cols[1].button(verb, key="pl_archive"):
+        _act(lambda: project_admin.set_archived(store, name, not current.archived),
+             f"{verb}d {escape_markdown(name)}")  # fmt: skip
+    new_name = st.text_input("New name", key="pl_rename_to", value="")
+    if st.button("Rename", key="pl_rename", disabled=not new_name.strip()):
+        _act(lambda: project_admin.rename_project(store, name, new_name),
+             f"Renamed to {escape_markdown(new_name.strip())}")  # fmt: skip
+    with st.expander("Delete this project"):
+        st.warning(
+            f"Deletes {current.items} items and {current.labelled} labels for good. "
+            "Type the project's name to confirm."
+        )
+        typed = st.text_input("Project name to delete", key="pl_delete_confirm")
+        if st.button("Delete", key="pl_delete", type="primary", disabled=typed != name):
+            _act(lambda: services.delete_project(store, name),
+                 f"Deleted {escape_markdown(name)}")  # fmt: skip
+
+
+def _act(action, message: str) -> None:
+    try:
+        action()
+    except ProtolabelError as exc:
+        st.error(str(exc))
+        return
+    st.session_state["pl_flash"] = message
+    st.rerun()
 
 
 def main() -> None:
     store = get_store()
     st.title("Projects")
-    summaries = services.list_projects(store)
     st.caption(f"Database: {store.url_for_humans}")
-    if not summaries:
-        st.info("No projects yet. Import one with `protolabel import PATH --project NAME`.")
-        return
-    st.dataframe(projects_table(summaries), hide_index=True, width="stretch")
-    from annotator.ui.main import pages  # at call time: main imports this module
+    flash = st.session_state.pop("pl_flash", None)
+    if flash:
+        st.success(flash)
+    summaries = services.list_projects(store)
+    if summaries:
+        st.dataframe(projects_table(summaries), hide_index=True, width="stretch")
+        from annotator.ui.main import pages  # at call time: main imports this module
 
-    st.page_link(pages()["label"], label="Start labelling", icon=":material/label:")
+        st.page_link(pages()["label"], label="Start labelling", icon=":material/label:")
+    else:
+        st.info("No projects yet: create one below.")
+    create_section(store)
+    if summaries:
+        manage_section(store, summaries)

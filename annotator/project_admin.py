@@ -1,0 +1,513 @@
+"""Running a project from the app: create it from an upload or a server path, rename, archive,
+and evolve its label set (add, rename, merge classes) with per-class guidelines and examples.
+
+Imports go through :func:`annotator.services.import_path`, the CLI's importer, so the options,
+the checks and the error messages are the CLI's; an upload is written to a private temporary
+folder first and its error messages name the uploaded file, as ``protolabel import FILE`` would.
+Server paths are accepted only under ``Settings.import_root`` (``PROTOLABEL_IMPORT_ROOT``).
+
+Every action validates its input before it writes, writes in one transaction and records itself
+in the event log; a bad input raises a :class:`ProtolabelError` naming what is wrong.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select, update
+
+from annotator import services
+from annotator.config import Settings
+from annotator.errors import ImportFormatError, LabelError, ProjectExistsError, ProtolabelError
+from annotator.io.readers import (
+    ARRAY_SUFFIXES,
+    GZIP_FORMATS,
+    IMAGE_SUFFIXES,
+    SUPPORTED,
+    TABLE_SUFFIXES,
+    detect_format,
+)
+from annotator.store import queries
+from annotator.store.db import Store
+from annotator.store.models import Annotation, Item, Project
+
+MAX_LABEL = 200
+PREVIEW_ROWS = 5
+PREVIEW_IMAGES = 8
+UPLOAD_SUPPORTED = SUPPORTED.replace("or a folder of", "or a .zip of")
+
+
+# --------------------------------------------------------------------------------------------
+# Uploads and server paths
+
+
+def upload_format(name: str) -> str:
+    """The uploaded file's format (a reader format, or ``zip`` for zipped images); else an error."""
+    suffixes = [s.lower() for s in PurePosixPath(name).suffixes]
+    gzipped = bool(suffixes) and suffixes[-1] == ".gz"
+    base = suffixes[-2] if gzipped and len(suffixes) > 1 else (suffixes[-1] if suffixes else "")
+    if base == ".zip" and not gzipped:
+        return "zip"
+    fmt = TABLE_SUFFIXES.get(base) or ARRAY_SUFFIXES.get(base)
+    if fmt is None or (gzipped and fmt not in GZIP_FORMATS):
+        shown = "".join(suffixes[-2:]) if gzipped else (base or "(none)")
+        raise ImportFormatError(
+            f"{name}: unsupported file type {shown}; supported: {UPLOAD_SUPPORTED}"
+        )
+    return fmt
+
+
+def check_upload(settings: Settings, name: str, size: int) -> str:
+    """Check an upload's name and size before reading it; return its format."""
+    name = upload_name(name)
+    fmt = upload_format(name)
+    limit = min(settings.max_upload_bytes, settings.max_import_bytes)
+    if size > limit:
+        raise ImportFormatError(
+            f"{name}: the upload is {size / 2**20:.1f} MiB, over the upload limit of "
+            f"{limit / 2**20:.0f} MiB (PROTOLABEL_MAX_UPLOAD_MB; larger files: "
+            "protolabel import, or a server path under PROTOLABEL_IMPORT_ROOT)"
+        )
+    if size == 0:
+        raise ImportFormatError(f"{name}: the upload is empty")
+    return fmt
+
+
+def upload_name(name: str) -> str:
+    """The uploaded file's own name, without any folder a browser sent along."""
+    base = PurePosixPath(str(name).replace("\\", "/")).name.strip()
+    if not base or base in (".", ".."):
+        raise ImportFormatError(f"{name!r}: not a file name")
+    return base
+
+
+class _Staged:
+    """An upload written to a private temporary folder (a zip unpacked), removed on exit."""
+
+    def __init__(self, settings: Settings, name: str, data: bytes) -> None:
+        self.name = upload_name(name)
+        self.fmt = check_upload(settings, self.name, len(data))
+        self._dir = tempfile.TemporaryDirectory(prefix="protolabel-upload-")
+        folder = Path(self._dir.name)
+        if self.fmt == "zip":
+            self.path = folder / Path(self.name).stem
+            _unzip(self.name, data, self.path, settings.max_import_bytes)
+        else:
+            self.path = folder / self.name
+            self.path.write_bytes(data)
+
+    def __enter__(self) -> _Staged:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._dir.cleanup()
+
+    def rename_errors(self, exc: ProtolabelError) -> ProtolabelError:
+        """The same error with the temporary path replaced by the uploaded file's name."""
+        message = str(exc).replace(str(self.path), self.name)
+        return type(exc)(message.replace(str(self._dir.name) + os.sep, ""))
+
+
+def _unzip(name: str, data: bytes, target: Path, max_bytes: int) -> None:
+    """Unpack the images of a zip; refuse paths leaving the folder and oversized contents."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise ImportFormatError(f"{name}: not a valid zip file") from None
+    with archive:
+        members = [m for m in archive.infolist() if not m.is_dir()]
+        total = sum(m.file_size for m in members)
+        if total > max_bytes:
+            raise ImportFormatError(
+                f"{name}: unpacks to {total} bytes, over the import size limit of {max_bytes}"
+            )
+        target.mkdir()
+        for member in members:
+            parts = PurePosixPath(member.filename.replace("\\", "/")).parts
+            if member.filename.startswith("/") or ".." in parts or not parts:
+                raise ImportFormatError(f"{name}: unsafe path {member.filename!r} in the zip")
+            if parts[0] == "__MACOSX":
+                continue
+            out = target.joinpath(*parts)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(archive.read(member))
+    if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in target.rglob("*")):
+        raise ImportFormatError(f"{name}: the zip holds no PNG or JPEG images")
+
+
+def import_upload(
+    store: Store, name: str, data: bytes, project: str, opts: services.ImportOptions
+) -> services.ImportSummary:
+    """Import an uploaded file (or zip of images) exactly as ``protolabel import`` would."""
+    with _Staged(store.settings, name, data) as staged:
+        try:
+            return services.import_path(store, staged.path, project, opts, source_name=staged.name)
+        except ProtolabelError as exc:
+            raise staged.rename_errors(exc) from None
+
+
+def server_path(settings: Settings, raw: str) -> Path:
+    """``raw`` (relative to the import root, or absolute inside it) as a checked path."""
+    root = settings.import_root
+    if root is None:
+        raise ImportFormatError(
+            "importing server paths is off: set PROTOLABEL_IMPORT_ROOT to the folder the app "
+            "may import from"
+        )
+    text = (raw or "").strip()
+    if not text:
+        raise ImportFormatError("the server path is empty")
+    candidate = Path(text).expanduser()
+    resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
+    if resolved != root and root not in resolved.parents:
+        raise ImportFormatError(f"{text}: outside the import root {root}; only paths under it")
+    if not resolved.exists():
+        raise ImportFormatError(f"{text}: no such file or folder under {root}")
+    return resolved
+
+
+def list_server_paths(settings: Settings, limit: int = 500) -> list[str]:
+    """Importable files and folders under the import root, relative to it (for a picker)."""
+    root = settings.import_root
+    if root is None or not root.is_dir():
+        return []
+    found: list[str] = []
+    for current, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        here = Path(current)
+        if here != root and any(f.lower().endswith(IMAGE_SUFFIXES) for f in files):
+            found.append(str(here.relative_to(root)) + "/")
+        for f in sorted(files):
+            try:
+                upload_format(f)
+            except ImportFormatError:
+                continue
+            if not f.startswith("."):
+                found.append(str((here / f).relative_to(root)))
+        if len(found) >= limit:
+            break
+    return found[:limit]
+
+
+def import_server_path(
+    store: Store, raw: str, project: str, opts: services.ImportOptions
+) -> services.ImportSummary:
+    """Import a file or image folder under the import root with the CLI's importer."""
+    return services.import_path(store, server_path(store.settings, raw), project, opts)
+
+
+# --------------------------------------------------------------------------------------------
+# Preview
+
+
+@dataclass(frozen=True)
+class Preview:
+    """The first rows of a table (all columns, as read) or the first images of a folder."""
+
+    kind: str  # "table" | "arrays" | "images"
+    rows: pd.DataFrame
+    columns: list[str]
+    images: list[tuple[str, bytes]]
+    note: str = ""
+
+
+def preview_upload(settings: Settings, name: str, data: bytes) -> Preview:
+    with _Staged(settings, name, data) as staged:
+        try:
+            return preview_path(staged.path)
+        except ProtolabelError as exc:
+            raise staged.rename_errors(exc) from None
+
+
+def preview_server_path(settings: Settings, raw: str) -> Preview:
+    return preview_path(server_path(settings, raw))
+
+
+def preview_path(path: Path, n: int = PREVIEW_ROWS) -> Preview:
+    """A quick look at the first rows or images; the full check happens at import."""
+    fmt = detect_format(path)
+    source = str(path)
+    try:
+        if fmt == "images":
+            files = sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            )
+            shown = [(str(p.relative_to(path).with_suffix("")), p.read_bytes()) for p in files]
+            return Preview(
+                "images", pd.DataFrame(), [], shown[:PREVIEW_IMAGES], f"{len(files)} images"
+            )
+        if fmt in ("npz", "npy"):
+            return _preview_arrays(path, fmt, n)
+        rows = _preview_table(path, fmt, n)
+    except (OSError, ValueError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ImportFormatError(f"{source}: cannot be read for a preview ({exc})") from None
+    return Preview("table", rows, [str(c) for c in rows.columns], [])
+
+
+def _preview_table(path: Path, fmt: str, n: int) -> pd.DataFrame:
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        batch = next(pq.ParquetFile(path).iter_batches(batch_size=n), None)
+        return batch.to_pandas() if batch is not None else pd.DataFrame()
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rt", encoding="utf-8-sig", newline="") as f:  # type: ignore[operator]
+        if fmt == "jsonl":
+            records = []
+            for line in f:
+                if line.strip():
+                    records.append(json.loads(line))
+                if len(records) >= n:
+                    break
+            return pd.DataFrame.from_records(records)
+        records = csv.reader(f, delimiter="\t" if fmt == "tsv" else ",")
+        header = next(records, [])
+        rows = [r for _, r in zip(range(n), (r for r in records if r), strict=False)]
+        width = len(header)
+        return pd.DataFrame(  # ragged rows are shown as they are; the import reports them
+            [(r + [""] * width)[:width] for r in rows], columns=header
+        )
+
+
+def _preview_arrays(path: Path, fmt: str, n: int) -> Preview:
+    if fmt == "npy":
+        arrays = {"X": np.load(path, allow_pickle=False)}
+    else:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {k: archive[k] for k in archive.files}
+    x = arrays.get("X")
+    frame = pd.DataFrame(np.asarray(x)[:n]) if x is not None and np.ndim(x) == 2 else pd.DataFrame()
+    note = ", ".join(f"{k}: shape {tuple(v.shape)}" for k, v in arrays.items())
+    return Preview("arrays", frame, list(arrays), [], note)
+
+
+# --------------------------------------------------------------------------------------------
+# Projects
+
+
+def rename_project(store: Store, name: str, new_name: str) -> str:
+    new = services.check_project_name(new_name)
+    with store.write() as session:
+        project = queries.get_project(session, name)
+        if new == project.name:
+            return new
+        if queries.find_project(session, new) is not None:
+            raise ProjectExistsError(f"project {new!r} already exists; choose another name")
+        project.name = new
+        queries.log_event(session, project.id, "rename", old=name, new=new)
+    return new
+
+
+def set_archived(store: Store, name: str, archived: bool) -> None:
+    """Archive (hidden from the Label page, kept whole) or restore a project."""
+    with store.write() as session:
+        project = queries.get_project(session, name)
+        if project.archived == archived:
+            return
+        project.archived = archived
+        queries.log_event(session, project.id, "archive" if archived else "unarchive")
+
+
+# --------------------------------------------------------------------------------------------
+# The label set
+
+
+def check_label_name(label: str) -> str:
+    name = (label or "").strip()
+    if not name:
+        raise LabelError("the label name is empty")
+    if len(name) > MAX_LABEL:
+        raise LabelError(f"label name is longer than {MAX_LABEL} characters")
+    if any(ch in name for ch in "\n\r\t"):
+        raise LabelError(f"label name {name!r} has a line break or tab in it")
+    return name
+
+
+def _in_set(project: Project, label: str) -> None:
+    if label not in project.labels:
+        raise LabelError(
+            f"label {label!r} is not in project {project.name!r}'s label set "
+            f"({', '.join(project.labels)})"
+        )
+
+
+def add_label(store: Store, project_name: str, label: str) -> list[str]:
+    """Add a class; the model learns it from its first labelled example (next retrain)."""
+    name = check_label_name(label)
+    with store.write() as session:
+        project = queries.get_project(session, project_name)
+        if name in project.labels:
+            raise LabelError(f"label {name!r} is already in project {project.name!r}'s label set")
+        project.labels = [*project.labels, name]
+        queries.log_event(session, project.id, "label_added", label=name)
+        return list(project.labels)
+
+
+def rename_label(store: Store, project_name: str, old: str, new: str) -> int:
+    """Rename a class; its annotations (and hidden ground truth) follow. Returns how many."""
+    name = check_label_name(new)
+    with store.write() as session:
+        project = queries.get_project(session, project_name)
+        _in_set(project, old)
+        if name == old:
+            return 0
+        if name in project.labels:
+            raise LabelError(
+                f"label {name!r} is already in project {project.name!r}'s label set "
+                f"(to join {old!r} into it, merge the two)"
+            )
+        project.labels = [name if label == old else label for label in project.labels]
+        guides = dict(project.guidelines or {})
+        if old in guides:
+            guides[name] = guides.pop(old)
+            project.guidelines = guides
+        moved = _relabel(session, project.id, old, name)
+        queries.log_event(
+            session, project.id, "label_renamed", old=old, new=name, annotations=moved
+        )
+        return moved
+
+
+def merge_labels(store: Store, project_name: str, source: str, target: str) -> int:
+    """Merge class ``source`` into ``target``: its annotations become ``target``'s; ``source``
+    leaves the label set. Returns the number of annotations moved."""
+    with store.write() as session:
+        project = queries.get_project(session, project_name)
+        _in_set(project, source)
+        _in_set(project, target)
+        if source == target:
+            raise LabelError(f"cannot merge label {source!r} into itself")
+        if len(project.labels) <= 2:
+            raise LabelError(
+                f"project {project.name!r} has only {len(project.labels)} labels; a label set "
+                "needs at least 2 (add a label first)"
+            )
+        project.labels = [label for label in project.labels if label != source]
+        guides = dict(project.guidelines or {})
+        if source in guides:
+            merged = guides.pop(source)
+            into = dict(guides.get(target) or {"text": "", "examples": []})
+            into["examples"] = list(
+                dict.fromkeys([*into.get("examples", []), *merged.get("examples", [])])
+            )
+            if merged.get("text"):
+                into["text"] = "\n\n".join(t for t in (into.get("text"), merged["text"]) if t)
+            guides[target] = into
+            project.guidelines = guides
+        moved = _relabel(session, project.id, source, target)
+        queries.log_event(
+            session, project.id, "labels_merged", source=source, target=target, annotations=moved
+        )
+        return moved
+
+
+def _relabel(session, project_id: int, old: str, new: str) -> int:
+    moved = session.execute(
+        update(Annotation)
+        .where(Annotation.project_id == project_id, Annotation.label == old)
+        .values(label=new)
+    ).rowcount
+    session.execute(
+        update(Item)
+        .where(Item.project_id == project_id, Item.ground_truth == old)
+        .values(ground_truth=new)
+    )
+    return int(moved or 0)
+
+
+# --------------------------------------------------------------------------------------------
+# Guidelines and example items
+
+
+MAX_GUIDELINE = 20_000
+MAX_EXAMPLES = 20
+
+
+@dataclass(frozen=True)
+class Example:
+    external_id: str
+    text: str | None
+    image: bytes | None
+    features: np.ndarray | None
+    feature_names: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class ClassGuide:
+    label: str
+    text: str
+    examples: list[Example]
+    labelled: int
+
+
+def set_guideline(
+    store: Store, project_name: str, label: str, text: str, examples: list[str] | str
+) -> None:
+    """Set a class's guideline and its example items (external ids, comma-separated or a list)."""
+    text = (text or "").strip()
+    if len(text) > MAX_GUIDELINE:
+        raise LabelError(f"the guideline is longer than {MAX_GUIDELINE} characters")
+    ids = examples.split(",") if isinstance(examples, str) else [str(e) for e in examples]
+    ids = list(dict.fromkeys(i.strip() for i in ids if i.strip()))
+    if len(ids) > MAX_EXAMPLES:
+        raise LabelError(f"at most {MAX_EXAMPLES} example items per label, got {len(ids)}")
+    with store.write() as session:
+        project = queries.get_project(session, project_name)
+        _in_set(project, label)
+        known = queries.existing_external_ids(session, project.id, ids)
+        missing = [i for i in ids if i not in known]
+        if missing:
+            raise LabelError(
+                f"project {project.name!r} has no item with id {missing[0]!r}"
+                + (f" ({len(missing)} example ids are unknown)" if len(missing) > 1 else "")
+            )
+        guides = dict(project.guidelines or {})
+        guides[label] = {"text": text, "examples": ids}
+        project.guidelines = guides
+        queries.log_event(session, project.id, "guideline", label=label, examples=len(ids))
+
+
+def class_guides(store: Store, project_name: str) -> list[ClassGuide]:
+    """Each class in label-set order with its guideline, example items and label count."""
+    with store.read() as session:
+        project = queries.get_project(session, project_name)
+        guides = dict(project.guidelines or {})
+        wanted = {e for g in guides.values() for e in g.get("examples", [])}
+        items = {
+            it.external_id: it
+            for it in session.scalars(
+                select(Item).where(Item.project_id == project.id, Item.external_id.in_(wanted))
+            )
+        }
+        counts: dict[str, int] = {}
+        for ann in queries.current_annotations(session, project.id):
+            if ann.label is not None:
+                counts[ann.label] = counts.get(ann.label, 0) + 1
+        labels = list(project.labels)
+        names = list(project.source_info.get("feature_names") or []) or None
+    out = []
+    for label in labels:
+        guide = guides.get(label) or {}
+        examples = [
+            Example(
+                it.external_id,
+                it.text,
+                it.image,
+                np.frombuffer(it.features, np.float64) if it.features else None,
+                names,
+            )
+            for it in (items.get(e) for e in guide.get("examples", []))
+            if it is not None
+        ]
+        out.append(ClassGuide(label, guide.get("text", ""), examples, counts.get(label, 0)))
+    return out

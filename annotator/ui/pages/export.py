@@ -1,0 +1,53 @@
+"""Export page (/export): download the CLI's export (CSV, JSONL, Parquet) of the labelled items,
+or of every item with the current model's predictions."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from annotator import downloads, model_report, services
+from annotator.errors import ProtolabelError
+from annotator.ui.pages.labelset import choose_project
+from annotator.ui.resources import get_store
+from annotator.ui.text import escape_markdown
+
+SCOPES = {"Labelled items only": False, "All items, with predictions": True}
+
+
+@st.cache_data(max_entries=8, show_spinner="Preparing the export...")
+def _download(
+    project: str, fmt: str, include_all: bool, change_key: int, _store
+) -> downloads.Download:
+    """The export, rebuilt only when the project changed (``change_key``)."""
+    return downloads.export_download(_store, project, fmt, include_all=include_all)
+
+
+def main() -> None:
+    store = get_store()
+    project = choose_project(store)
+    if project is None:
+        return
+    st.title(f"Export · {escape_markdown(project)}")
+    fmt = st.radio("Format", services.EXPORT_FORMATS, key="pl_export_format", horizontal=True)
+    scope = st.radio("Rows", list(SCOPES), key="pl_export_scope", horizontal=True)
+    include_all = SCOPES[scope]
+    try:
+        key = model_report.change_key(store, project)
+        download = _download(project, fmt, include_all, key, store)
+    except ProtolabelError as exc:
+        st.error(str(exc))
+        return
+    st.caption(
+        f"{download.rows} rows; the same file as `protolabel export --format {fmt}"
+        f"{' --all' if include_all else ''}`"
+        + (" (a zip with the table and its images folder)" if download.mime.endswith("zip") else "")
+    )
+    st.download_button(
+        f"Download {download.file_name}",
+        data=download.data,
+        file_name=download.file_name,
+        mime=download.mime,
+        key="pl_download",
+        type="primary",
+        on_click="ignore",
+    )

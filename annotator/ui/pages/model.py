@@ -1,0 +1,82 @@
+"""Model page (/model): rounds and retrains, the cross-validated accuracy estimate, per-class
+counts and confusion, and the stopping advice with the kappa curve behind it."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from annotator import model_report
+from annotator.ui import charts
+from annotator.ui.pages.labelset import choose_project
+from annotator.ui.resources import get_store
+from annotator.ui.text import escape_markdown
+
+
+@st.cache_data(max_entries=32, show_spinner="Cross-validating the labels...")
+def _report(project: str, change_key: int, _store) -> model_report.ModelReport:
+    """The report, recomputed only when the project changed (``change_key``)."""
+    return model_report.build_report(_store, project)
+
+
+def main() -> None:
+    store = get_store()
+    project = choose_project(store)
+    if project is None:
+        return
+    st.title(f"Model · {escape_markdown(project)}")
+    report = _report(project, model_report.change_key(store, project), store)
+    advice, estimate = report.advice, report.estimate
+
+    st.subheader("Stopping advice")
+    (st.success if advice.stop else st.info)(advice.sentence)
+    if advice.kappas:
+        st.altair_chart(
+            charts.kappa_curve(advice.versions, advice.kappas, advice.threshold),
+            width="stretch",
+        )
+    st.caption(
+        f"Stabilizing predictions (Bloodgood & Vijay-Shanker 2009): Cohen's kappa between each "
+        f"model version's predictions and the previous version's on a fixed stop set of "
+        f"{report.stop_set_size} items chosen once from the unlabelled pool (no labels needed). "
+        f"Stop once kappa \u2265 {advice.threshold} for {advice.window} retrains in a row."
+    )
+
+    st.subheader("Accuracy (estimate)")
+    if estimate.accuracy is None:
+        st.metric("Cross-validated accuracy", "not yet")
+        st.caption(f"No estimate: {estimate.reason}.")
+    else:
+        st.metric(
+            "Cross-validated accuracy (estimate)",
+            f"{estimate.accuracy:.1%}",
+            help="Out-of-fold accuracy of fresh models on the labels given so far; it is "
+            "an estimate (labels chosen by active learning are not a random sample), never "
+            "computed from hidden ground truth.",
+        )
+        st.caption(
+            f"Estimate: {estimate.folds}-fold stratified cross-validation on {estimate.n_labels} "
+            f"labels; spread across folds \u00b1{estimate.std:.1%}."
+        )
+
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Labels per class")
+        st.altair_chart(charts.class_counts(report.class_counts), width="stretch")
+    with right:
+        st.subheader("Confusion (cross-validated)")
+        if estimate.confusion is not None:
+            st.altair_chart(charts.confusion(estimate.labels, estimate.confusion), width="stretch")
+        else:
+            st.caption("Shown once there is an accuracy estimate.")
+
+    st.subheader("Rounds")
+    if report.rounds.empty:
+        st.caption("No rounds yet: start labelling on the Label page.")
+    else:
+        st.altair_chart(charts.labels_per_round(report.rounds), width="stretch")
+        st.dataframe(report.rounds, hide_index=True, width="stretch")
+    st.subheader("Model versions")
+    if report.models.empty:
+        st.caption("No model yet: it is trained when the first round is complete.")
+    else:
+        st.dataframe(report.models, hide_index=True, width="stretch")

@@ -1,0 +1,320 @@
+"""ProtoNetClassifier: the contract the app and the query strategies rely on."""
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from meta import ProtoNetClassifier, pretrain
+from meta.estimator import resolve_device
+
+FAST = dict(max_steps=40, hidden_sizes=(32,), embedding_dim=16)
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    """4 Gaussian classes in 12-d: (X_train (80, 12), y_train, X_test (200, 12), y_test)."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(scale=3.0, size=(4, 12))
+
+    def draw(n):
+        y = np.repeat(np.arange(4), n)
+        return (centres[y] + rng.normal(size=(len(y), 12))).astype(np.float32), y
+
+    X, y = draw(20)
+    X_test, y_test = draw(50)
+    return X, y, X_test, y_test
+
+
+@pytest.fixture(scope="module")
+def fitted(blobs):
+    X, y, _, _ = blobs
+    return ProtoNetClassifier(random_state=0, **FAST).fit(X, y)
+
+
+def test_predict_proba_is_a_distribution_over_classes(fitted, blobs):
+    _, _, X_test, y_test = blobs
+    proba = fitted.predict_proba(X_test)
+    assert proba.shape == (200, 4) and proba.dtype == np.float32
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(fitted.predict(X_test), fitted.classes_[proba.argmax(axis=1)])
+    assert fitted.score(X_test, y_test) > 0.9
+    assert fitted.n_features_in_ == 12 and 0 < fitted.n_steps_ <= 40
+    assert fitted.prototypes_.shape == (4, 16) and fitted.temperature_ > 0
+
+
+def test_string_labels_and_column_order(blobs):
+    X, y, X_test, y_test = blobs
+    names = np.array(["zebra", "ant", "moth", "cat"])
+    model = ProtoNetClassifier(random_state=0, **FAST).fit(X, names[y])
+    np.testing.assert_array_equal(model.classes_, ["ant", "cat", "moth", "zebra"])
+    pred = model.predict(X_test)
+    assert pred.dtype.kind == "U" and np.mean(pred == names[y_test]) > 0.9
+    proba = model.predict_proba(X_test)
+    column = {c: i for i, c in enumerate(model.classes_)}
+    true_col = np.array([column[n] for n in names[y_test]])
+    assert np.mean(proba.argmax(axis=1) == true_col) > 0.9
+
+
+def test_single_example_classes_and_unbalanced_classes(blobs):
+    X, y, X_test, y_test = blobs
+    keep = np.concatenate(
+        [
+            np.flatnonzero(y == 0),
+            np.flatnonzero(y == 1)[:1],
+            np.flatnonzero(y == 2)[:1],
+            np.flatnonzero(y == 3)[:3],
+        ]
+    )
+    model = ProtoNetClassifier(random_state=0, **FAST).fit(X[keep], y[keep])
+    np.testing.assert_array_equal(model.classes_, [0, 1, 2, 3])
+    assert model.score(X_test, y_test) > 0.8
+    one_shot = ProtoNetClassifier(random_state=0, **FAST).fit(
+        X[[0, 20, 40, 60]], y[[0, 20, 40, 60]]
+    )
+    np.testing.assert_array_equal(one_shot.predict(X[[0, 20, 40, 60]]), [0, 1, 2, 3])
+    assert one_shot.n_steps_ == 0  # one example per class: no query, nothing to train on
+    assert one_shot.score(X_test, y_test) > 0.8
+
+
+def test_same_seed_same_model_other_seed_other_model(blobs):
+    X, y, X_test, _ = blobs
+    a = ProtoNetClassifier(random_state=7, **FAST).fit(X, y).predict_proba(X_test)
+    b = ProtoNetClassifier(random_state=7, **FAST).fit(X, y).predict_proba(X_test)
+    c = ProtoNetClassifier(random_state=8, **FAST).fit(X, y).predict_proba(X_test)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("training", ["episodic", "ce"])
+def test_fit_does_not_touch_global_random_state(blobs, training):
+    X, y, _, _ = blobs
+    torch_state = torch.get_rng_state()
+    numpy_state = np.random.get_state()[1].copy()  # noqa: NPY002 - the legacy global state is the point
+    ProtoNetClassifier(training=training, random_state=0, **FAST).fit(X, y).mc_proba(X, T=2)
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    np.testing.assert_array_equal(np.random.get_state()[1], numpy_state)  # noqa: NPY002
+
+
+@pytest.mark.parametrize("training", ["episodic", "ce", "ce+episodic"])
+def test_each_training_mode_learns(blobs, training):
+    X, y, X_test, y_test = blobs
+    model = ProtoNetClassifier(training=training, random_state=0, **FAST).fit(X, y)
+    assert model.score(X_test, y_test) > 0.9
+
+
+def test_mc_samples_vary_with_dropout_and_are_reproducible(fitted, blobs):
+    _, _, X_test, _ = blobs
+    mc = fitted.mc_proba(X_test, T=8)
+    assert mc.shape == (8, 200, 4) and mc.dtype == np.float32
+    np.testing.assert_allclose(mc.sum(axis=2), 1.0, rtol=1e-5)
+    assert np.abs(mc - mc[0]).max() > 1e-4
+    np.testing.assert_array_equal(fitted.mc_proba(X_test, T=8), mc)
+    assert np.abs(mc.mean(axis=0) - fitted.predict_proba(X_test)).mean() < 0.05
+
+
+def test_mc_samples_identical_without_dropout(blobs):
+    X, y, X_test, _ = blobs
+    model = ProtoNetClassifier(dropout=0.0, random_state=0, **FAST).fit(X, y)
+    mc = model.mc_proba(X_test, T=5)
+    for sample in mc:
+        np.testing.assert_array_equal(sample, mc[0])
+    np.testing.assert_allclose(mc[0], model.predict_proba(X_test), atol=1e-6)
+
+
+def test_mc_keeps_batchnorm_in_eval_mode():
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:120], y[:120]
+    model = ProtoNetClassifier(
+        encoder="conv",
+        conv_channels=(4, 8),
+        embedding_dim=16,
+        dropout=0.0,
+        max_steps=10,
+        random_state=0,
+    )
+    model.fit(X, y)
+    # BatchNorm in train mode would normalise with the statistics of each chunk
+    mc = model.mc_proba(X[:30], T=3)
+    np.testing.assert_allclose(mc[1], model.predict_proba(X[:30]), atol=1e-6)
+    assert model.embed(X[:5]).shape == (5, 16)
+    loaded = ProtoNetClassifier.from_bytes(model.to_bytes())
+    np.testing.assert_array_equal(loaded.predict_proba(X[:30]), model.predict_proba(X[:30]))
+
+
+@pytest.mark.parametrize("committee", ["bootstrap", "independent"])
+def test_committee_members_differ(blobs, committee):
+    X, y, X_test, _ = blobs
+    model = ProtoNetClassifier(committee=committee, random_state=0, **FAST).fit(X, y)
+    votes = model.committee_proba(X_test, M=3)
+    assert votes.shape == (3, 200, 4) and votes.dtype == np.float32
+    np.testing.assert_allclose(votes.sum(axis=2), 1.0, rtol=1e-5)
+    assert np.abs(votes[1] - votes[0]).max() > 1e-3 and np.abs(votes[2] - votes[1]).max() > 1e-3
+    np.testing.assert_array_equal(model.committee_proba(X_test, M=3), votes)
+
+
+def test_round_trip_through_bytes_gives_identical_outputs(fitted, blobs):
+    _, _, X_test, _ = blobs
+    data = fitted.to_bytes()
+    payload = torch.load(io.BytesIO(data), weights_only=True)
+    assert set(payload) >= {"header", "encoder", "prototypes"}
+    loaded = ProtoNetClassifier.from_bytes(data)
+    np.testing.assert_array_equal(loaded.predict_proba(X_test), fitted.predict_proba(X_test))
+    np.testing.assert_array_equal(loaded.mc_proba(X_test, T=4), fitted.mc_proba(X_test, T=4))
+    np.testing.assert_array_equal(
+        loaded.committee_proba(X_test, M=3), fitted.committee_proba(X_test, M=3)
+    )
+    assert loaded.get_params() == fitted.get_params()
+    np.testing.assert_array_equal(loaded.classes_, fitted.classes_)
+
+
+def test_round_trip_keeps_string_labels_and_support_is_optional(blobs):
+    X, y, X_test, _ = blobs
+    model = ProtoNetClassifier(random_state=0, **FAST).fit(X, np.array(["a", "b", "c", "d"])[y])
+    loaded = ProtoNetClassifier.from_bytes(model.to_bytes(include_support=False))
+    np.testing.assert_array_equal(loaded.predict(X_test), model.predict(X_test))
+    with pytest.raises(ValueError, match="labelled set"):
+        loaded.committee_proba(X_test)
+    with pytest.raises(ValueError, match="not a serialised ProtoNetClassifier"):
+        ProtoNetClassifier.from_bytes(b"not a model")
+
+
+def test_warm_start_from_previous_round(blobs):
+    X, y, X_test, y_test = blobs
+    first = ProtoNetClassifier(random_state=0, **FAST).fit(X[y < 3][:30], y[y < 3][:30])
+    # the next round brings more labels and a new class; the app passes the stored bytes
+    warm = ProtoNetClassifier(random_state=0, **FAST).fit(X, y, warm_start_from=first.to_bytes())
+    assert warm.score(X_test, y_test) > 0.9
+    fresh = ProtoNetClassifier(random_state=0, **FAST).fit(X, y)
+    assert not np.array_equal(warm.predict_proba(X_test), fresh.predict_proba(X_test))
+
+
+def test_warm_start_is_shrink_and_perturb_of_the_previous_encoder(fitted, blobs):
+    X, y, _, _ = blobs
+    keep = ProtoNetClassifier(
+        shrink=1.0,
+        perturb=0.0,
+        max_steps=0,
+        random_state=1,
+        **{k: v for k, v in FAST.items() if k != "max_steps"},
+    )
+    keep.fit(X, y, warm_start_from=fitted)
+    np.testing.assert_array_equal(keep.embed(X), fitted.embed(X))
+    shrunk = clone(keep).set_params(shrink=0.5).fit(X, y, warm_start_from=fitted)
+    for a, b in zip(shrunk.encoder_.parameters(), fitted.encoder_.parameters(), strict=True):
+        torch.testing.assert_close(a, 0.5 * b)
+
+
+def test_warm_start_checks_width_and_architecture(fitted, blobs):
+    X, y, _, _ = blobs
+    with pytest.raises(ValueError, match="expects 12 features but X has 11"):
+        ProtoNetClassifier(**FAST).fit(X[:, :11], y, warm_start_from=fitted)
+    with pytest.raises(ValueError, match="another encoder architecture"):
+        ProtoNetClassifier(**(FAST | {"embedding_dim": 8})).fit(X, y, warm_start_from=fitted)
+    with pytest.raises(TypeError, match="bytes or a ProtoNetClassifier"):
+        ProtoNetClassifier(**FAST).fit(X, y, warm_start_from="model.bin")
+
+
+def test_pretrain_then_attach_to_a_new_project(blobs):
+    X, y, X_test, y_test = blobs
+    base = pretrain(
+        X[y < 2], y[y < 2], max_steps=40, random_state=0, hidden_sizes=(32,), embedding_dim=16
+    )
+    data = base.to_bytes(include_support=False)
+    # max_steps=0: the project's classifier uses the pretrained metric as is
+    attached = ProtoNetClassifier(
+        pretrained=data, max_steps=0, hidden_sizes=(32,), embedding_dim=16
+    )
+    attached.fit(X[y >= 2], y[y >= 2])
+    np.testing.assert_array_equal(attached.embed(X_test), base.embed(X_test))
+    np.testing.assert_array_equal(attached.classes_, [2, 3])
+    tuned = clone(attached).set_params(max_steps=20).fit(X[y >= 2], y[y >= 2])
+    assert tuned.score(X_test[y_test >= 2], y_test[y_test >= 2]) > 0.9
+    with pytest.raises(ValueError, match="pretrained model expects 12 features but X has 6"):
+        clone(attached).fit(X[:, :6], y)
+
+
+def test_chunked_inference_equals_unchunked(fitted, blobs):
+    _, _, X_test, _ = blobs
+    small = clone(fitted).set_params(chunk_size=7)
+    small.__dict__.update(
+        {k: v for k, v in fitted.__dict__.items() if k.endswith("_") or k.startswith("_")}
+    )
+    np.testing.assert_allclose(
+        small.predict_proba(X_test), fitted.predict_proba(X_test), rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(small.embed(X_test), fitted.embed(X_test), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        small.committee_proba(X_test, M=2),
+        fitted.committee_proba(X_test, M=2),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
+def test_float64_and_readonly_input(fitted, blobs):
+    _, _, X_test, _ = blobs
+    readonly = X_test.astype(np.float64)
+    readonly.flags.writeable = False
+    np.testing.assert_allclose(
+        fitted.predict_proba(readonly), fitted.predict_proba(X_test), atol=1e-6
+    )
+
+
+def test_bad_input_gives_clear_errors(fitted, blobs):
+    X, y, X_test, _ = blobs
+    nan = X.copy()
+    nan[3, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        ProtoNetClassifier(**FAST).fit(nan, y)
+    inf = X_test.copy()
+    inf[150, 0] = np.inf
+    with pytest.raises(ValueError, match=r"infinity \(first at row 150\)"):
+        fitted.predict_proba(inf)
+    with pytest.raises(
+        ValueError, match="X has 11 features, but ProtoNetClassifier is expecting 12"
+    ):
+        fitted.predict(X_test[:, :11])
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        ProtoNetClassifier(**FAST).fit(X[:5], np.zeros(5))
+    with pytest.raises(ValueError, match="0 sample"):
+        fitted.predict_proba(np.empty((0, 12)))
+    with pytest.raises(ValueError, match="Unknown label type"):
+        ProtoNetClassifier(**FAST).fit(X, np.linspace(0, 1, len(X)))
+    with pytest.raises(ValueError, match="T must be a positive integer"):
+        fitted.mc_proba(X_test, T=0)
+    with pytest.raises(ValueError, match="training must be one of"):
+        ProtoNetClassifier(training="adam").fit(X, y)
+    with pytest.raises(ValueError, match="square"):
+        ProtoNetClassifier(encoder="conv").fit(X, y)
+
+
+def test_torch_threads_are_restored(blobs):
+    X, y, _, _ = blobs
+    before = torch.get_num_threads()
+    model = ProtoNetClassifier(n_threads=1, **FAST).fit(X, y)
+    model.mc_proba(X, T=2)
+    assert torch.get_num_threads() == before
+
+
+def test_device_resolution():
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="device must be"):
+        resolve_device("tpu-please")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            resolve_device("cuda")
+
+
+def test_works_inside_a_pipeline(blobs):
+    X, y, X_test, y_test = blobs
+    pipe = make_pipeline(
+        FunctionTransformer(lambda a: a * 2.0), ProtoNetClassifier(random_state=0, **FAST)
+    )
+    assert pipe.fit(X, y).score(X_test, y_test) > 0.9

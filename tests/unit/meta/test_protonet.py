@@ -1,0 +1,272 @@
+"""Math of prototypes, distances, episodes and encoders, against hand-computed values."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from meta.episodes import Episode, EpisodeSampler, episode_loss, leave_one_out_distances
+from meta.protonet import (
+    SKIP_SQUARED_NORM,
+    Dropout,
+    MLPEncoder,
+    build_encoder,
+    compute_prototypes,
+    prototype_head,
+    prototype_logits,
+    prototype_temperature,
+    shrink_perturb_,
+    squared_euclidean_distances,
+    use_generator,
+)
+from meta.training import PlateauStopper
+
+
+def test_prototypes_are_class_means_hand_example():
+    support = torch.tensor([[0.0, 0.0], [2.0, 0.0], [1.0, 3.0], [4.0, 4.0], [0.0, 2.0]])
+    labels = torch.tensor([0, 0, 1, 2, 2])
+    expected = torch.tensor([[1.0, 0.0], [1.0, 3.0], [2.0, 3.0]])
+    torch.testing.assert_close(compute_prototypes(support, labels, 3), expected)
+
+
+def test_prototypes_refuse_a_class_without_support():
+    with pytest.raises(ValueError, match=r"classes \[1\] have no support"):
+        compute_prototypes(torch.zeros(2, 3), torch.tensor([0, 2]), 3)
+
+
+def test_squared_distances_and_softmax_hand_example():
+    query = torch.tensor([[1.0, 1.0], [0.0, 0.0]])
+    prototypes = torch.tensor([[1.0, 0.0], [1.0, 3.0]])
+    dist = squared_euclidean_distances(query, prototypes)
+    torch.testing.assert_close(dist, torch.tensor([[1.0, 4.0], [1.0, 10.0]]))
+    proba = torch.softmax(prototype_logits(query, prototypes), dim=1)
+    p0 = math.exp(-1) / (math.exp(-1) + math.exp(-4))
+    torch.testing.assert_close(proba[0], torch.tensor([p0, 1 - p0]))
+    torch.testing.assert_close(prototype_logits(query, prototypes, 2.0), -dist / 2)
+
+
+def test_prototype_head_gives_the_softmax_of_negative_distances():
+    query = torch.randn(6, 4, generator=torch.Generator().manual_seed(0))
+    prototypes = torch.randn(3, 4, generator=torch.Generator().manual_seed(1))
+    weight, bias = prototype_head(prototypes, 2.5)
+    torch.testing.assert_close(
+        torch.softmax(query @ weight.T + bias, dim=1),
+        torch.softmax(-squared_euclidean_distances(query, prototypes) / 2.5, dim=1),
+    )
+
+
+def test_tail_logits_fold_the_head_into_the_last_layer():
+    for kind, n_features in (("mlp", 8), ("conv", 16)):
+        encoder = _encoder(kind=kind, n_features=n_features).eval()
+        with torch.no_grad():
+            for p in encoder.parameters():
+                p.normal_()
+        x = torch.randn(5, n_features)
+        head = prototype_head(torch.randn(3, 12), 1.5)
+        expected = torch.nn.functional.linear(encoder(x), *head)
+        torch.testing.assert_close(
+            encoder.tail_logits(encoder.stem(x), 1, head), expected, rtol=1e-4, atol=1e-4
+        )
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n_way=st.integers(2, 5),
+    extra=st.integers(0, 12),
+    dim=st.integers(1, 6),
+    seed=st.integers(0, 2**16),
+    temperature=st.floats(0.1, 10.0),
+)
+def test_prototypes_and_head_match_numpy_on_random_episodes(n_way, extra, dim, seed, temperature):
+    rng = np.random.default_rng(seed)
+    labels = np.concatenate([np.arange(n_way), rng.integers(0, n_way, extra)])
+    support = rng.normal(size=(len(labels), dim))
+    query = rng.normal(size=(7, dim))
+    expected = np.stack([support[labels == c].mean(axis=0) for c in range(n_way)])
+    prototypes = compute_prototypes(torch.tensor(support), torch.tensor(labels), n_way)
+    np.testing.assert_allclose(prototypes.numpy(), expected, rtol=1e-10, atol=1e-12)
+    dist = ((query[:, None, :] - expected[None]) ** 2).sum(axis=2)
+    logits = -dist / temperature
+    softmax = np.exp(logits - logits.max(axis=1, keepdims=True))
+    softmax /= softmax.sum(axis=1, keepdims=True)
+    weight, bias = prototype_head(prototypes, temperature)
+    proba = torch.softmax(torch.tensor(query) @ weight.T + bias, dim=1).numpy()
+    np.testing.assert_allclose(proba, softmax, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+
+
+def test_distances_are_never_negative_from_rounding():
+    x = torch.full((3, 8), 1e4) + torch.arange(3.0).unsqueeze(1) * 1e-3
+    assert bool((squared_euclidean_distances(x, x) >= 0).all())
+
+
+def test_temperature_follows_the_scale_of_the_embedding():
+    prototypes = torch.tensor([[0.0, 0.0], [3.0, 0.0], [0.0, 4.0]])
+    # nearest other prototype: 9, 9, 16 -> median 9; t = 9 / (2 log 4)
+    assert prototype_temperature(prototypes) == pytest.approx(9 / (2 * math.log(4)))
+    assert prototype_temperature(10 * prototypes) == pytest.approx(
+        100 * prototype_temperature(prototypes)
+    )
+
+
+def test_leave_one_out_distance_removes_the_query_from_its_prototype():
+    support = torch.tensor([[0.0, 0.0], [3.0, 0.0], [0.0, 3.0], [10.0, 10.0]])
+    labels = torch.tensor([0, 0, 0, 1])
+    prototypes = compute_prototypes(support, labels, 2)
+    dist = leave_one_out_distances(support[:3], support, labels, prototypes, torch.arange(3))
+    # row 0 vs mean of rows 1, 2 = (1.5, 1.5): 4.5; row 1 vs (0, 1.5): 9 + 2.25
+    # row 2 vs (1.5, 0): 2.25 + 9
+    torch.testing.assert_close(dist, torch.tensor([4.5, 11.25, 11.25]))
+    with pytest.raises(ValueError, match="at least 2 support rows"):
+        leave_one_out_distances(support[3:], support, labels, prototypes, torch.tensor([3]))
+
+
+def test_episode_loss_equals_hand_computed_cross_entropy():
+    embeddings = torch.tensor([[0.0, 0.0], [4.0, 0.0], [1.0, 0.0], [3.0, 0.0]])
+    episode = Episode(
+        support_idx=np.array([0, 1]),
+        support_labels=np.array([0, 1]),
+        query_idx=np.array([2, 3]),
+        query_labels=np.array([0, 1]),
+        query_loo=np.array([-1, -1]),
+    )
+    # query 0 at distances (1, 9) and query 1 at (9, 1): both have logit gap 8 in their favour
+    expected = F.cross_entropy(torch.tensor([[-1.0, -9.0], [-9.0, -1.0]]), torch.tensor([0, 1]))
+    torch.testing.assert_close(episode_loss(embeddings, episode), expected)
+
+
+def test_sampler_splits_large_classes_and_keeps_small_ones_whole():
+    y = np.array([0] * 20 + [1] * 3 + [2])
+    sampler = EpisodeSampler(y, n_way=None, n_shot=4, n_query=5, rng=np.random.default_rng(0))
+    for _ in range(20):
+        ep = sampler.sample()
+        big = ep.support_labels[np.isin(ep.support_idx, np.flatnonzero(y == 0))]
+        way = big[0]
+        assert len(big) == 4
+        big_queries = ep.query_idx[ep.query_labels == way]
+        assert len(big_queries) == 5 and not set(big_queries) & set(ep.support_idx)
+        assert np.all(ep.query_loo[ep.query_labels == way] == -1)
+        three = np.flatnonzero(y == 1)  # 3 rows <= n_shot: all support, all leave-one-out queries
+        is_three = np.isin(ep.query_idx, three)
+        assert is_three.sum() == 3 and np.isin(three, ep.support_idx).all()
+        np.testing.assert_array_equal(
+            ep.support_idx[ep.query_loo[is_three]], ep.query_idx[is_three]
+        )
+        single = np.flatnonzero(y == 2)  # 1 row: support only, never a query
+        assert np.isin(single, ep.support_idx).all() and not np.isin(single, ep.query_idx).any()
+        assert ep.n_way == 3
+
+
+def test_sampler_with_only_single_examples_has_no_queries():
+    sampler = EpisodeSampler(
+        np.arange(4), n_way=None, n_shot=5, n_query=5, rng=np.random.default_rng(0)
+    )
+    assert not sampler.has_queries
+    episode = sampler.sample()
+    assert episode.empty and len(episode.support_idx) == 4
+
+
+def test_sampler_caps_n_way_and_refuses_one_class():
+    y = np.repeat(np.arange(6), 3)
+    ep = EpisodeSampler(y, n_way=4, n_shot=1, n_query=1, rng=np.random.default_rng(1)).sample()
+    assert ep.n_way == 4 and len(np.unique(y[ep.support_idx])) == 4
+    with pytest.raises(ValueError, match="n_way >= 2"):
+        EpisodeSampler(
+            np.zeros(4, int), n_way=None, n_shot=1, n_query=1, rng=np.random.default_rng(0)
+        )
+
+
+def test_dropout_needs_a_generator_and_is_reproducible_with_one():
+    layer = Dropout(0.5).train()
+    x = torch.ones(1000, 8)
+    with pytest.raises(RuntimeError, match="generator"):
+        layer(x)
+    with use_generator(layer, np.random.default_rng(3)):
+        a = layer(x)
+    with use_generator(layer, np.random.default_rng(3)):
+        b = layer(x)
+    torch.testing.assert_close(a, b)
+    assert set(a.unique().tolist()) == {0.0, 2.0}
+    assert abs(float(a.mean()) - 1.0) < 0.05
+    assert layer.generator is None
+    torch.testing.assert_close(layer.eval()(x), x)
+
+
+def test_dropout_repeat_draws_independent_masks_per_sample():
+    layer = Dropout(0.3).train()
+    x = torch.arange(1.0, 65.0).view(2, 32)
+    with use_generator(layer, np.random.default_rng(0)):
+        z = layer.repeat(x, 50).view(50, 2, 32)
+    kept = z != 0
+    torch.testing.assert_close(z[kept], (x * layer.scale).expand(50, 2, 32)[kept])
+    assert len({tuple(m.flatten().tolist()) for m in kept}) == 50  # 2^64 patterns: no repeats
+    assert abs(float(kept.float().mean()) - 0.7) < 0.03
+    torch.testing.assert_close(Dropout(0.0).train().repeat(x, 3), x.repeat(3, 1))
+
+
+def _encoder(**kw):
+    params = dict(hidden_sizes=(16,), conv_channels=(4,), embedding_dim=12, dropout=0.2) | kw
+    kind = params.pop("kind", "mlp")
+    n_features = params.pop("n_features", 8)
+    return build_encoder(kind, n_features, generator=torch.Generator().manual_seed(0), **params)
+
+
+def test_untrained_mlp_encoder_preserves_distances_up_to_scale():
+    # skip = scaled orthonormal map, last MLP layer = 0: when D >= d the embedding is a scaled
+    # isometry of the standardised input, so nearest-class-mean on the features is the start point
+    encoder = _encoder().eval()
+    x = torch.randn(20, 8, generator=torch.Generator().manual_seed(1))
+    encoder.standardize.fit_(x)
+    z = encoder(x)
+    xs = encoder.standardize(x)
+    scale = math.sqrt(SKIP_SQUARED_NORM / 8)
+    torch.testing.assert_close(torch.cdist(z, z), scale * torch.cdist(xs, xs), atol=1e-4, rtol=1e-4)
+
+
+def test_stem_tail_split_matches_forward():
+    for kind, n_features in (("mlp", 8), ("conv", 16)):
+        encoder = _encoder(kind=kind, n_features=n_features, hidden_sizes=(16, 8)).eval()
+        with torch.no_grad():
+            for p in encoder.parameters():
+                p.normal_()  # make the MLP branch (zero at init) non-zero
+        x = torch.randn(5, n_features)
+        torch.testing.assert_close(encoder.tail(encoder.stem(x), 1), encoder(x))
+        torch.testing.assert_close(encoder.tail(encoder.stem(x), 3), encoder(x).repeat(3, 1))
+
+
+def test_conv_encoder_refuses_non_square_width():
+    with pytest.raises(ValueError, match="square"):
+        _encoder(kind="conv", n_features=10)
+
+
+def test_shrink_perturb_is_a_weighted_sum_of_old_and_fresh_parameters():
+    old, fresh = _encoder(), _encoder()
+    for p in fresh.parameters():
+        torch.nn.init.normal_(p)
+    expected = [
+        0.4 * p + 0.1 * q for p, q in zip(old.parameters(), fresh.parameters(), strict=True)
+    ]
+    mean_before = old.standardize.mean.clone()
+    shrink_perturb_(old, fresh, 0.4, 0.1)
+    for p, e in zip(old.parameters(), expected, strict=True):
+        torch.testing.assert_close(p, e)
+    torch.testing.assert_close(old.standardize.mean, mean_before)
+
+
+def test_mlp_encoder_without_skip_has_no_skip_layer():
+    encoder = _encoder(skip=False)
+    assert isinstance(encoder, MLPEncoder) and encoder.skip is None
+    assert encoder.eval()(torch.randn(3, 8)).shape == (3, 12)
+
+
+def test_plateau_stopper_stops_on_flat_loss_only():
+    flat = PlateauStopper(tol=0.01, patience=2, window=5)
+    assert any(flat.update(1.0) for _ in range(15))
+    decreasing = PlateauStopper(tol=0.01, patience=2, window=5)
+    assert not any(decreasing.update(1.0 * 0.9**i) for i in range(50))
+    tiny = PlateauStopper(tol=0.01, patience=99, window=5)
+    assert [tiny.update(1e-5) for _ in range(5)][-1]

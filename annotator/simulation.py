@@ -52,6 +52,7 @@ import numpy as np
 
 from annotator.errors import ProtolabelError
 from annotator.io.dataset import ImportedData
+from annotator.processes import plain_main
 
 LEARNERS = ("protonet", "logreg")
 DEMOS = {
@@ -563,9 +564,10 @@ def _execute(tasks, config: SimulationConfig, jobs: int, progress: Progress) -> 
         with concurrent.futures.ProcessPoolExecutor(
             max_workers=jobs, mp_context=context, initializer=_init_worker
         ) as pool:
-            futures = {
-                pool.submit(_task, split, s, config): i for i, (split, s) in enumerate(tasks)
-            }
+            with plain_main():  # the children are started while tasks are submitted
+                futures = {
+                    pool.submit(_task, split, s, config): i for i, (split, s) in enumerate(tasks)
+                }
             for done, future in enumerate(concurrent.futures.as_completed(futures), start=1):
                 runs[futures[future]] = future.result()
                 tick(done)

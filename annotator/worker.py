@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing as mp
 import os
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -66,46 +67,62 @@ def step(store, project_name: str, session) -> str:
         return "gone"
 
 
-def _target(settings: Settings, project_name: str, parent_pid: int) -> None:
+def main(argv: list[str] | None = None) -> int:
+    """``python -m annotator.worker PROJECT PARENT_PID``; the database comes from the environment."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 2:
+        print("usage: python -m annotator.worker PROJECT PARENT_PID", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO)
     with contextlib.suppress(KeyboardInterrupt):
-        run_worker(settings, project_name, parent_pid)
+        run_worker(Settings.from_env(), args[0], int(args[1]))
+    return 0
 
 
 @dataclass
 class WorkerPool:
-    """The server's workers, one per project (share one pool per server process)."""
+    """The server's workers, one per project (share one pool per server process).
+
+    A worker is a fresh ``python -m annotator.worker`` process, not a multiprocessing child:
+    spawn would re-run the caller's ``__main__``, which under Streamlit is the page script.
+    """
 
     settings: Settings
-    _procs: dict[str, mp.process.BaseProcess] = field(default_factory=dict)
+    _procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def ensure(self, project_name: str) -> bool:
         """Start the project's worker unless it runs; True if it was started now."""
         with self._lock:
             proc = self._procs.get(project_name)
-            if proc is not None and proc.is_alive():
+            if proc is not None and proc.poll() is None:
                 return False
-            ctx = mp.get_context("spawn")
-            proc = ctx.Process(
-                target=_target,
-                args=(self.settings, project_name, os.getpid()),
-                name=f"protolabel-worker-{project_name}",
-                daemon=True,
-            )
-            proc.start()
-            self._procs[project_name] = proc
+            env = dict(os.environ, PROTOLABEL_DB=self.settings.db_url, PROTOLABEL_SEED=str(self.settings.seed),
+                       PROTOLABEL_DEVICE=self.settings.device, OMP_NUM_THREADS="1")  # fmt: skip
+            if self.settings.data_dir is not None:
+                env["PROTOLABEL_DATA_DIR"] = str(self.settings.data_dir)
+            self._procs[project_name] = subprocess.Popen(
+                [sys.executable, "-m", "annotator.worker", project_name, str(os.getpid())],
+                env=env, stdin=subprocess.DEVNULL,
+            )  # fmt: skip
             return True
 
     def alive(self, project_name: str) -> bool:
         proc = self._procs.get(project_name)
-        return proc is not None and proc.is_alive()
+        return proc is not None and proc.poll() is None
 
     def stop_all(self, timeout: float = 5.0) -> None:
         with self._lock:
             for proc in self._procs.values():
-                if proc.is_alive():
+                if proc.poll() is None:
                     proc.terminate()
             for proc in self._procs.values():
-                proc.join(timeout)
+                try:
+                    proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
             self._procs.clear()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

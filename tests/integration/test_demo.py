@@ -9,6 +9,7 @@ import numpy as np
 from annotator import services
 from annotator.config import Settings
 from annotator.demo import DIGITS, ensure_demo
+from annotator.processes import plain_main
 from annotator.store.db import Store
 
 
@@ -36,8 +37,9 @@ def test_two_processes_starting_together_make_one_demo(settings: Settings) -> No
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     procs = [ctx.Process(target=_start, args=(settings.db_url, queue)) for _ in range(2)]
-    for p in procs:
-        p.start()
+    with plain_main():
+        for p in procs:
+            p.start()
     for p in procs:
         p.join(120)
     results = sorted(str(queue.get(timeout=5)) for _ in procs)

@@ -548,7 +548,7 @@ def train(store: Store, project_name: str, *, seed: int | None = None) -> int | 
     """Retrain the learner on the current labels and store it; return its version.
 
     None when fewer than two classes have labels (a prototypical network needs two).
-    Warm-starts from the previous version (shrink and perturb, see ``meta``).
+    Fits afresh each round (measured better than a warm start, see the comment below).
     """
     from meta import ProtoNetClassifier
 
@@ -558,7 +558,6 @@ def train(store: Store, project_name: str, *, seed: int | None = None) -> int | 
         project = queries.get_project(session, project_name)
         rows, labels, newest = labelled_rows(session, project.id)
         previous = queries.latest_model(session, project.id)
-        prev_state = previous.state if previous is not None else None
         version = (previous.version if previous is not None else 0) + 1
         project_id = project.id
     if len(set(labels.tolist())) < 2:
@@ -566,7 +565,9 @@ def train(store: Store, project_name: str, *, seed: int | None = None) -> int | 
     seed = store.settings.seed if seed is None else seed
     t0 = time.perf_counter()
     model = ProtoNetClassifier(random_state=seed + version, device=store.settings.device)
-    model.fit(np.asarray(features[rows]), labels.astype(str), warm_start_from=prev_state)
+    # A fresh fit, not a warm start: bench/meta_bench.py (b) measured warm starts below fresh
+    # fits on digits (0.883 vs 0.894 at 100 labels, shrink-and-perturb 0.6/0.1) at the same cost.
+    model.fit(np.asarray(features[rows]), labels.astype(str))
     seconds = time.perf_counter() - t0
     with store.write() as session:
         session.add(

@@ -101,8 +101,8 @@ class ProtoNetClassifier(ClassifierMixin, BaseEstimator):
     Episodic training, hidden (128,), with the skip: 0.540 / 0.689 (then 0.828 / 0.894 at 50 /
     100); cross-entropy 0.543 / 0.673, ce+episodic 0.542 / 0.676, hidden (256,) 0.534 / 0.687,
     no skip 0.515 / 0.653; LogisticRegression 0.543 / 0.668 (0.834 / 0.889). max_steps=100
-    scored as 200 on digits; 200 leaves room for larger labelled sets and a 1,000 x 384-d
-    retrain still took 0.3-0.7 s (part a). Warm starts scored below a fresh fit (0.883 vs 0.894
+    scored as 200 on digits; 200 leaves room for larger labelled sets, and a 1,000 x 384-d
+    retrain took 0.33 s with early stop, 1.0 s for the whole budget (part a, shared box). Warm starts scored below a fresh fit (0.883 vs 0.894
     at 100 labels) and a fresh retrain is as fast, so warm starting is offered, not required;
     shrink 0.6 / perturb 0.1 was the best warm start measured (no shrink-perturb 0.881, shrink
     0.3 0.872).
@@ -151,8 +151,8 @@ class ProtoNetClassifier(ClassifierMixin, BaseEstimator):
         torch CPU threads during ``fit`` and the inference methods (process-wide, restored
         afterwards; None leaves torch's setting). A retrain runs small batches, which one thread
         runs fastest; on the shared 2-core box of ``bench/meta_bench.py`` part (a), torch's two
-        threads were 2-4x slower (OpenMP spin-waiting): 1M-row predict_proba 4.1 s vs 10.4 s,
-        mc_proba T=20 on 50k 1.4 s vs 5.9 s, 1,000-label retrain 0.33 s vs 1.5 s. On an idle
+        threads were 2-25x slower (OpenMP spin-waiting): 1M-row predict_proba 2.5 s vs 5.7 s,
+        mc_proba T=20 on 50k 1.2 s vs 4.8 s, 1,000-label retrain 0.33 s vs 8.2 s. On an idle
         multi-core machine more threads speed up inference over a large pool.
     random_state : int, RandomState or None, default=None
         Seeds initialisation, episodes, dropout, MC samples and the committee.
@@ -468,7 +468,7 @@ class ProtoNetClassifier(ClassifierMixin, BaseEstimator):
         members to their consensus for the model's errors at 10/20/50/100 labels; time over a
         1M x 384 pool after a 1,000-label fit). Independent members disagree more usefully
         (AUROC 0.815 / 0.809 / 0.857 / 0.871 against 0.720 / 0.763 / 0.785 / 0.845) but took
-        6.8 predict_proba passes over the pool (12.9 s) against 2.0 (3.8 s). The issue asks for
+        6.1 predict_proba passes over the pool (15.7 s) against 2.0 (5.1 s). The issue asks for
         a committee that stays cheap on a large pool, so the default is the one within two
         forward passes; use ``committee="independent"`` on small pools.
 

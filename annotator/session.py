@@ -43,6 +43,8 @@ from annotator.store.models import (
 CLAIM_TTL = timedelta(minutes=10)
 #: Items a tab reserves ahead of the one on screen.
 LOOKAHEAD = 20
+#: A tab chooses batches itself only below this many reserved items (the worker is behind).
+LOW_WATER = 10
 #: After a retrain, a tab keeps this many of its reserved stale items (the one on screen and
 #: the next); the rest are replaced by the new model's choice.
 KEEP_STALE = 2
@@ -144,18 +146,18 @@ def claim_next(
 ) -> list[QueuedItem]:
     """The owner's next ``n`` items, in order, reserving more from the shared queue as needed.
 
-    The worker keeps the shared queue stocked. When it is empty anyway (and ``plan`` is true),
-    a batch is chosen here, right away, with the current model, so the caller never waits for
-    training (marked stale when a retrain is pending; after the retrain the new model's choice
-    replaces what was not shown yet).
+    The worker keeps the shared queue stocked. Only when the owner holds fewer than
+    ``LOW_WATER`` items with nothing left to claim (and ``plan`` is true) are batches chosen
+    here, right away, with the current model, until it holds ``n``: the caller never waits
+    for training (such a batch is marked stale when a retrain is pending; after the retrain
+    the new model's choice replaces what was not shown yet).
     """
     entries = _claim(store, project_name, owner, n)
-    for _attempt in range(n):  # each planned round adds at least one item
-        if len(entries) >= n or not plan:
-            break
-        if plan_round(store, project_name) is None:
-            break
-        entries = _claim(store, project_name, owner, n)
+    if plan and len(entries) < min(n, LOW_WATER):
+        for _attempt in range(n):  # each planned round adds at least one item
+            if len(entries) >= n or plan_round(store, project_name) is None:
+                break
+            entries = _claim(store, project_name, owner, n)
     return _load_items(store, entries)
 
 

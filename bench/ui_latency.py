@@ -74,6 +74,13 @@ def type_labels(page, n: int, gap_ms: int) -> list[float]:
     return wall
 
 
+def wait_all_saved(page, timeout_ms: int = 60_000) -> None:
+    """Until the card says every press is committed."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("[data-testid=pl-saved]")).to_have_text(" · all saved", timeout=timeout_ms)
+
+
 def burst_check(page, db: Path, n: int, before: int) -> dict:
     keys = "".join(str(i % 10) for i in range(n))
     for key in keys:
@@ -117,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             open_label_page(page, server.url)
             page.locator("[data-testid=pl-card]").evaluate(PROBE)
             type_labels(page, args.labels, args.gap_ms)
-            page.wait_for_timeout(1500)
+            wait_all_saved(page)
             log = page.evaluate("window.__pl_log")
             with sqlite3.connect(server.db) as conn:
                 before = conn.execute("SELECT max(id) FROM annotations").fetchone()[0] or 0

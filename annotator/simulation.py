@@ -79,7 +79,7 @@ class SimulationConfig:
     people's labels as the oracle; needs ``db``) or a key of :data:`DEMOS`. ``seeds``: the number
     of seeds, 0 .. seeds-1. ``features``: a featurizer name or ``"auto"`` (for a project: the
     project's own featurizer). ``warm_start``: protonet starts each round from the previous
-    round's model, as the app does. ``learner_params``: keyword arguments for the learner on top
+    round's model (off by default: the app fits afresh, measured better in bench/meta_bench.py). ``learner_params``: keyword arguments for the learner on top
     of its defaults (to compare settings; the CLI uses the defaults).
     """
 
@@ -96,7 +96,7 @@ class SimulationConfig:
     label_col: str | None = None
     label_from_folder: bool = False
     db: str | None = None
-    warm_start: bool = True
+    warm_start: bool = False
     learner_params: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
@@ -643,14 +643,10 @@ def load_results(store, event_id: int) -> dict[str, Any]:
 
 def list_saved(store) -> list[dict[str, Any]]:
     """Stored simulations, newest first: ``{"id", "created_at", "data", "strategies"}``."""
-    from sqlalchemy import select  # TODO(lead): move into store/queries.py
-
-    from annotator.store.models import Event
+    from annotator.store import queries
 
     with store.read() as session:
-        events = session.scalars(
-            select(Event).where(Event.kind == EVENT_KIND).order_by(Event.id.desc())
-        ).all()
+        events = queries.events_of_kind(session, EVENT_KIND)
         return [
             {
                 "id": e.id,

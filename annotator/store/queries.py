@@ -99,6 +99,11 @@ def latest_model(session: Session, project_id: int) -> ModelVersion | None:
     )
 
 
+def events_of_kind(session: Session, kind: str) -> Sequence[Event]:
+    """Every event of ``kind``, newest first."""
+    return session.scalars(select(Event).where(Event.kind == kind).order_by(Event.id.desc())).all()
+
+
 def log_event(session: Session, project_id: int | None, kind: str, **payload: Any) -> Event:
     """Append to the event log (rows are never updated or deleted)."""
     event = Event(project_id=project_id, kind=kind, payload=payload)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from annotator.ui.pages import export, label, labelset, model, projects
+from annotator.ui.pages import compare, export, label, labelset, model, projects
 from annotator.ui.resources import get_workers
 
 
@@ -21,6 +21,9 @@ def pages() -> dict[str, st.Page]:
         "model": st.Page(model.main, title="Model", icon=":material/insights:", url_path="model"),
         "export": st.Page(
             export.main, title="Export", icon=":material/download:", url_path="export"
+        ),
+        "compare": st.Page(
+            compare.main, title="Compare", icon=":material/monitoring:", url_path="compare"
         ),
     }
 

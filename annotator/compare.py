@@ -1,0 +1,85 @@
+"""Background strategy comparisons for the Compare page (no Streamlit here).
+
+A run is a thread of the server that calls ``simulation.run_simulation`` with a progress
+callback; the page polls ``CompareRun.progress`` and shows the results when ``done``. A finished
+run is stored in the database (``simulation.save_results``) so it can be reloaded later.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from annotator import simulation
+from annotator.store.db import Store
+
+
+@dataclass
+class CompareRun:
+    """One simulation running in a background thread."""
+
+    config: simulation.SimulationConfig
+    done_runs: int = 0
+    total_runs: int = 0
+    results: dict[str, Any] | None = None
+    saved_id: int | None = None
+    error: str | None = None
+    _thread: threading.Thread | None = field(default=None, repr=False)
+
+    @property
+    def finished(self) -> bool:
+        return self.results is not None or self.error is not None
+
+    @property
+    def progress(self) -> float:
+        return self.done_runs / self.total_runs if self.total_runs else 0.0
+
+
+def start(store: Store, config: simulation.SimulationConfig, *, jobs: int = 1) -> CompareRun:
+    """Check ``config`` now (a bad one raises at once), then simulate it in the background."""
+    simulation.check_config(config)
+    run = CompareRun(config, total_runs=len(config.strategies) * config.seeds)
+
+    def tick(done: int, total: int) -> None:
+        run.done_runs, run.total_runs = done, total
+
+    def work() -> None:
+        try:
+            results = simulation.run_simulation(config, jobs=jobs, progress=tick)
+            run.saved_id = simulation.save_results(store, results)
+            run.results = results
+        except Exception as exc:  # noqa: BLE001 - shown on the page, the thread must not die silently
+            run.error = str(exc) or type(exc).__name__
+
+    run._thread = threading.Thread(target=work, name="protolabel-compare", daemon=True)
+    run._thread.start()
+    return run
+
+
+def summary_table(results: dict[str, Any]) -> pd.DataFrame:
+    """One row per strategy: AULC mean +- std, final accuracy, label savings, p vs random, n."""
+    rows = []
+    for strategy, s in results["summary"].items():
+        rows.append(
+            {
+                "strategy": strategy,
+                "AULC": s["aulc_mean"],
+                "AULC std": s["aulc_std"],
+                "final accuracy": s["final_accuracy_mean"],
+                "labels to random's final accuracy": s["label_savings"],
+                "p vs random": s["p_vs_random"],
+                "seeds": s.get("n"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def curves_frame(results: dict[str, Any]) -> pd.DataFrame:
+    """Long table strategy / labels / mean / std, with the band's lower and upper edges."""
+    frame = pd.DataFrame(simulation.mean_curves(results))
+    frame["low"] = frame["mean"] - frame["std"]
+    frame["high"] = frame["mean"] + frame["std"]
+    return frame

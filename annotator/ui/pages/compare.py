@@ -1,0 +1,116 @@
+"""Compare page: simulate query strategies on labelled data, learning curves and AULC."""
+
+from __future__ import annotations
+
+import json
+
+import altair as alt
+import streamlit as st
+
+from annotator import compare, services, simulation
+from annotator.errors import ProtolabelError
+from annotator.ui.resources import get_store
+from annotator.ui.text import escape_markdown
+from strategies import NAMES
+
+RUN_KEY = "pl_compare_run"
+SHOWN_KEY = "pl_compare_shown"
+
+
+def _form(projects: list[str]) -> simulation.SimulationConfig | None:
+    sources = ["demo:digits", "demo:fine_foods"] + [f"project:{p}" for p in projects]
+    with st.form("compare"):
+        data = st.selectbox(
+            "Data", sources,
+            help="demo:digits: 1,797 digits; demo:fine_foods: 5,000 reviews; project:NAME replays "
+            "a project's labelled items, the people's labels acting as the oracle.",
+        )  # fmt: skip
+        strategies = st.multiselect("Strategies", list(NAMES), default=["random", "margin", "auto"])
+        cols = st.columns(4)
+        seeds = cols[0].number_input("Seeds", 1, 20, 3)
+        budget = cols[1].number_input("Budget (labels)", 10, 5000, 100, step=10)
+        batch = cols[2].number_input("Batch", 1, 500, 10)
+        test_size = cols[3].number_input("Test size", 10, 10000, 500, step=50)
+        submitted = st.form_submit_button("Run", type="primary")
+    if not submitted:
+        return None
+    return simulation.SimulationConfig(
+        data=data, strategies=tuple(strategies), seeds=int(seeds), budget=int(budget),
+        batch=int(batch), test_size=int(test_size), db=get_store().settings.db_url,
+    )  # fmt: skip
+
+
+@st.fragment(run_every=1.0)
+def _progress() -> None:
+    run: compare.CompareRun | None = st.session_state.get(RUN_KEY)
+    if run is None:
+        return
+    if run.error:
+        st.error(run.error)
+        st.session_state.pop(RUN_KEY)
+    elif run.results is None:
+        st.progress(run.progress, text=f"Simulating: {run.done_runs} of {run.total_runs} runs")
+    else:
+        st.session_state[SHOWN_KEY] = run.saved_id
+        st.session_state.pop(RUN_KEY)
+        st.rerun()
+
+
+def _show(results: dict) -> None:
+    frame = compare.curves_frame(results)
+    base = alt.Chart(frame).encode(
+        x=alt.X("labels:Q", title="labels"), color=alt.Color("strategy:N", title="strategy")
+    )
+    band = base.mark_area(opacity=0.15).encode(y="low:Q", y2="high:Q")
+    line = base.mark_line(point=True).encode(
+        y=alt.Y("mean:Q", title="test accuracy", scale=alt.Scale(zero=False)),
+        tooltip=[
+            "strategy",
+            "labels",
+            alt.Tooltip("mean:Q", format=".3f"),
+            alt.Tooltip("std:Q", format=".3f"),
+        ],
+    )
+    st.altair_chart(band + line, width="stretch")
+    st.dataframe(compare.summary_table(results), hide_index=True, width="stretch")
+    cols = st.columns(2)
+    cols[0].download_button(
+        "Download results JSON", json.dumps(results, indent=2), "results.json", "application/json"
+    )
+    cols[1].download_button(
+        "Download plot (PNG)", simulation.curves_png(results), "curves.png", "image/png"
+    )
+
+
+def main() -> None:
+    st.title("Compare strategies")
+    st.caption(
+        "An oracle answers from the ground truth: every strategy runs on the same splits and "
+        "initial labels per seed; AULC is the mean test accuracy over the curve's points; "
+        "p vs random is a paired t-test over seeds."
+    )
+    store = get_store()
+    projects = [p.name for p in services.list_projects(store, include_archived=False)]
+    config = _form(projects)
+    if config is not None:
+        try:
+            st.session_state[RUN_KEY] = compare.start(store, config)
+        except ProtolabelError as exc:
+            st.error(str(exc))
+    _progress()
+    saved = simulation.list_saved(store)
+    if not saved:
+        return
+    ids = [s["id"] for s in saved]
+    shown = st.session_state.get(SHOWN_KEY)
+    label = {
+        s[
+            "id"
+        ]: f"#{s['id']} {s['data']} · {', '.join(s['strategies'])} · {s['created_at']:%Y-%m-%d %H:%M}"
+        for s in saved
+    }
+    choice = st.selectbox(
+        "Past runs", ids, index=ids.index(shown) if shown in ids else 0, format_func=label.get
+    )
+    st.subheader(escape_markdown(label[choice]))
+    _show(simulation.load_results(store, choice))

@@ -1,0 +1,38 @@
+"""The Compare page: a small simulation runs in the background, then curves and a table show."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+COMPARE_APP = str(Path(__file__).with_name("compare_app.py"))
+
+
+def test_compare_runs_in_background_and_shows_results(fresh_db: Path) -> None:
+    at = AppTest.from_file(COMPARE_APP, default_timeout=120).run()
+    assert not at.exception
+    at.multiselect[0].set_value(["random", "margin"])
+    at.number_input[0].set_value(1)  # seeds
+    at.number_input[1].set_value(20)  # budget
+    at.number_input[3].set_value(100)  # test size
+    at.button[0].click().run()
+    assert not at.exception
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not at.dataframe:
+        time.sleep(1)
+        at.run()
+        assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert list(table["strategy"]) == ["random", "margin"]
+    assert table["AULC"].between(0, 1).all()
+    assert "demo:digits" in at.selectbox[-1].format_func(at.selectbox[-1].value)
+
+
+def test_bad_config_is_refused_at_once(fresh_db: Path) -> None:
+    at = AppTest.from_file(COMPARE_APP, default_timeout=120).run()
+    at.multiselect[0].set_value([])
+    at.button[0].click().run()
+    assert at.error and "strateg" in at.error[0].value
+    assert not at.dataframe

@@ -38,6 +38,7 @@ from annotator.store.models import (
     Round,
     utcnow,
 )
+from strategies import NAMES
 
 #: A tab idle for longer than this loses its reserved items to the shared queue.
 CLAIM_TTL = timedelta(minutes=10)
@@ -49,10 +50,8 @@ LOW_WATER = 10
 #: the next); the rest are replaced by the new model's choice.
 KEEP_STALE = 2
 HISTORY_LIMIT = 20
-STRATEGY_NAMES = (
-    "auto", "hybrid", "margin", "entropy", "least_confidence", "bald", "coreset", "qbc",
-    "typicality", "random",
-)  # fmt: skip
+#: The strategies a project can use, the default (auto) first.
+STRATEGY_NAMES = ("auto", *(name for name in NAMES if name != "auto"))
 #: Strategies that need no trained model (used before the first retrain).
 COLD_START = ("typicality", "random")
 

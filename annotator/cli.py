@@ -17,6 +17,7 @@ from pathlib import Path
 from annotator import services, simulate_cli
 from annotator.config import Settings
 from annotator.errors import ProtolabelError
+from annotator.io.featurizers import FEATURIZERS
 from annotator.store.db import Store
 
 EXIT_USER_ERROR = 2
@@ -137,7 +138,7 @@ def _import_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--features",
         default="auto",
-        choices=["auto", "raw", "pixels", "tfidf", "minilm", "efficientnet"],
+        choices=["auto", *FEATURIZERS],
         help="featurizer (default: auto; see below)",
     )
     p.add_argument(
@@ -315,7 +316,10 @@ def cmd_app(args: argparse.Namespace) -> int:
     settings = Settings.from_env(args.db)
     Store.open(settings).dispose()  # fail here, clearly, on a bad database URL
     env = dict(os.environ, PROTOLABEL_DB=settings.db_url)
-    print(f"protolabel: serving http://{args.host}:{args.port} (database {settings.db_url})", flush=True)
+    print(
+        f"protolabel: serving http://{args.host}:{args.port} (database {settings.db_url})",
+        flush=True,
+    )
     command = streamlit_command(args.host, args.port)
     os.execve(command[0], command, env)  # become the server: signals reach it directly
     return 0  # not reached

@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from annotator import services
-from annotator.errors import EmptyPoolError, LabelError, ProtolabelError
+from annotator.errors import LabelError, ProtolabelError
 from annotator.store import queries
 from annotator.store.db import Store
 from annotator.store.models import (
@@ -800,13 +800,6 @@ def unclaimed_count(store: Store, project_name: str) -> int:
             )
             or 0
         )
-
-
-def ensure_pool(store: Store, project_name: str) -> None:
-    """Raise ``EmptyPoolError`` when every item is decided and nothing is queued."""
-    p = progress(store, project_name)
-    if p.remaining == 0:
-        raise EmptyPoolError(f"every item of project {project_name!r} has a decision")
 
 
 def annotation_for_event(store: Store, project_name: str, client_event: str) -> int | None:

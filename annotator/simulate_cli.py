@@ -14,6 +14,7 @@ from pathlib import Path
 
 from annotator import simulation
 from annotator.errors import ProtolabelError
+from annotator.io.featurizers import FEATURIZERS
 from strategies import NAMES
 
 EPILOG = f"""\
@@ -92,7 +93,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument(
         "--features",
         default="auto",
-        choices=["auto", "raw", "pixels", "tfidf", "minilm", "efficientnet"],
+        choices=["auto", *FEATURIZERS],
         help="featurizer (default auto: by data kind; for project:NAME the project's)",
     )
     p.add_argument(

@@ -103,6 +103,13 @@ def synthetic(n: int, rng: np.random.Generator, centres: np.ndarray, basis: np.n
 
 
 # ---------------------------------------------------------------- part a
+def _device_name(device: torch.device) -> str:
+    """What ``device="auto"`` chose: the GPU's name, or CPU."""
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return "CPU"
+
+
 def part_a(args) -> dict:
     rng = np.random.default_rng(0)
     centres = rng.normal(scale=CENTRE_SCALE, size=(N_CLASSES, LATENT)).astype(np.float32)
@@ -192,13 +199,15 @@ def part_a(args) -> dict:
         ]
     )
     del pool, mc_pool
+    results["device"] = _device_name(model.device_)
     rows.insert(
         0,
         ["first fit in a fresh process (100 labels)", f"{cold:.3f}", "one-off torch start-up", ""],
     )
     print(
         table(
-            f"a) speed on CPU ({os.cpu_count()} cores; n_threads = torch threads in the call, default 1)",
+            f"a) speed on {_device_name(model.device_)} ({os.cpu_count()} CPU cores; n_threads = torch "
+            "threads in the call, default 1)",
             ["what", "seconds", "notes", "target"],
             rows,
         )

@@ -16,6 +16,7 @@ three times and the fastest time kept (the box is shared).
 Besides the strategies: ``coreset_naive`` (recompute every distance at each pick, as modAL /
 small-text; on pools above 100k only the first picks run and the time is extrapolated, see the
 notes), ``coreset_numpy`` (plain incremental numpy k-center: one full min-distance pass per pick),
+``coreset_cuda`` (the coreset strategy's torch kernels on a GPU; skipped without one),
 ``entropy_numpy`` (plain numpy entropy + argpartition), and ``forward`` (``meta.ProtoNetClassifier``
 predict_proba over the pool after fitting on the 1,000 labelled; skipped when not importable).
 """
@@ -42,7 +43,7 @@ N_CLASSES, DIM, BATCH, N_LABELLED, N_SAMPLES, N_MEMBERS = 10, 384, 100, 1000, 20
 LATENT = 32
 NAIVE_FULL_MAX = 100_000  # coreset_naive runs all 100 picks up to this pool size
 NAIVE_PICKS = 2  # ... and only this many picks (extrapolated) above it
-BASELINES = ("coreset_naive", "coreset_numpy", "entropy_numpy", "forward")
+BASELINES = ("coreset_naive", "coreset_numpy", "coreset_cuda", "entropy_numpy", "forward")
 RUNS = NAMES + BASELINES
 
 # What each run reads (loaded into memory before the baseline RSS is taken).
@@ -57,6 +58,7 @@ NEEDS = {
     "coreset": ("features",),
     "coreset_naive": ("features",),
     "coreset_numpy": ("features",),
+    "coreset_cuda": ("features",),
     "typicality": ("features",),
     "hybrid": ("proba", "features"),
     "auto": ("proba", "features"),
@@ -197,6 +199,8 @@ def make_run(name: str, data: dict):
         return lambda pool: entropy_numpy(P, pool, BATCH), ""
     if name == "coreset_numpy":
         return lambda pool: coreset_numpy(X, pool, labelled, BATCH), ""
+    if name == "coreset_cuda":
+        return _coreset_cuda_run(data)
     if name == "coreset_naive":
         note = ""
         if data["pool"].size > NAIVE_FULL_MAX:
@@ -211,6 +215,25 @@ def make_run(name: str, data: dict):
 
 def _naive_picks(pool: int) -> int:
     return BATCH if pool <= NAIVE_FULL_MAX else NAIVE_PICKS
+
+
+def _coreset_cuda_run(data):
+    try:
+        import torch
+    except ImportError:
+        return None, "skipped: torch not importable"
+    if not torch.cuda.is_available():
+        return None, "skipped: no CUDA device"
+    strategy = get_strategy("coreset", device="cuda")
+    view = ModelView(None, data["features"], classes=np.arange(N_CLASSES))
+    rng = np.random.default_rng(0)
+
+    def run(pool):
+        picks = strategy.select(BATCH, pool, data["labelled"], view, rng)
+        torch.cuda.synchronize()
+        return picks
+
+    return run, "coreset's torch kernels on the GPU (features copied to the GPU per query, timed)"
 
 
 def _forward_run(data):

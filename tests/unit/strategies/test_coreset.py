@@ -9,7 +9,14 @@ import strategies.coreset as coreset
 from strategies import Coreset, ModelView, k_center_greedy
 from tests.unit.strategies.conftest import FakeProtoNet
 
-DEVICES = ["numpy", "cpu"]  # numpy kernels, and the torch kernels a GPU would run
+try:
+    import torch
+
+    _CUDA = torch.cuda.is_available()
+except ImportError:
+    _CUDA = False
+# numpy kernels, the torch kernels a GPU runs (on the CPU), and on the GPU where there is one
+DEVICES = ["numpy", "cpu"] + (["cuda"] if _CUDA else [])
 
 
 def naive_k_center(points: np.ndarray, centers: np.ndarray, k: int) -> list[int]:

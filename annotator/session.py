@@ -568,7 +568,12 @@ def train(store: Store, project_name: str, *, seed: int | None = None) -> int | 
     model = ProtoNetClassifier(random_state=seed + version, device=store.settings.device)
     # A fresh fit, not a warm start: bench/meta_bench.py (b) measured warm starts below fresh
     # fits on digits (0.883 vs 0.894 at 100 labels, shrink-and-perturb 0.6/0.1) at the same cost.
-    model.fit(np.asarray(features[rows]), labels.astype(str))
+    # The unlabelled items refine the prototypes (semi-supervised, see refine_steps); a sample
+    # of them is drawn here so that a large memory-mapped pool is never copied whole.
+    unlabelled = _unlabelled_sample(len(features), rows, model.max_unlabelled, seed + version)
+    model.fit(
+        np.asarray(features[rows]), labels.astype(str), unlabelled=np.asarray(features[unlabelled])
+    )
     seconds = time.perf_counter() - t0
     with store.write() as session:
         session.add(
@@ -592,6 +597,14 @@ def train(store: Store, project_name: str, *, seed: int | None = None) -> int | 
             seconds=round(seconds, 3),
         )
     return version
+
+
+def _unlabelled_sample(n_items: int, labelled: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """Sorted rows of at most ``size`` items outside ``labelled``, drawn under ``seed``."""
+    rest = np.setdiff1d(np.arange(n_items), labelled)
+    if len(rest) > size:
+        rest = np.sort(np.random.default_rng(seed).choice(rest, size, replace=False))
+    return rest
 
 
 def _selection_inputs(store: Store, project_name: str):

@@ -34,8 +34,10 @@ protocol (the same for every strategy under a seed, so comparisons are paired):
   rounds       --batch items chosen by the strategy, answered from the ground truth, until
                --budget labels; after each round the learner is retrained and scored on the
                test split (accuracy, macro-F1); the query time is recorded
-  learner      protonet: the prototypical network (warm-started each round, as in the app);
-               logreg: scikit-learn LogisticRegression(max_iter=1000), a reference
+  learner      protonet: the prototypical network, fitted afresh each round as in the app,
+               its prototypes refined with the unlabelled pool (constrained k-means; turn off
+               with --no-semi-supervised); logreg: scikit-learn LogisticRegression(max_iter=1000),
+               a reference (supervised only)
   seeds        0 .. --seeds - 1; results are identical whatever --jobs is
 
 results (--out, JSON):
@@ -129,6 +131,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="protonet (default) or logreg (scikit-learn LogisticRegression, a reference)",
     )
     p.add_argument(
+        "--semi-supervised",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="protonet: refine the prototypes with the unlabelled pool (default on, as the app)",
+    )
+    p.add_argument(
         "--out", default="results.json", metavar="FILE", help="results JSON (default results.json)"
     )
     p.add_argument("--plot", metavar="FILE.png", help="also draw the learning curves as a PNG")
@@ -157,6 +165,7 @@ def config_from_args(args: argparse.Namespace) -> simulation.SimulationConfig:
         budget=args.budget,
         test_size=args.test_size,
         learner=args.learner,
+        semi_supervised=args.semi_supervised,
         features=args.features,
         text_col=args.text_col,
         label_col=args.label_col,

@@ -79,8 +79,11 @@ class SimulationConfig:
     people's labels as the oracle; needs ``db``) or a key of :data:`DEMOS`. ``seeds``: the number
     of seeds, 0 .. seeds-1. ``features``: a featurizer name or ``"auto"`` (for a project: the
     project's own featurizer). ``warm_start``: protonet starts each round from the previous
-    round's model (off by default: the app fits afresh, measured better in bench/meta_bench.py). ``learner_params``: keyword arguments for the learner on top
-    of its defaults (to compare settings; the CLI uses the defaults).
+    round's model (off by default: the app fits afresh, measured better in bench/meta_bench.py).
+    ``semi_supervised``: protonet refines its prototypes with the unlabelled pool (constrained
+    k-means, ``meta.ProtoNetClassifier(refine_steps=...)``), as the app does; the test split is
+    never used. ``learner_params``: keyword arguments for the learner on top of its defaults
+    (to compare settings; the CLI uses the defaults).
     """
 
     data: str
@@ -97,6 +100,7 @@ class SimulationConfig:
     label_from_folder: bool = False
     db: str | None = None
     warm_start: bool = False
+    semi_supervised: bool = True
     learner_params: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
@@ -344,11 +348,15 @@ def make_learner(name: str, random_state: int, params: dict[str, Any] | None = N
     return LogisticRegression(random_state=random_state, **({"max_iter": 1000} | (params or {})))
 
 
-def _fit(config: SimulationConfig, seed: int, point: int, X, y, previous):
+def _fit(config: SimulationConfig, seed: int, point: int, split: SeedSplit, labelled, y, previous):
     learner = config.learner
     model = make_learner(learner, seed * 10_000 + point, config.learner_params)
+    X = split.X_pool[labelled]
     if learner == "protonet":
-        return model.fit(X, y, warm_start_from=previous)
+        unlabelled = None
+        if config.semi_supervised:
+            unlabelled = np.delete(split.X_pool, labelled, axis=0)
+        return model.fit(X, y, unlabelled=unlabelled, warm_start_from=previous)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence chatter on a handful of labels
         return model.fit(X, y)
@@ -400,7 +408,7 @@ def simulate_run(
                 labelled = np.concatenate([labelled, chosen])
                 answers = np.concatenate([answers, oracle.label(chosen)])
             previous = model if config.warm_start else None
-            model = _fit(config, split.seed, point, split.X_pool[labelled], answers, previous)
+            model = _fit(config, split.seed, point, split, labelled, answers, previous)
             accuracy, macro_f1 = _score(model, split)
             run["labels"].append(int(labelled.size))
             run["accuracy"].append(accuracy)

@@ -9,7 +9,9 @@ a) Speed on synthetic 384-d features (10 classes, a Gaussian mixture on a 32-d s
 b) Digits (load_digits; stratified 1,297 pool / 500 test): nested random labelled sets of 10, 20,
    50, 100 (5 seeds), test accuracy mean +- std of ProtoNetClassifier variants and
    LogisticRegression(max_iter=1000) on the same features and labelled sets. The variant with the
-   best mean accuracy at 10 and 20 labels is the one the estimator's defaults must match.
+   best mean accuracy at 10 and 20 labels is the one the estimator's defaults must match. One
+   more row fits the defaults with the rest of the pool as ``unlabelled`` (refined prototypes,
+   as the app fits; LogisticRegression stays supervised).
 c) Fashion-MNIST (Debian dataset-fashion-mnist): pretrain on classes 0-4 (train split), then
    600 5-way 1-shot and 5-shot episodes (15 queries per class) on classes 5-9 (test split),
    with and without pretraining; accuracy mean +- 95% CI.
@@ -68,6 +70,10 @@ VARIANTS = {
     },
 }
 # Warm starts along the rounds 10 -> 20 -> 50 -> 100 (defaults otherwise).
+# The defaults with the rest of the pool passed as ``unlabelled`` (semi-supervised prototypes,
+# as the app fits); LogisticRegression sees the labelled items only.
+SEMI = "defaults + unlabelled pool (refined prototypes)"
+
 WARM = {
     "defaults, warm start (shrink-perturb)": {},
     "defaults, warm start (no shrink-perturb)": {"shrink": 1.0, "perturb": 0.0},
@@ -226,7 +232,14 @@ def digits_split():
 
 def part_b(args) -> dict:
     X_pool, X_test, y_pool, y_test = digits_split()
-    names = [*VARIANTS, "untrained (max_steps=0)", "defaults", *WARM, "LogisticRegression"]
+    names = [
+        *VARIANTS,
+        "untrained (max_steps=0)",
+        "defaults",
+        SEMI,
+        *WARM,
+        "LogisticRegression",
+    ]
     acc = {name: {n: [] for n in BUDGETS} for name in names}
     secs = dict.fromkeys(names, 0.0)
 
@@ -250,6 +263,8 @@ def part_b(args) -> dict:
                 y_l,
             )
             run("defaults", ProtoNetClassifier(random_state=seed), X_l, y_l)
+            unlabelled = X_pool[order[n:]]
+            run(SEMI, ProtoNetClassifier(random_state=seed), X_l, y_l, unlabelled=unlabelled)
             for name, kw in WARM.items():
                 model = run(
                     name,
@@ -282,13 +297,16 @@ def part_b(args) -> dict:
         f"   best variant by mean accuracy at 10 and 20 labels: {best!r} ({few_shot[best]:.3f}); estimator defaults {'match' if matches else 'DO NOT match'} it"
     )
     gaps = {}
-    for n in BUDGETS:
-        paired = np.array(acc["defaults"][n]) - np.array(acc["LogisticRegression"][n])
-        gaps[n] = paired.tolist()
-        print(
-            f"   defaults - LR at {n:3d} labels, paired over seeds: {paired.mean():+.3f} +- {paired.std():.3f}"
-            + (f" ({'meets' if paired.mean() >= 0 else 'misses'} target >= 0)" if n <= 20 else "")
-        )
+    for name in ("defaults", SEMI):
+        gaps[name] = {}
+        for n in BUDGETS:
+            paired = np.array(acc[name][n]) - np.array(acc["LogisticRegression"][n])
+            gaps[name][n] = paired.tolist()
+            target = f" ({'meets' if paired.mean() >= 0 else 'misses'} target >= 0)"
+            print(
+                f"   {name} - LR at {n:3d} labels, paired over seeds: "
+                f"{paired.mean():+.3f} +- {paired.std():.3f}" + (target if n <= 20 else "")
+            )
     return {
         "accuracy": acc,
         "seconds_per_fit": {k: v / fits for k, v in secs.items()},

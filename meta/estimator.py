@@ -26,6 +26,7 @@ from meta.protonet import (
     compute_prototypes,
     prototype_head,
     prototype_temperature,
+    refine_prototypes,
     shrink_perturb_,
     use_generator,
 )
@@ -38,7 +39,7 @@ _TUPLE_PARAMS = ("hidden_sizes", "conv_channels")
 _ARCH_PARAMS = ("encoder", "hidden_sizes", "conv_channels", "embedding_dim", "skip")
 _COMMITTEES = ("bootstrap", "independent")
 # Streams of the per-fit seed, so that each random consumer is independent of the others.
-_MC_STREAM, _BOOTSTRAP_STREAM, _MEMBER_STREAM, _DROPOUT_STREAM = 1, 2, 3, 4
+_MC_STREAM, _BOOTSTRAP_STREAM, _MEMBER_STREAM, _DROPOUT_STREAM, _UNLABELLED_STREAM = 1, 2, 3, 4, 5
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -145,6 +146,16 @@ class ProtoNetClassifier(ClassifierMixin, BaseEstimator):
     pretrained : bytes or fitted ProtoNetClassifier, default=None
         Encoder to start from (from :func:`meta.pretrain`, saved with ``to_bytes``); its input
         width and architecture must match. Not saved by ``to_bytes`` (its weights are).
+    refine_steps : int, default=3
+        Semi-supervised prototypes: when ``fit`` is given ``unlabelled`` rows, the prototypes
+        are refined by up to this many steps of constrained k-means over them
+        (:func:`meta.protonet.refine_prototypes`); 0 turns it off. Digits, 10 seeds, one label
+        per class then random labels (``bench/meta_bench.py`` part b): test accuracy 0.662 ->
+        0.783 at 10 labels, 0.707 -> 0.810 at 20, 0.846 -> 0.888 at 50, 0.903 -> 0.915 at 100
+        (3 steps; 50 steps gave the same within 0.006).
+    max_unlabelled : int, default=20000
+        At most this many unlabelled rows (a random sample under ``random_state``) are embedded
+        for the refinement, so a 1M-row pool adds a bounded cost to a retrain.
     chunk_size : int, default=16384
         Rows per inference chunk, so memory stays bounded on a large pool.
     n_threads : int or None, default=1
@@ -195,6 +206,8 @@ class ProtoNetClassifier(ClassifierMixin, BaseEstimator):
         shrink: float = 0.6,
         perturb: float = 0.1,
         committee: str = "bootstrap",
+        refine_steps: int = 3,
+        max_unlabelled: int = 20_000,
         pretrained: bytes | ProtoNetClassifier | None = None,
         chunk_size: int = 16384,
         n_threads: int | None = 1,
@@ -220,6 +233,8 @@ class ProtoNetClassifier(ClassifierMixin, BaseEstimator):
         self.shrink = shrink
         self.perturb = perturb
         self.committee = committee
+        self.refine_steps = refine_steps
+        self.max_unlabelled = max_unlabelled
         self.pretrained = pretrained
         self.chunk_size = chunk_size
         self.n_threads = n_threads
@@ -227,13 +242,23 @@ class ProtoNetClassifier(ClassifierMixin, BaseEstimator):
         self.device = device
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X, y, *, warm_start_from: bytes | ProtoNetClassifier | None = None):
+    def fit(
+        self,
+        X,
+        y,
+        *,
+        unlabelled=None,
+        warm_start_from: bytes | ProtoNetClassifier | None = None,
+    ):
         """Train the encoder on the labelled set and compute the prototypes.
 
         Parameters
         ----------
         X : (n, d) array-like of floats.
         y : (n,) labels of any type; at least 2 classes.
+        unlabelled : (m, d) array-like of floats, optional
+            Rows without a label (e.g. the pool), used only to refine the prototypes (see
+            ``refine_steps``); the encoder is trained on the labelled rows alone.
         warm_start_from : bytes or fitted ProtoNetClassifier, optional
             The previous round's model (e.g. the stored ``to_bytes`` of the last version): its
             encoder, shrunk and perturbed, is the starting point (Ash & Adams 2020). Takes
@@ -255,11 +280,22 @@ class ProtoNetClassifier(ClassifierMixin, BaseEstimator):
         self.device_ = resolve_device(self.device)
         self._seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         X = np.array(X, dtype=np.float32, order="C")  # own copy: kept as the support set
+        unlabelled = self._unlabelled_sample(unlabelled)
         with _torch_threads(self.n_threads):
-            self._train(X, codes, warm_start_from)
+            self._train(X, codes, warm_start_from, unlabelled)
         return self
 
-    def _train(self, X: np.ndarray, codes: np.ndarray, warm_start_from) -> None:
+    def _unlabelled_sample(self, unlabelled) -> np.ndarray | None:
+        """Checked float32 rows for the refinement (at most ``max_unlabelled``), or None."""
+        if unlabelled is None or int(self.refine_steps) == 0:
+            return None
+        U = validate_data(self, unlabelled, reset=False, dtype=np.float32)
+        if len(U) > int(self.max_unlabelled):
+            rng = np.random.default_rng([self._seed, _UNLABELLED_STREAM])
+            U = U[np.sort(rng.choice(len(U), int(self.max_unlabelled), replace=False))]
+        return np.ascontiguousarray(U) if len(U) else None
+
+    def _train(self, X: np.ndarray, codes: np.ndarray, warm_start_from, unlabelled) -> None:
         torch_gen = torch.Generator().manual_seed(self._seed)
         encoder = self._initial_encoder(X, warm_start_from, torch_gen)
         self.loss_curve_ = train_encoder(
@@ -273,7 +309,7 @@ class ProtoNetClassifier(ClassifierMixin, BaseEstimator):
         )
         self.n_steps_ = len(self.loss_curve_)
         self.encoder_ = encoder
-        self._set_support(X, codes)
+        self._set_support(X, codes, unlabelled)
 
     def _check_params(self) -> None:
         if self.training not in TRAININGS:
@@ -282,12 +318,19 @@ class ProtoNetClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"committee must be one of {_COMMITTEES}, got {self.committee!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        for name in ("max_steps", "n_iter_no_change"):
+        for name in ("max_steps", "n_iter_no_change", "refine_steps"):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.n_threads is not None and int(self.n_threads) < 1:
             raise ValueError(f"n_threads must be >= 1 or None, got {self.n_threads}")
-        for name in ("embedding_dim", "n_shot", "n_query", "batch_size", "chunk_size"):
+        for name in (
+            "embedding_dim",
+            "n_shot",
+            "n_query",
+            "batch_size",
+            "chunk_size",
+            "max_unlabelled",
+        ):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
@@ -344,14 +387,27 @@ class ProtoNetClassifier(ClassifierMixin, BaseEstimator):
             shrink_perturb_(encoder, fresh, float(self.shrink), float(self.perturb))
         return encoder.to(self.device_)
 
-    def _set_support(self, X: np.ndarray, codes: np.ndarray) -> None:
-        """Keep the labelled set (for committees); set ``prototypes_`` and ``temperature_``."""
+    def _set_support(self, X: np.ndarray, codes: np.ndarray, unlabelled=None) -> None:
+        """Keep the labelled set (for committees); set ``prototypes_`` and ``temperature_``,
+        refined with the ``unlabelled`` rows when given."""
         self._support_X = X
         self._support_codes = codes.astype(np.int64)
+        self._unlabelled_X = unlabelled  # in memory only, for independent committee members
+        self._unlabelled_sums = self._unlabelled_counts = None
         self._members: list[tuple[Encoder, np.ndarray, float]] = []
         embeddings = torch.from_numpy(self._embed_array(X))
         labels = torch.from_numpy(self._support_codes)
-        prototypes = compute_prototypes(embeddings, labels, len(self.classes_))
+        if unlabelled is None:
+            prototypes = compute_prototypes(embeddings, labels, len(self.classes_))
+        else:
+            prototypes, sums, counts = refine_prototypes(
+                embeddings,
+                labels,
+                torch.from_numpy(self._embed_array(unlabelled)),
+                len(self.classes_),
+                int(self.refine_steps),
+            )
+            self._unlabelled_sums, self._unlabelled_counts = sums.numpy(), counts.numpy()
         self.prototypes_ = prototypes.numpy()
         self.temperature_ = prototype_temperature(prototypes)
 
@@ -489,7 +545,8 @@ class ProtoNetClassifier(ClassifierMixin, BaseEstimator):
         return np.concatenate([self._proba_array(X, *member) for member in members])
 
     def _bootstrap_prototypes(self, M: int) -> torch.Tensor:
-        """(M, n_classes, D): class means of M stratified bootstrap resamples of the support."""
+        """(M, n_classes, D): class means of M stratified bootstrap resamples of the support
+        (with the unlabelled items the refinement assigned to each class, shared by all)."""
         rng = np.random.default_rng([self._seed, _BOOTSTRAP_STREAM])
         codes = self._support_codes
         by_class = [np.flatnonzero(codes == c) for c in range(len(self.classes_))]
@@ -497,9 +554,12 @@ class ProtoNetClassifier(ClassifierMixin, BaseEstimator):
         members = []
         for _ in range(M):
             rows = np.concatenate([rng.choice(r, size=len(r), replace=True) for r in by_class])
-            members.append(
-                compute_prototypes(support[rows], torch.from_numpy(codes[rows]), len(by_class))
-            )
+            one_hot = torch.nn.functional.one_hot(torch.from_numpy(codes[rows]), len(by_class))
+            sums, counts = one_hot.T.float() @ support[rows], one_hot.sum(dim=0).float()
+            if self._unlabelled_sums is not None:
+                sums = sums + torch.from_numpy(self._unlabelled_sums)
+                counts = counts + torch.from_numpy(self._unlabelled_counts)
+            members.append(sums / counts.unsqueeze(1))
         return torch.stack(members)
 
     def _bootstrap_committee(self, X: np.ndarray, M: int) -> np.ndarray:
@@ -520,7 +580,8 @@ class ProtoNetClassifier(ClassifierMixin, BaseEstimator):
         y = self.classes_[self._support_codes]
         for m in range(len(members), M):
             seed = int(np.random.SeedSequence([self._seed, _MEMBER_STREAM, m]).generate_state(1)[0])
-            member = clone(self).set_params(random_state=seed).fit(self._support_X, y)
+            member = clone(self).set_params(random_state=seed)
+            member.fit(self._support_X, y, unlabelled=self._unlabelled_X)
             members.append((member.encoder_, member.prototypes_, member.temperature_))
         self._members = members
         return members[:M]
@@ -562,6 +623,9 @@ class ProtoNetClassifier(ClassifierMixin, BaseEstimator):
         if include_support:
             payload["support_X"] = torch.from_numpy(self._support_X)
             payload["support_codes"] = torch.from_numpy(self._support_codes)
+        if self._unlabelled_sums is not None:
+            payload["unlabelled_sums"] = torch.from_numpy(self._unlabelled_sums)
+            payload["unlabelled_counts"] = torch.from_numpy(self._unlabelled_counts)
         buffer = io.BytesIO()
         torch.save(payload, buffer)
         return buffer.getvalue()
@@ -602,6 +666,11 @@ class ProtoNetClassifier(ClassifierMixin, BaseEstimator):
             payload["support_codes"].numpy() if "support_codes" in payload else None
         )
         model._members = []
+        model._unlabelled_X = None
+        model._unlabelled_sums = model._unlabelled_counts = None
+        if "unlabelled_sums" in payload:
+            model._unlabelled_sums = payload["unlabelled_sums"].numpy()
+            model._unlabelled_counts = payload["unlabelled_counts"].numpy()
         return model
 
 

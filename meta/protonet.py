@@ -32,6 +32,7 @@ __all__ = [
     "prototype_head",
     "prototype_logits",
     "prototype_temperature",
+    "refine_prototypes",
     "shrink_perturb_",
     "squared_euclidean_distances",
     "use_generator",
@@ -88,6 +89,47 @@ def prototype_head(
     -||z - v_c||^2 / temperature up to the per-row constant ||z||^2 / temperature, so they give
     the same softmax. Being affine in z, it folds into the encoder's last Linear."""
     return 2.0 * prototypes / temperature, -prototypes.pow(2).sum(dim=1) / temperature
+
+
+def refine_prototypes(
+    support_embeddings: torch.Tensor,
+    support_labels: torch.Tensor,
+    unlabelled_embeddings: torch.Tensor,
+    n_way: int,
+    steps: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Prototypes refined with unlabelled items by constrained k-means.
+
+    Constrained k-means (Basu, Banerjee & Mooney 2002, "Semi-supervised clustering by seeding"),
+    the hard-assignment form of the semi-supervised prototypes of Ren et al. 2018
+    (arXiv:1803.00676): start from the class means of the labelled items; at each step assign
+    every unlabelled item to its nearest prototype and recompute each prototype as the mean of
+    its labelled items (which never change class) and the unlabelled items assigned to it; stop
+    after ``steps`` steps or when no assignment changes. Hand-written because scikit-learn's
+    KMeans cannot hold the labelled items in their classes.
+
+    Returns
+    -------
+    prototypes : (n_way, D); unlabelled_sums : (n_way, D) and unlabelled_counts : (n_way,), the
+    sum and number of the unlabelled embeddings assigned to each class at the end, so that
+    prototypes = (labelled sums + unlabelled_sums) / (labelled counts + unlabelled_counts).
+    """
+    one_hot = F.one_hot(support_labels, n_way).to(support_embeddings.dtype)
+    labelled_sums = one_hot.T @ support_embeddings
+    labelled_counts = one_hot.sum(dim=0)
+    prototypes = compute_prototypes(support_embeddings, support_labels, n_way)
+    sums = torch.zeros_like(labelled_sums)
+    counts = torch.zeros_like(labelled_counts)
+    assigned = None
+    for _ in range(steps):
+        nearest = squared_euclidean_distances(unlabelled_embeddings, prototypes).argmin(dim=1)
+        if assigned is not None and torch.equal(nearest, assigned):
+            break
+        assigned = nearest
+        weights = F.one_hot(nearest, n_way).to(support_embeddings.dtype)
+        sums, counts = weights.T @ unlabelled_embeddings, weights.sum(dim=0)
+        prototypes = (labelled_sums + sums) / (labelled_counts + counts).unsqueeze(1)
+    return prototypes, sums, counts
 
 
 def prototype_temperature(prototypes: torch.Tensor) -> float:

@@ -88,6 +88,22 @@ def test_round_completion_retrain_and_next_round(blobs: Store) -> None:
     assert entries and all(e.model_version == 1 and not e.stale for e in entries)
 
 
+def test_training_refines_prototypes_with_the_unlabelled_items(blobs: Store) -> None:
+    from annotator.store import queries
+    from meta import ProtoNetClassifier
+
+    _label_batch(blobs, "tab", 6)
+    session.train(blobs, PROJECT)
+    with blobs.read() as s:
+        state = queries.latest_model(s, queries.get_project(s, PROJECT).id).state
+    model = ProtoNetClassifier.from_bytes(state)
+    # 6 labelled, the 54 others assigned to the classes by the constrained k-means.
+    assert model._unlabelled_counts.sum() == 54
+    sample = session._unlabelled_sample(60, np.arange(6), 10, seed=1)
+    assert len(sample) == 10 and not set(sample) & set(range(6))
+    assert np.array_equal(sample, session._unlabelled_sample(60, np.arange(6), 10, seed=1))
+
+
 def test_queue_running_dry_before_retrain_gives_a_stale_batch(blobs: Store) -> None:
     _label_batch(blobs, "tab", 6)
     (item,) = session.claim_next(blobs, PROJECT, "tab", n=1)  # retrain still pending

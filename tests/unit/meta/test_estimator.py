@@ -318,3 +318,69 @@ def test_works_inside_a_pipeline(blobs):
         FunctionTransformer(lambda a: a * 2.0), ProtoNetClassifier(random_state=0, **FAST)
     )
     assert pipe.fit(X, y).score(X_test, y_test) > 0.9
+
+
+# ------------------------------------------------------------ semi-supervised prototypes
+@pytest.fixture(scope="module")
+def one_shot(blobs):
+    """One label per class, the other 76 training rows as unlabelled."""
+    X, y, X_test, y_test = blobs
+    first = np.array([np.flatnonzero(y == c)[0] for c in range(4)])
+    rest = np.setdiff1d(np.arange(len(y)), first)
+    return X[first], y[first], X[rest], X_test, y_test
+
+
+def test_unlabelled_rows_refine_the_prototypes(one_shot):
+    X_l, y_l, U, X_test, y_test = one_shot
+    plain = ProtoNetClassifier(random_state=0, **FAST).fit(X_l, y_l)
+    refined = ProtoNetClassifier(random_state=0, **FAST).fit(X_l, y_l, unlabelled=U)
+    # Same encoder (training never sees the unlabelled rows), other prototypes.
+    np.testing.assert_allclose(refined.embed(X_test), plain.embed(X_test))
+    assert not np.allclose(refined.prototypes_, plain.prototypes_)
+    assert refined.score(X_test, y_test) >= plain.score(X_test, y_test)
+    assert refined.score(X_test, y_test) > 0.9
+
+
+def test_refined_prototypes_are_the_means_of_labelled_and_assigned_rows(one_shot):
+    X_l, y_l, U, _, _ = one_shot
+    model = ProtoNetClassifier(random_state=0, refine_steps=1, **FAST).fit(X_l, y_l, unlabelled=U)
+    plain = ProtoNetClassifier(random_state=0, refine_steps=0, **FAST).fit(X_l, y_l, unlabelled=U)
+    E_l, E_u = model.embed(X_l), model.embed(U)
+    nearest = ((E_u[:, None] - plain.prototypes_[None]) ** 2).sum(-1).argmin(1)
+    expected = [np.vstack([E_l[y_l == c], E_u[nearest == c]]).mean(0) for c in range(4)]
+    np.testing.assert_allclose(model.prototypes_, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_refinement_survives_bytes_and_feeds_the_bootstrap_committee(one_shot):
+    X_l, y_l, U, X_test, _ = one_shot
+    model = ProtoNetClassifier(random_state=0, **FAST).fit(X_l, y_l, unlabelled=U)
+    loaded = ProtoNetClassifier.from_bytes(model.to_bytes())
+    np.testing.assert_allclose(loaded.predict_proba(X_test), model.predict_proba(X_test))
+    np.testing.assert_allclose(loaded.committee_proba(X_test, 3), model.committee_proba(X_test, 3))
+    # One label per class: every bootstrap member has the refined prototypes.
+    members = model._bootstrap_prototypes(3).numpy()
+    np.testing.assert_allclose(members, np.repeat(model.prototypes_[None], 3, 0), rtol=1e-5)
+
+
+def test_unlabelled_sample_is_capped_and_seeded(one_shot):
+    X_l, y_l, U, X_test, _ = one_shot
+    fit = lambda: ProtoNetClassifier(random_state=1, max_unlabelled=10, **FAST).fit(  # noqa: E731
+        X_l, y_l, unlabelled=U
+    )
+    a, b = fit(), fit()
+    assert len(a._unlabelled_X) == 10
+    np.testing.assert_array_equal(a._unlabelled_X, b._unlabelled_X)
+    np.testing.assert_allclose(a.predict_proba(X_test), b.predict_proba(X_test))
+
+
+def test_bad_unlabelled_rows_are_refused(one_shot):
+    X_l, y_l, U, _, _ = one_shot
+    model = ProtoNetClassifier(random_state=0, **FAST)
+    with pytest.raises(ValueError, match="12 features"):
+        model.fit(X_l, y_l, unlabelled=U[:, :5])
+    bad = U.copy()
+    bad[3, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        model.fit(X_l, y_l, unlabelled=bad)
+    with pytest.raises(ValueError, match="refine_steps"):
+        ProtoNetClassifier(refine_steps=-1).fit(X_l, y_l, unlabelled=U)

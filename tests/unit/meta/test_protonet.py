@@ -19,6 +19,7 @@ from meta.protonet import (
     prototype_head,
     prototype_logits,
     prototype_temperature,
+    refine_prototypes,
     shrink_perturb_,
     squared_euclidean_distances,
     use_generator,
@@ -270,3 +271,48 @@ def test_plateau_stopper_stops_on_flat_loss_only():
     assert not any(decreasing.update(1.0 * 0.9**i) for i in range(50))
     tiny = PlateauStopper(tol=0.01, patience=99, window=5)
     assert [tiny.update(1e-5) for _ in range(5)][-1]
+
+
+def _constrained_kmeans_reference(S, s_labels, U, n_way, steps):
+    """Loop-by-loop constrained k-means (Basu et al. 2002), float64, for the test only."""
+    protos = np.array([S[s_labels == c].mean(axis=0) for c in range(n_way)])
+    assigned = None
+    for _ in range(steps):
+        nearest = np.array([np.argmin([((u - p) ** 2).sum() for p in protos]) for u in U])
+        if assigned is not None and (nearest == assigned).all():
+            break
+        assigned = nearest
+        protos = np.array(
+            [np.vstack([S[s_labels == c], U[nearest == c]]).mean(axis=0) for c in range(n_way)]
+        )
+    return protos
+
+
+def test_refine_prototypes_hand_example():
+    # Labelled: class 0 at 0, class 1 at 10 (1-d). Unlabelled 1, 2 go to class 0, 9 to class 1.
+    S = torch.tensor([[0.0], [10.0]])
+    U = torch.tensor([[1.0], [2.0], [9.0]])
+    protos, sums, counts = refine_prototypes(S, torch.tensor([0, 1]), U, 2, steps=5)
+    np.testing.assert_allclose(protos.numpy(), [[1.0], [9.5]])  # (0+1+2)/3, (10+9)/2
+    np.testing.assert_allclose(sums.numpy(), [[3.0], [9.0]])
+    np.testing.assert_allclose(counts.numpy(), [2.0, 1.0])
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("steps", [0, 1, 3, 50])
+def test_refine_prototypes_matches_the_loop_reference(seed, steps):
+    rng = np.random.default_rng(seed)
+    n_way, dim = 4, 3
+    centres = rng.normal(scale=2.5, size=(n_way, dim))
+    s_labels = np.concatenate([np.arange(n_way), rng.integers(n_way, size=4)])
+    S = centres[s_labels] + rng.normal(size=(len(s_labels), dim))
+    U = centres[rng.integers(n_way, size=60)] + rng.normal(size=(60, dim))
+    protos, sums, counts = refine_prototypes(
+        torch.from_numpy(S), torch.from_numpy(s_labels), torch.from_numpy(U), n_way, steps
+    )
+    expected = _constrained_kmeans_reference(S, s_labels, U, n_way, steps)
+    np.testing.assert_allclose(protos.numpy(), expected, atol=1e-9)
+    labelled_sums = np.array([S[s_labels == c].sum(axis=0) for c in range(n_way)])
+    labelled_counts = np.bincount(s_labels, minlength=n_way)
+    recombined = (labelled_sums + sums.numpy()) / (labelled_counts + counts.numpy())[:, None]
+    np.testing.assert_allclose(recombined, expected, atol=1e-9)

@@ -41,7 +41,7 @@ from annotator.io.dataset import ImportedData
 from annotator.simulation import SimulationConfig, run_simulation
 from strategies import NAMES
 
-FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_DIR = Path(os.environ.get("PROTOLABEL_FASHION_DIR", "/usr/share/datasets/fashion-mnist"))
 FASHION_ITEMS = 5_500  # 5,000 pool + 500 test
 BASELINE = "logreg+margin"
 DATASETS = {

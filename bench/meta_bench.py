@@ -44,7 +44,7 @@ from sklearn.model_selection import train_test_split
 
 from meta import ProtoNetClassifier, pretrain
 
-FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_DIR = Path(os.environ.get("PROTOLABEL_FASHION_DIR", "/usr/share/datasets/fashion-mnist"))
 N_CLASSES, DIM, LATENT = 10, 384, 32
 # Class overlap of the synthetic features, so that a retrain does not stop after a few steps.
 CENTRE_SCALE = 0.8

@@ -80,6 +80,7 @@ def simulate(name: str, args, strategies, learner: str) -> dict:
         budget=args.budget,
         test_size=500,
         learner=learner,
+        semi_supervised=args.semi_supervised,
         features=features,
     )
     return run_simulation(config, jobs=args.jobs, progress=None, data=data)
@@ -186,6 +187,12 @@ def main(argv=None) -> int:
         "--quick",
         action="store_true",
         help="2 seeds, budget 50, random/margin/typicality: a smoke run",
+    )
+    parser.add_argument(
+        "--semi-supervised",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="protonet refines its prototypes with the unlabelled pool (default on, as the app)",
     )
     parser.add_argument("--json", type=Path, help="write every result here")
     args = parser.parse_args(argv)

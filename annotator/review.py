@@ -430,3 +430,40 @@ def item_id_for(store: Store, project_name: str, external_id: str) -> int:
         if item_id is None:
             raise ProtolabelError(f"project {project_name!r} has no item with id {external_id!r}")
         return item_id
+
+
+def label_set(store: Store, project_name: str) -> list[str]:
+    with store.read() as session:
+        return list(queries.get_project(session, project_name).labels)
+
+
+def item_views(store: Store, project_name: str, item_ids: list[int]):
+    """The items' contents as the pages show them (``project_admin.Example``), by item id."""
+    from annotator.project_admin import Example
+
+    with store.read() as session:
+        project = queries.get_project(session, project_name)
+        names = list(project.source_info.get("feature_names") or []) or None
+        items = session.scalars(
+            select(Item).where(Item.project_id == project.id, Item.id.in_(list(item_ids)))
+        ).all()
+        return {
+            it.id: Example(
+                it.external_id,
+                it.text,
+                it.image,
+                np.frombuffer(it.features, np.float64) if it.features else None,
+                names,
+            )
+            for it in items
+        }
+
+
+def shortcut_keys(labels: list[str]) -> dict[str, str | None]:
+    """A keyboard key per label for the adjudication buttons: the label itself when every
+    label is one letter or digit (Streamlit reserves C and R), else 1-9 and 0 for the first
+    ten labels in order; None for the rest."""
+    single = all(len(lab) == 1 and lab.isalnum() and lab.upper() not in "CR" for lab in labels)
+    if single and len({lab.upper() for lab in labels}) == len(labels):
+        return {lab: lab.upper() for lab in labels}
+    return {lab: (str((i + 1) % 10) if i < 10 else None) for i, lab in enumerate(labels)}

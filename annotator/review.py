@@ -15,14 +15,14 @@
   probability of their label, lowest first (the paper's self-confidence ranking). Fixed,
   configurable thresholds stand in for the paper's per-class thresholds (the mean
   self-confidence of each class) because they are easy to explain and to tune; on the digits
-  demo with 5% of 1,797 labels flipped at random they find 71 of the 89 flips among 79
-  candidates (precision 0.90, recall 0.80), the per-class rule 69 among 75 (0.92, 0.78);
-  0.05/0.9 gives 0.97/0.72 and 0.2/0.6 gives 0.78/0.88. The cost is capped: at most
-  ``max_items`` labelled items (a seeded sample beyond that), the cached feature matrix and at
-  most ``CV_MAX_STEPS`` training steps per fold; all 1,797 digits take about 1.5 s once torch
-  is loaded (2 busy cores; measured by ``bench/review_bench.py``). With few labels per class
-  the network's probabilities are softer (two classes of 20 labels: at most about 0.93), so
-  the defaults flag only clear cases; loosen ``max_given`` on a small project.
+  demo with 5% of 1,797 labels flipped at random (``bench/review_bench.py``) they find 75 of
+  the 89 flips among 79 candidates (precision 0.95, recall 0.84), the per-class rule 72 among
+  75 (0.96, 0.81); 0.05/0.9 gives 0.97/0.72 and 0.2/0.6 gives 0.88/0.91. The cost is
+  capped: at most ``max_items`` labelled items (a seeded sample beyond that), the cached
+  feature matrix and at most ``CV_MAX_STEPS`` training steps per fold; all 1,797 digits take
+  1.4 s once torch is loaded, 4.3 s on the first call (2 busy cores). With few labels per
+  class the network's probabilities are softer (two classes of 20 labels: at most about
+  0.93), so the defaults flag only clear cases; loosen ``max_given`` on a small project.
 - :func:`adjudicate` sets an item's final label (one row per item; re-adjudicating replaces
   it, :func:`clear_adjudication` removes it; every change is in the event log with who and
   when). Who may review is decided by :func:`require_reviewer`, the one place to wire roles.

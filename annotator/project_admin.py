@@ -39,7 +39,7 @@ from annotator.io.readers import (
 )
 from annotator.store import queries
 from annotator.store.db import Store
-from annotator.store.models import Annotation, Item, Project
+from annotator.store.models import Adjudication, Annotation, Item, Project
 
 MAX_LABEL = 200
 PREVIEW_ROWS = 5
@@ -418,6 +418,11 @@ def _relabel(session, project_id: int, old: str, new: str) -> int:
         .values(label=new)
     ).rowcount
     session.execute(
+        update(Adjudication)
+        .where(Adjudication.project_id == project_id, Adjudication.label == old)
+        .values(label=new)
+    )
+    session.execute(
         update(Item)
         .where(Item.project_id == project_id, Item.ground_truth == old)
         .values(ground_truth=new)
@@ -490,9 +495,9 @@ def class_guides(store: Store, project_name: str) -> list[ClassGuide]:
             )
         }
         counts: dict[str, int] = {}
-        for ann in queries.current_annotations(session, project.id):
-            if ann.label is not None:
-                counts[ann.label] = counts.get(ann.label, 0) + 1
+        for found in queries.item_labels(session, project.id).values():
+            if found.label is not None:
+                counts[found.label] = counts.get(found.label, 0) + 1
         labels = list(project.labels)
         names = list(project.source_info.get("feature_names") or []) or None
     out = []

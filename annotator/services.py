@@ -516,7 +516,12 @@ def export_frame(store: Store, project_name: str, *, include_all: bool = False):
     """The export table and, for image projects, the image bytes aligned with its rows."""
     with store.read() as session:
         project = queries.get_project(session, project_name)
-        current = {a.item_id: a for a in queries.current_annotations(session, project.id)}
+        decided = queries.item_labels(session, project.id)
+        wanted = {d.annotation_id or d.newest_id for d in decided.values()} - {0}
+        annotations = {
+            a.id: a
+            for a in session.scalars(select(Annotation).where(Annotation.id.in_(list(wanted))))
+        }
         items = session.scalars(
             select(Item).where(Item.project_id == project.id).order_by(Item.row)
         ).all()
@@ -526,10 +531,10 @@ def export_frame(store: Store, project_name: str, *, include_all: bool = False):
         kind = project.data_kind
         feature_names = list(project.source_info.get("feature_names") or [])
     if not include_all:
-        items = [it for it in items if it.id in current and current[it.id].label is not None]
+        items = [it for it in items if it.id in decided and decided[it.id].label is not None]
     records = []
     for it in items:
-        ann = current.get(it.id)
+        found = decided.get(it.id)
         record: dict[str, Any] = {"id": it.external_id}
         if kind == "text":
             record["text"] = it.text
@@ -543,10 +548,12 @@ def export_frame(store: Store, project_name: str, *, include_all: bool = False):
                 else [f"x{j}" for j in range(len(values))]
             )
             record.update(dict(zip(names, values.tolist(), strict=True)))
-        record.update(_annotation_columns(ann))
+        record.update(_label_columns(found, annotations))
         if include_all:
             record["status"] = (
-                "unlabelled" if ann is None else ("skipped" if ann.label is None else "labelled")
+                "unlabelled"
+                if found is None
+                else ("skipped" if found.label is None else "labelled")
             )
         records.append(record)
     frame = pd.DataFrame.from_records(records)
@@ -561,6 +568,7 @@ def export_frame(store: Store, project_name: str, *, include_all: bool = False):
                 "strategy",
                 "score",
                 "model_version",
+                *FINAL_LABEL_COLUMNS,
             ]
         )
     if include_all and model_state is not None and len(items):
@@ -569,15 +577,37 @@ def export_frame(store: Store, project_name: str, *, include_all: bool = False):
     return frame, images
 
 
-def _annotation_columns(ann: Annotation | None) -> dict[str, Any]:
+#: Export columns that say which label is final and where it came from (after the others).
+FINAL_LABEL_COLUMNS = ("label_source", "n_annotators", "agreement", "reviewer", "reviewed_at")
+
+
+def _label_columns(
+    found: queries.ItemLabel | None, annotations: dict[int, Annotation]
+) -> dict[str, Any]:
+    """``label`` is the final label. ``annotator`` and ``created_at`` say who gave it and when
+    (the reviewer for an adjudicated label); ``round`` to ``model_version`` describe how the
+    item was selected. ``label_source`` is single, majority or adjudicated; ``agreement`` the
+    share of the item's annotators whose latest label equals the final one."""
+    ann = None
+    if found is not None:
+        ann = annotations.get(found.annotation_id or found.newest_id)
+    adj = found.adjudication if found is not None else None
+    labelled = found is not None and found.label is not None
+    who = adj.reviewer if adj is not None else (ann.annotator if ann is not None else None)
+    when = adj.created_at if adj is not None else (ann.created_at if ann is not None else None)
     return {
-        "label": ann.label if ann is not None else None,
-        "annotator": ann.annotator if ann is not None else None,
-        "created_at": ann.created_at.isoformat() if ann is not None else None,
+        "label": found.label if found is not None else None,
+        "annotator": who,
+        "created_at": when.isoformat() if when is not None else None,
         "round": ann.round if ann is not None else None,
         "strategy": ann.strategy if ann is not None else None,
         "score": ann.score if ann is not None else None,
         "model_version": ann.model_version if ann is not None else None,
+        "label_source": found.final.source if labelled else None,
+        "n_annotators": found.final.n_annotators if found is not None else 0,
+        "agreement": found.final.agreement if labelled else None,
+        "reviewer": adj.reviewer if adj is not None else None,
+        "reviewed_at": adj.created_at.isoformat() if adj is not None else None,
     }
 
 

@@ -531,17 +531,19 @@ def retrain_pending(store: Store, project_name: str) -> bool:
 
 
 def labelled_rows(session: Session, project_id: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """Rows, labels and the newest annotation id of every item's current label."""
-    rows = session.execute(
-        select(Item.row, Annotation.label, Annotation.id)
-        .join(Item, Item.id == Annotation.item_id)
-        .where(Annotation.id.in_(queries.current_annotation_ids(project_id)))
-        .where(Annotation.label.is_not(None))
-        .order_by(Item.row)
-    ).all()
-    idx = np.array([r[0] for r in rows], dtype=np.int64)
-    labels = np.array([r[1] for r in rows], dtype=object)
-    newest = max((r[2] for r in rows), default=0)
+    """Rows, final labels and the newest annotation id of every item with a final label.
+
+    The final label (``queries.item_labels``) is a reviewer's adjudication when there is one,
+    else the majority of the annotators' latest labels: one annotator's latest label when only
+    one labelled the item.
+    """
+    found = sorted(
+        (it for it in queries.item_labels(session, project_id).values() if it.label is not None),
+        key=lambda it: it.row,
+    )
+    idx = np.array([it.row for it in found], dtype=np.int64)
+    labels = np.array([it.label for it in found], dtype=object)
+    newest = max((it.newest_id for it in found), default=0)
     return idx, labels, newest
 
 

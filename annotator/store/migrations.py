@@ -215,7 +215,43 @@ def _v4(op: Operations) -> None:
     op.add_column("projects", sa.Column("stop_set", _json(), nullable=True))
 
 
-MIGRATIONS: dict[int, Callable[[Operations], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4}
+def _v5_reserved(op: Operations) -> None:
+    """Reserved for the teams branch's ``_v5`` (users, roles, leases); replaced at its merge.
+
+    Does nothing, so that ``_v6`` below applies on top of the v4 schema as well.
+    """
+
+
+def _v6(op: Operations) -> None:
+    """Adjudications: a reviewer's final label per item. Touches no earlier table."""
+    op.create_table(
+        "adjudications",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column(
+            "project_id",
+            sa.Integer,
+            sa.ForeignKey("projects.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column(
+            "item_id", sa.Integer, sa.ForeignKey("items.id", ondelete="CASCADE"), nullable=False
+        ),
+        sa.Column("label", sa.String(200), nullable=False),
+        sa.Column("reviewer", sa.String(200), nullable=False),
+        sa.Column("note", sa.Text, nullable=False, server_default=""),
+        sa.Column("created_at", _ts(), nullable=False),
+        sa.UniqueConstraint("project_id", "item_id", name="uq_adjudications_item"),
+    )
+
+
+MIGRATIONS: dict[int, Callable[[Operations], None]] = {
+    1: _v1,
+    2: _v2,
+    3: _v3,
+    4: _v4,
+    5: _v5_reserved,
+    6: _v6,
+}
 assert max(MIGRATIONS) == SCHEMA_VERSION, "add a migration for every schema version"
 
 

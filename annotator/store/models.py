@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 6  # 5 is reserved for the teams branch (users, roles, leases)
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
@@ -240,6 +240,29 @@ class QueueEntry(Base):
 
     def __repr__(self) -> str:
         return f"QueueEntry(item_id={self.item_id}, round={self.round}, owner={self.owner!r})"
+
+
+class Adjudication(Base):
+    """A reviewer's final label for an item (added in schema version 6).
+
+    One row per item: re-adjudicating replaces it, clearing deletes it; the event log keeps
+    every adjudication with who and when. While it exists, ``label`` is the item's final label
+    for training, exports and progress, whatever the annotators gave.
+    """
+
+    __tablename__ = "adjudications"
+    __table_args__ = (UniqueConstraint("project_id", "item_id", name="uq_adjudications_item"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    label: Mapped[str] = mapped_column(String(200))
+    reviewer: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"Adjudication(item_id={self.item_id}, label={self.label!r}, by={self.reviewer!r})"
 
 
 class FeatureChunk(Base):

@@ -6,11 +6,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, union
 from sqlalchemy.orm import Session
 
+from annotator.agreement import FinalLabel, Vote, final_label
 from annotator.errors import ProjectNotFoundError
-from annotator.store.models import Annotation, Event, Item, ModelVersion, Project
+from annotator.store.models import Adjudication, Annotation, Event, Item, ModelVersion, Project
 
 
 def find_project(session: Session, name: str) -> Project | None:
@@ -43,6 +44,83 @@ def current_annotations(session: Session, project_id: int) -> Sequence[Annotatio
     ).all()
 
 
+def latest_per_annotator_ids(project_id: int) -> Select:
+    """Ids of each annotator's latest decision on each item (not undone)."""
+    return (
+        select(func.max(Annotation.id))
+        .where(Annotation.project_id == project_id, Annotation.undone_at.is_(None))
+        .group_by(Annotation.item_id, Annotation.annotator)
+    )
+
+
+def adjudications(session: Session, project_id: int) -> dict[int, Adjudication]:
+    """The project's adjudications by item id."""
+    return {
+        a.item_id: a
+        for a in session.scalars(select(Adjudication).where(Adjudication.project_id == project_id))
+    }
+
+
+@dataclass(frozen=True)
+class ItemLabel:
+    """An item's final label (``annotator.agreement.final_label``) and where it came from."""
+
+    item_id: int
+    row: int
+    final: FinalLabel
+    newest_id: int  # the item's newest annotation in force
+    annotation_id: int | None  # the newest annotation that gave the final label, if any
+    adjudication: Adjudication | None
+
+    @property
+    def label(self) -> str | None:
+        return self.final.label
+
+
+def item_labels(
+    session: Session, project_id: int, item_ids: Iterable[int] | None = None
+) -> dict[int, ItemLabel]:
+    """Every decided item's final label: the adjudication if any, else the plurality of its
+    annotators' latest decisions (ties: the most recent). Items nobody decided are absent.
+
+    With one annotator per item this is that annotator's latest decision, as before.
+    """
+    query = (
+        select(Annotation.item_id, Item.row, Annotation.annotator, Annotation.label, Annotation.id)
+        .join(Item, Item.id == Annotation.item_id)
+        .where(Annotation.id.in_(latest_per_annotator_ids(project_id)))
+    )
+    judged = select(Adjudication).where(Adjudication.project_id == project_id)
+    if item_ids is not None:
+        wanted = list(item_ids)
+        query = query.where(Annotation.item_id.in_(wanted))
+        judged = judged.where(Adjudication.item_id.in_(wanted))
+    votes: dict[int, list[Vote]] = {}
+    rows: dict[int, int] = {}
+    for item_id, row, annotator, label, ann_id in session.execute(query):
+        votes.setdefault(item_id, []).append(Vote(annotator, label, ann_id))
+        rows[item_id] = row
+    adjudicated = {a.item_id: a for a in session.scalars(judged)}
+    missing = [i for i in adjudicated if i not in rows]
+    if missing:  # adjudicated with every decision undone: the adjudication still stands
+        rows.update(session.execute(select(Item.id, Item.row).where(Item.id.in_(missing))).all())
+    out = {}
+    for item_id, row in rows.items():
+        item_votes = votes.get(item_id, [])
+        adj = adjudicated.get(item_id)
+        final = final_label(item_votes, adj.label if adj is not None else None)
+        giving = [v.order for v in item_votes if v.label is not None and v.label == final.label]
+        out[item_id] = ItemLabel(
+            item_id=item_id,
+            row=row,
+            final=final,
+            newest_id=max((v.order for v in item_votes), default=0),
+            annotation_id=max(giving, default=None),
+            adjudication=adj,
+        )
+    return out
+
+
 @dataclass(frozen=True)
 class ProjectCounts:
     items: int
@@ -55,19 +133,19 @@ class ProjectCounts:
 
 
 def project_counts(session: Session, project_id: int) -> ProjectCounts:
+    """Items, and how many have a final label (``item_labels``) or were only skipped."""
     items = session.scalar(select(func.count()).where(Item.project_id == project_id)) or 0
-    current = (
-        select(Annotation.label)
-        .where(Annotation.id.in_(current_annotation_ids(project_id)))
-        .subquery("current")
+    latest = select(Annotation.item_id, Annotation.label).where(
+        Annotation.id.in_(latest_per_annotator_ids(project_id))
     )
-    labelled, skipped = session.execute(
-        select(
-            func.count().filter(current.c.label.is_not(None)),
-            func.count().filter(current.c.label.is_(None)),
-        )
-    ).one()
-    return ProjectCounts(items=items, labelled=labelled, skipped=skipped)
+    judged = select(Adjudication.item_id).where(Adjudication.project_id == project_id)
+    labelled_items = union(
+        latest.where(Annotation.label.is_not(None)).with_only_columns(Annotation.item_id), judged
+    ).subquery("labelled")
+    decided_items = union(latest.with_only_columns(Annotation.item_id), judged).subquery("decided")
+    labelled = session.scalar(select(func.count()).select_from(labelled_items)) or 0
+    decided = session.scalar(select(func.count()).select_from(decided_items)) or 0
+    return ProjectCounts(items=items, labelled=labelled, skipped=decided - labelled)
 
 
 def existing_external_ids(session: Session, project_id: int, ids: Iterable[str]) -> set[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from annotator.ui.pages import compare, export, label, labelset, model, projects
+from annotator.ui.pages import compare, export, label, labelset, model, projects, review
 from annotator.ui.resources import get_workers
 
 
@@ -19,6 +19,9 @@ def pages() -> dict[str, st.Page]:
             labelset.main, title="Label set", icon=":material/category:", url_path="labelset"
         ),
         "model": st.Page(model.main, title="Model", icon=":material/insights:", url_path="model"),
+        "review": st.Page(
+            review.main, title="Review", icon=":material/rate_review:", url_path="review"
+        ),
         "export": st.Page(
             export.main, title="Export", icon=":material/download:", url_path="export"
         ),

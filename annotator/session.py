@@ -122,18 +122,36 @@ def most_recent_project(store: Store) -> str | None:
         )
 
 
-def configure(store: Store, project_name: str, *, strategy: str, batch_size: int) -> None:
-    """Set the strategy and batch size of the project's next rounds."""
+def configure(
+    store: Store,
+    project_name: str,
+    *,
+    strategy: str,
+    batch_size: int,
+    semi_supervised: bool | None = None,
+) -> None:
+    """Set the strategy and batch size of the project's next rounds, and whether retrains
+    refine the prototypes with unlabelled items (None: leave as it is)."""
     if strategy not in STRATEGY_NAMES:
         raise ProtolabelError(f"unknown strategy {strategy!r} (choose {', '.join(STRATEGY_NAMES)})")
     if not 1 <= int(batch_size) <= 1000:
         raise ProtolabelError(f"batch size must be between 1 and 1000, got {batch_size}")
     with store.write() as session:
         project = queries.get_project(session, project_name)
-        if (project.strategy, project.batch_size) == (strategy, int(batch_size)):
+        semi = project.semi_supervised if semi_supervised is None else bool(semi_supervised)
+        current = (project.strategy, project.batch_size, project.semi_supervised)
+        if current == (strategy, int(batch_size), semi):
             return
         project.strategy, project.batch_size = strategy, int(batch_size)
-        queries.log_event(session, project.id, "settings", strategy=strategy, batch_size=batch_size)
+        project.semi_supervised = semi
+        queries.log_event(
+            session,
+            project.id,
+            "settings",
+            strategy=strategy,
+            batch_size=int(batch_size),
+            semi_supervised=semi,
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -562,7 +580,7 @@ def train(store: Store, project_name: str, *, seed: int | None = None) -> int | 
         rows, labels, newest = labelled_rows(session, project.id)
         previous = queries.latest_model(session, project.id)
         version = (previous.version if previous is not None else 0) + 1
-        project_id = project.id
+        project_id, semi_supervised = project.id, project.semi_supervised
     if len(set(labels.tolist())) < 2:
         return None
     seed = store.settings.seed if seed is None else seed
@@ -570,12 +588,13 @@ def train(store: Store, project_name: str, *, seed: int | None = None) -> int | 
     model = ProtoNetClassifier(random_state=seed + version, device=store.settings.device)
     # A fresh fit, not a warm start: bench/meta_bench.py (b) measured warm starts below fresh
     # fits on digits (0.883 vs 0.894 at 100 labels, shrink-and-perturb 0.6/0.1) at the same cost.
-    # The unlabelled items refine the prototypes (semi-supervised, see refine_steps); a sample
-    # of them is drawn here so that a large memory-mapped pool is never copied whole.
-    unlabelled = _unlabelled_sample(len(features), rows, model.max_unlabelled, seed + version)
-    model.fit(
-        np.asarray(features[rows]), labels.astype(str), unlabelled=np.asarray(features[unlabelled])
-    )
+    # Semi-supervised projects refine the prototypes with unlabelled items (refine_steps); a
+    # sample of them is drawn here so that a large memory-mapped pool is never copied whole.
+    unlabelled = None
+    if semi_supervised:
+        sample = _unlabelled_sample(len(features), rows, model.max_unlabelled, seed + version)
+        unlabelled = np.asarray(features[sample])
+    model.fit(np.asarray(features[rows]), labels.astype(str), unlabelled=unlabelled)
     seconds = time.perf_counter() - t0
     with store.write() as session:
         session.add(
@@ -586,7 +605,11 @@ def train(store: Store, project_name: str, *, seed: int | None = None) -> int | 
                 n_labels=len(rows),
                 last_annotation_id=newest,
                 train_seconds=seconds,
-                metrics={"n_classes": len(model.classes_), "steps": int(model.n_steps_)},
+                metrics={
+                    "n_classes": len(model.classes_),
+                    "steps": int(model.n_steps_),
+                    "semi_supervised": unlabelled is not None,
+                },
                 created_at=started,
             )
         )

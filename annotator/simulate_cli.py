@@ -34,10 +34,10 @@ protocol (the same for every strategy under a seed, so comparisons are paired):
   rounds       --batch items chosen by the strategy, answered from the ground truth, until
                --budget labels; after each round the learner is retrained and scored on the
                test split (accuracy, macro-F1); the query time is recorded
-  learner      protonet: the prototypical network, fitted afresh each round as in the app,
-               its prototypes refined with the unlabelled pool (constrained k-means; turn off
-               with --no-semi-supervised); logreg: scikit-learn LogisticRegression(max_iter=1000),
-               a reference (supervised only)
+  learner      protonet: the prototypical network, fitted afresh each round as in the app;
+               with --semi-supervised its prototypes are refined with the unlabelled pool
+               (constrained k-means), as projects with that setting do; logreg: scikit-learn
+               LogisticRegression(max_iter=1000), a reference (supervised only)
   seeds        0 .. --seeds - 1; results are identical whatever --jobs is
 
 results (--out, JSON):
@@ -133,8 +133,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument(
         "--semi-supervised",
         action=argparse.BooleanOptionalAction,
-        default=True,
-        help="protonet: refine the prototypes with the unlabelled pool (default on, as the app)",
+        default=False,
+        help="protonet: refine the prototypes with the unlabelled pool (default off)",
     )
     p.add_argument(
         "--out", default="results.json", metavar="FILE", help="results JSON (default results.json)"

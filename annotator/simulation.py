@@ -81,8 +81,8 @@ class SimulationConfig:
     project's own featurizer). ``warm_start``: protonet starts each round from the previous
     round's model (off by default: the app fits afresh, measured better in bench/meta_bench.py).
     ``semi_supervised``: protonet refines its prototypes with the unlabelled pool (constrained
-    k-means, ``meta.ProtoNetClassifier(refine_steps=...)``), as the app does; the test split is
-    never used. ``learner_params``: keyword arguments for the learner on top of its defaults
+    k-means, ``meta.ProtoNetClassifier(refine_steps=...)``), as projects with that setting do;
+    the test split is never used. ``learner_params``: keyword arguments for the learner on top of its defaults
     (to compare settings; the CLI uses the defaults).
     """
 
@@ -100,7 +100,7 @@ class SimulationConfig:
     label_from_folder: bool = False
     db: str | None = None
     warm_start: bool = False
-    semi_supervised: bool = True
+    semi_supervised: bool = False
     learner_params: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 

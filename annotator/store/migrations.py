@@ -244,6 +244,14 @@ def _v6(op: Operations) -> None:
     )
 
 
+def _v7(op: Operations) -> None:
+    """Per-project switch of the semi-supervised prototypes (off for existing projects)."""
+    op.add_column(
+        "projects",
+        sa.Column("semi_supervised", sa.Boolean, nullable=False, server_default=sa.false()),
+    )
+
+
 MIGRATIONS: dict[int, Callable[[Operations], None]] = {
     1: _v1,
     2: _v2,
@@ -251,6 +259,7 @@ MIGRATIONS: dict[int, Callable[[Operations], None]] = {
     4: _v4,
     5: _v5_reserved,
     6: _v6,
+    7: _v7,
 }
 assert max(MIGRATIONS) == SCHEMA_VERSION, "add a migration for every schema version"
 

@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 6  # 5 is reserved for the teams branch (users, roles, leases)
+SCHEMA_VERSION = 7  # 5 is reserved for the teams branch (users, roles, leases)
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
@@ -98,6 +98,8 @@ class Project(Base):
     # [external ids]}}) and the stop set of the stopping advice (item rows, chosen once).
     guidelines: Mapped[dict[str, Any] | None] = mapped_column()
     stop_set: Mapped[list[int] | None] = mapped_column(JSONType)
+    # Added in schema version 7: refine the prototypes with unlabelled items at each retrain.
+    semi_supervised: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
     items: Mapped[list[Item]] = relationship(
         back_populates="project", cascade="all, delete-orphan", passive_deletes=True

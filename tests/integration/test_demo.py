@@ -10,6 +10,7 @@ from annotator import services
 from annotator.config import Settings
 from annotator.demo import DIGITS, ensure_demo
 from annotator.processes import plain_main
+from annotator.store import queries
 from annotator.store.db import Store
 
 
@@ -21,6 +22,8 @@ def test_demo_created_once_with_hidden_labels(store: Store) -> None:
     assert p.labels == [str(d) for d in range(10)]
     features = services.load_features(store, DIGITS)
     assert features.shape[0] == 1797 and np.isfinite(features).all()
+    with store.read() as s:  # the digits cluster by class: refined prototypes measured better
+        assert queries.get_project(s, DIGITS).semi_supervised is True
 
 
 def _start(url: str, queue: mp.Queue) -> None:

@@ -88,17 +88,27 @@ def test_round_completion_retrain_and_next_round(blobs: Store) -> None:
     assert entries and all(e.model_version == 1 and not e.stale for e in entries)
 
 
-def test_training_refines_prototypes_with_the_unlabelled_items(blobs: Store) -> None:
+def test_semi_supervised_projects_refine_prototypes_with_unlabelled_items(blobs: Store) -> None:
     from annotator.store import queries
     from meta import ProtoNetClassifier
 
+    def latest():
+        with blobs.read() as s:
+            mv = queries.latest_model(s, queries.get_project(s, PROJECT).id)
+            return ProtoNetClassifier.from_bytes(mv.state), mv.metrics
+
     _label_batch(blobs, "tab", 6)
     session.train(blobs, PROJECT)
-    with blobs.read() as s:
-        state = queries.latest_model(s, queries.get_project(s, PROJECT).id).state
-    model = ProtoNetClassifier.from_bytes(state)
+    model, metrics = latest()
+    assert model._unlabelled_counts is None and metrics["semi_supervised"] is False  # default
+    session.configure(blobs, PROJECT, strategy="auto", batch_size=6, semi_supervised=True)
+    session.train(blobs, PROJECT)
+    model, metrics = latest()
     # 6 labelled, the 54 others assigned to the classes by the constrained k-means.
-    assert model._unlabelled_counts.sum() == 54
+    assert model._unlabelled_counts.sum() == 54 and metrics["semi_supervised"] is True
+    session.configure(blobs, PROJECT, strategy="margin", batch_size=6)  # None: unchanged
+    with blobs.read() as s:
+        assert queries.get_project(s, PROJECT).semi_supervised is True
     sample = session._unlabelled_sample(60, np.arange(6), 10, seed=1)
     assert len(sample) == 10 and not set(sample) & set(range(6))
     assert np.array_equal(sample, session._unlabelled_sample(60, np.arange(6), 10, seed=1))

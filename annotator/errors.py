@@ -42,3 +42,7 @@ class DatabaseError(ProtolabelError):
 class FeaturizerError(ProtolabelError):
     """The featurizer cannot be used as asked: unknown, not for this kind of data, its extra
     is not installed, or its saved state does not fit the data."""
+
+
+class PermissionDeniedError(ProtolabelError):
+    """An authenticated user's role in the project does not allow the action."""

@@ -215,7 +215,45 @@ def _v4(op: Operations) -> None:
     op.add_column("projects", sa.Column("stop_set", _json(), nullable=True))
 
 
-MIGRATIONS: dict[int, Callable[[Operations], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4}
+def _v5(op: Operations) -> None:
+    """Teams: per-project roles, the overlap setting, one queue slot per pending decision
+    (an item with overlap k has k slots, each leased to one annotator), the SQLite trainer lock."""
+    op.add_column("projects", sa.Column("overlap", sa.Integer, nullable=False, server_default="1"))
+    with op.batch_alter_table("queue") as batch:
+        batch.add_column(sa.Column("slot", sa.Integer, nullable=False, server_default="0"))
+        batch.add_column(sa.Column("annotator", sa.String(200), nullable=True))
+        batch.drop_constraint("uq_queue_project_item", type_="unique")
+        batch.create_unique_constraint(
+            "uq_queue_project_item_slot", ["project_id", "item_id", "slot"]
+        )
+    op.create_table(
+        "memberships",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column(
+            "project_id",
+            sa.Integer,
+            sa.ForeignKey("projects.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column("user", sa.String(200), nullable=False),
+        sa.Column("role", sa.String(20), nullable=False),
+        sa.Column("created_at", _ts(), nullable=False),
+        sa.UniqueConstraint("project_id", "user", name="uq_memberships_project_user"),
+    )
+    op.create_table(
+        "trainer_locks",
+        sa.Column(
+            "project_id",
+            sa.Integer,
+            sa.ForeignKey("projects.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column("holder", sa.String(100), nullable=False),
+        sa.Column("expires_at", _ts(), nullable=False),
+    )
+
+
+MIGRATIONS: dict[int, Callable[[Operations], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5}
 assert max(MIGRATIONS) == SCHEMA_VERSION, "add a migration for every schema version"
 
 

@@ -132,6 +132,11 @@ def most_recent_project(store: Store) -> str | None:
         )
 
 
+def project_id(store: Store, project_name: str) -> int:
+    with store.read() as session:
+        return queries.get_project(session, project_name).id
+
+
 def configure(
     store: Store,
     project_name: str,
@@ -302,6 +307,40 @@ def _load_items(store: Store, entries: list[QueueEntry]) -> list[QueuedItem]:
             )
         )
     return out
+
+
+def nothing_left_for(store: Store, project_name: str, annotator: str) -> bool:
+    """True when the annotator can get no more work: every item is queued or decided, and no
+    queued slot is free for them (each is leased to someone else, or on an item they hold or
+    decided). An empty ``claim_next`` can also mean another process is planning a batch."""
+    expired = utcnow() - _lease_ttl(store)
+    with store.read() as session:
+        project = queries.get_project(session, project_name)
+        pid = project.id
+        in_queue = select(QueueEntry.item_id).where(QueueEntry.project_id == pid)
+        decided = select(Annotation.item_id).where(
+            Annotation.project_id == pid, Annotation.undone_at.is_(None)
+        )
+        unqueued = session.scalar(
+            select(func.count()).where(
+                Item.project_id == pid, Item.id.not_in(in_queue), Item.id.not_in(decided)
+            )
+        )
+        if unqueued:
+            return False
+        mine = select(Annotation.item_id).where(
+            Annotation.project_id == pid,
+            Annotation.annotator == annotator,
+            Annotation.undone_at.is_(None),
+        )
+        free = session.scalar(
+            select(func.count()).where(
+                QueueEntry.project_id == pid,
+                (QueueEntry.owner.is_(None)) | (QueueEntry.claimed_at < expired),
+                QueueEntry.item_id.not_in(mine),
+            )
+        )
+        return not free
 
 
 def release(store: Store, project_name: str, owner: str) -> int:
@@ -842,11 +881,21 @@ def _queue_round(store, project_name, info, strategy, chosen, scores) -> int | N
                 )
             ).all()
         )
+        # Queued or decided since the selection read the pool (another process planned,
+        # and someone labelled, meanwhile): never queue an item a second time.
         busy = set(
             session.scalars(
                 select(QueueEntry.item_id).where(
                     QueueEntry.project_id == project.id,
                     QueueEntry.item_id.in_(row_to_item.values()),
+                )
+            )
+        ) | set(
+            session.scalars(
+                select(Annotation.item_id).where(
+                    Annotation.project_id == project.id,
+                    Annotation.item_id.in_(row_to_item.values()),
+                    Annotation.undone_at.is_(None),
                 )
             )
         )

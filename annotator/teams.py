@@ -10,6 +10,8 @@ An authenticated user without a membership is an annotator.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -117,3 +119,30 @@ def role_in(store: Store, project_name: str, user: str) -> str:
     with store.read() as session:
         project = queries.get_project(session, project_name)
         return role_of(session, project.id, user)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is labelling: a logged-in user (roles enforced) or a typed name (trust mode)."""
+
+    name: str
+    authenticated: bool
+
+
+#: OIDC claims tried in order for a logged-in user's name.
+NAME_CLAIMS = ("email", "preferred_username", "name", "sub")
+
+
+def identity(
+    *, logged_in: bool, claims: dict | None = None, typed_name: str = ""
+) -> Identity | None:
+    """The labelling identity: from the OIDC claims when logged in, else the typed name
+    (trust mode); None when there is neither."""
+    if logged_in:
+        for key in NAME_CLAIMS:
+            value = str((claims or {}).get(key) or "").strip()
+            if value:
+                return Identity(value[:200], authenticated=True)
+        return None
+    name = (typed_name or "").strip()
+    return Identity(name[:200], authenticated=False) if name else None

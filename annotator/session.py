@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from annotator import services, teams
 from annotator.errors import LabelError, ProtolabelError
-from annotator.store import queries
+from annotator.store import locks, queries
 from annotator.store.db import Store
 from annotator.store.models import (
     Annotation,
@@ -201,10 +201,12 @@ def claim_next(
     annotator = annotator or owner
     entries = _claim(store, project_name, owner, n, annotator)
     if plan and len(entries) < min(n, LOW_WATER):
-        for _attempt in range(n):  # each planned round adds at least one item
-            if len(entries) >= n or plan_round(store, project_name) is None:
-                break
-            entries = _claim(store, project_name, owner, n, annotator)
+        with locks.planner_lock(store, project_id(store, project_name)):
+            entries = _claim(store, project_name, owner, n, annotator)  # planned meanwhile?
+            for _attempt in range(n):  # each planned round adds at least one item
+                if len(entries) >= n or plan_round(store, project_name) is None:
+                    break
+                entries = _claim(store, project_name, owner, n, annotator)
     return _load_items(store, entries)
 
 

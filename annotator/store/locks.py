@@ -1,4 +1,5 @@
-"""The trainer lock: one trainer per project at a time, across every app instance.
+"""The trainer lock: one trainer per project at a time, across every app instance; and the
+planner lock, which queues claimers that would all choose the next batch at once.
 
 PostgreSQL: a session-level advisory lock (``pg_try_advisory_lock``) held on a dedicated
 connection for the length of the training; the server drops it when the holder's connection
@@ -23,6 +24,7 @@ from annotator.store.models import TrainerLock, utcnow
 #: Advisory lock ids of trainers: this base plus the project id (one 64-bit key space,
 #: apart from the two-key locks of annotators' claims and the migrations' key).
 _PG_TRAINER_BASE = 0x7472_0000_0000  # "tr"
+_PG_PLANNER_BASE = 0x706C_0000_0000  # "pl"
 #: A crashed SQLite trainer's lock row stops counting after this long.
 DEFAULT_TTL = timedelta(minutes=30)
 
@@ -82,3 +84,26 @@ def _sqlite_acquire(store: Store, project_id: int, holder: str, ttl: timedelta) 
         else:
             row.holder, row.expires_at = holder, now + ttl
         return True
+
+
+@contextmanager
+def planner_lock(store: Store, project_id: int) -> Iterator[None]:
+    """Wait until no other process is choosing a batch for the project (PostgreSQL).
+
+    Without it, eight annotators who run dry together would all run the strategy and all but
+    one would lose the race to queue their round. The waiter should claim again before
+    planning: the holder has probably stocked the queue. On SQLite this is a no-op (one
+    machine; queueing a round is serialised by BEGIN IMMEDIATE).
+    """
+    if store.dialect != "postgresql":
+        yield
+        return
+    key = _PG_PLANNER_BASE + project_id
+    with store.engine.connect() as conn:
+        conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            conn.commit()

@@ -224,6 +224,9 @@ def run(
 ) -> dict[str, Any]:
     """Run the stress test; return the audit (``KEYS``) plus ``seconds`` and ``per_second``.
 
+    The annotators are spawned processes: call this from a normal ``__main__`` (the CLI), not
+    from inside Streamlit or AppTest, whose main script spawn would re-run.
+
     ``items`` caps the decisions at ``items * overlap`` (each item is labelled ``overlap``
     times). ``overlap`` sets the project's overlap for the run (restored afterwards).
     """

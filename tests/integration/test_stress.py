@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import os
 import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -117,14 +116,22 @@ def test_a_killed_annotator_loses_no_acknowledged_label_and_its_leases_expire(
             db_url=settings.db_url, lease_ttl_seconds=ttl, project=PROJECT, name="victim",
             log_path=str(log), seconds=120, hold_after=7,
         )  # fmt: skip
-        proc = mp.get_context("spawn").Process(target=stress.annotator_main, args=(spec,))
-        proc.start()
+        # A plain subprocess, not multiprocessing: spawn would re-run this process's __main__,
+        # which an earlier AppTest in the same session may have replaced.
+        code = (
+            "import json, sys; from annotator import stress; "
+            "stress.annotator_main(stress.AnnotatorSpec(**json.loads(sys.argv[1])))"
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code, json.dumps(asdict(spec))],
+            env=dict(os.environ, PYTHONPATH=str(ROOT)), cwd=ROOT,
+        )  # fmt: skip
         deadline = time.time() + 120
         while not any(e["e"] == "holding" for e in stress.read_log(log)):
-            assert proc.is_alive() and time.time() < deadline, stress.read_log(log)
+            assert proc.poll() is None and time.time() < deadline, stress.read_log(log)
             time.sleep(0.1)
         os.kill(proc.pid, signal.SIGKILL)  # mid-batch: leases held, nothing released
-        proc.join()
+        proc.wait()
         events = stress.read_log(log)
         acked = {e["annotation"] for e in events if e["e"] == "ack"}
         holding = set(next(e["items"] for e in events if e["e"] == "holding"))

@@ -95,7 +95,73 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="FILE", help="backup file to write")
     _app_parser(sub)
     simulate_cli.add_parser(sub)
+    _stress_parser(sub)
+    _members_parser(sub)
     return parser
+
+
+STRESS_EPILOG = """\
+output: one line of JSON on stdout,
+  {"acknowledged": N, "in_db": N, "double_served": N, "lost": N, "errors": N}
+  acknowledged  decisions the service acknowledged (submit returned an annotation id)
+  in_db         of those, the ones found in the database afterwards
+  lost          acknowledged but not in the database (must be 0)
+  double_served items served to more annotators at once than the overlap allows, or
+                twice to one annotator (from the claim logs and the database; must be 0)
+  errors        exceptions in the annotators, and annotator processes that died
+  The throughput goes to stderr. Running out of items is not an error.
+
+example:
+  protolabel stress --db postgresql://user@host/db --project digits --annotators 8 \\
+      --items 2000 --seconds 60 --overlap 1
+"""
+
+
+def _stress_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "stress",
+        help="many concurrent annotators label a project with its ground truth, then an audit",
+        description="Start --annotators processes that each claim a batch, label it with the "
+        "project's hidden ground truth (the oracle) and submit it through the same service "
+        "the app uses, until --items items are labelled or --seconds pass; then check that "
+        "every acknowledged label is in the database and no item was served to more "
+        "annotators at once than the overlap allows. The project must exist and have ground "
+        "truth. Its decisions stay in the project (use a copy).",
+        epilog=STRESS_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_db(p)
+    p.add_argument("--project", required=True, metavar="NAME")
+    p.add_argument("--annotators", type=int, default=8, help="annotator processes (default 8)")
+    p.add_argument(
+        "--items", type=int, default=2000, help="label at most this many items (default 2000)"
+    )
+    p.add_argument("--seconds", type=float, default=60.0, help="stop after this long (default 60)")
+    p.add_argument(
+        "--overlap",
+        type=int,
+        help="annotators per item for this run (default: the project's overlap setting)",
+    )
+    p.add_argument(
+        "--lease-ttl",
+        type=float,
+        metavar="SECONDS",
+        help="lease TTL of the annotators (default: $PROTOLABEL_LEASE_TTL, else 600)",
+    )
+
+
+def _members_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "members",
+        help="list a project's members, or set or remove a user's role",
+        description="Roles: annotator (labels; changes only their own decisions), reviewer "
+        "(also undoes or changes anyone's), owner (also the project's settings). Enforced for "
+        "users logged in to the app; without a login the app runs in trust mode (no checks).",
+    )
+    _add_db(p)
+    p.add_argument("--project", required=True, metavar="NAME")
+    p.add_argument("--set", nargs=2, metavar=("USER", "ROLE"), help="give USER the ROLE")
+    p.add_argument("--remove", metavar="USER", help="remove USER's membership")
 
 
 def _import_parser(sub: argparse._SubParsersAction) -> None:
@@ -325,6 +391,34 @@ def cmd_app(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def cmd_stress(args: argparse.Namespace) -> int:
+    from annotator import stress
+
+    settings = stress.with_ttl(Settings.from_env(args.db), args.lease_ttl)
+    result = stress.run(
+        settings, args.project, annotators=args.annotators, items=args.items,
+        seconds=args.seconds, overlap=args.overlap,
+    )  # fmt: skip
+    stress.print_result(result)
+    return 0
+
+
+def cmd_members(args: argparse.Namespace) -> int:
+    from annotator import teams
+
+    store = _store(args)
+    if args.set:
+        teams.set_role(store, args.project, args.set[0], args.set[1], by="cli")
+    if args.remove:
+        teams.set_role(store, args.project, args.remove, None, by="cli")
+    members = teams.members(store, args.project)
+    if not members:
+        print(f"{args.project!r} has no members: logged-in users label as annotators")
+    for user, role in members:
+        print(f"{user}\t{role}")
+    return 0
+
+
 COMMANDS = {
     "import": cmd_import,
     "export": cmd_export,
@@ -333,6 +427,8 @@ COMMANDS = {
     "backup": cmd_backup,
     "app": cmd_app,
     "simulate": simulate_cli.run,
+    "stress": cmd_stress,
+    "members": cmd_members,
 }
 
 

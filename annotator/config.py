@@ -10,6 +10,8 @@
 | import root        | ``PROTOLABEL_IMPORT_ROOT``    | none: the app imports uploads only        |
 | device             | ``PROTOLABEL_DEVICE``         | ``auto`` (cuda when available, else cpu)  |
 | seed               | ``PROTOLABEL_SEED``           | 0                                         |
+| lease TTL          | ``PROTOLABEL_LEASE_TTL``      | 600 seconds: an item claimed and neither  |
+|                    |                               | decided nor renewed returns to the pool   |
 
 ``PROTOLABEL_DB`` also accepts a plain file path, which means an SQLite file.
 """
@@ -60,6 +62,7 @@ class Settings:
     seed: int = 0
     max_upload_bytes: int = 200 * 1024 * 1024
     import_root: Path | None = None  # the app may import server paths under it, nowhere else
+    lease_ttl_seconds: float = 600.0  # a claim not renewed for this long returns to the pool
 
     @classmethod
     def from_env(cls, db: str | None = None) -> Settings:
@@ -75,6 +78,7 @@ class Settings:
             seed=_int_env("PROTOLABEL_SEED", 0),
             max_upload_bytes=_int_env("PROTOLABEL_MAX_UPLOAD_MB", 200) * 1024 * 1024,
             import_root=Path(import_root).expanduser().resolve() if import_root else None,
+            lease_ttl_seconds=_int_env("PROTOLABEL_LEASE_TTL", 600),
         )
 
     @property

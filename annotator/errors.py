@@ -45,4 +45,5 @@ class FeaturizerError(ProtolabelError):
 
 
 class PermissionDeniedError(ProtolabelError):
-    """The person may not do this (for example adjudicate without the reviewer role)."""
+    """The person may not do this: an authenticated user's role in the project does not allow
+    the action, or a reviewer action without a name."""

@@ -85,10 +85,12 @@ def apply_events(
     owner: str,
     annotator: str,
     done: set[str],
+    authenticated: bool = False,
 ) -> list[str]:
     """Apply the events not in ``done`` (ids applied earlier), in order; return applied ids.
 
-    ``done`` is updated in place. Each decision commits before this returns.
+    ``done`` is updated in place. Each decision commits before this returns. An
+    ``authenticated`` annotator's undo is role-checked (``annotator.teams``).
     """
     applied = []
     for raw in events or []:
@@ -96,7 +98,7 @@ def apply_events(
         if event.id in done:
             continue
         if event.type == "undo":
-            _undo(store, project, event, owner=owner, annotator=annotator)
+            _undo(store, project, event, owner=owner, annotator=annotator, auth=authenticated)
         else:
             label = event.label if event.type == "label" else None
             session.submit(
@@ -108,11 +110,15 @@ def apply_events(
     return applied
 
 
-def _undo(store: Store, project: str, event: Event, *, owner: str, annotator: str) -> None:
+def _undo(
+    store: Store, project: str, event: Event, *, owner: str, annotator: str, auth: bool
+) -> None:
     annotation_id = session.annotation_for_event(store, project, event.target or "")
     if annotation_id is None:
         return  # the decision it takes back never reached the server: nothing to undo
-    session.undo(store, project, annotation_id, annotator=annotator, owner=owner)
+    session.undo(
+        store, project, annotation_id, annotator=annotator, owner=owner, authenticated=auth
+    )
 
 
 def _model(store: Store, project: str):

@@ -8,6 +8,13 @@ round is complete, and a background worker (``annotator.worker``) retrains the l
 queues the next batch chosen by the new model. If the queue runs dry first, the next batch is
 chosen right away by the current model and marked ``stale``: labelling never waits.
 
+Teams: an item is labelled by ``project.overlap`` different annotators (default 1). Each
+pending decision is a queue *slot* leased to one annotator at a time (``claim_next``); a lease
+not renewed within the lease TTL (``Settings.lease_ttl_seconds``, 10 minutes) returns the slot
+to the pool. So an item is never served to more annotators at once than the overlap allows, and
+never twice to the same annotator. A decision is never refused for a lost lease: it uses the
+holder's slot, else a free one, else it is kept as an extra decision beyond the overlap.
+
 Every decision is committed before the next item is shown, with the round, strategy, score
 and model version of its selection. A decision carries the id of the item it was shown for and
 the browser's id for the key press (``client_event``), so a replayed press is not a second label.
@@ -21,13 +28,13 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from annotator import services
+from annotator import services, teams
 from annotator.errors import LabelError, ProtolabelError
-from annotator.store import queries
+from annotator.store import locks, queries
 from annotator.store.db import Store
 from annotator.store.models import (
     Annotation,
@@ -40,8 +47,11 @@ from annotator.store.models import (
 )
 from strategies import NAMES
 
-#: A tab idle for longer than this loses its reserved items to the shared queue.
+#: The default lease TTL: a tab idle for longer loses its reserved items to the shared queue
+#: (``Settings.lease_ttl_seconds`` sets it).
 CLAIM_TTL = timedelta(minutes=10)
+#: The most annotators that may label one item.
+MAX_OVERLAP = 20
 #: Items a tab reserves ahead of the one on screen.
 LOOKAHEAD = 20
 #: A tab chooses batches itself only below this many reserved items (the worker is behind).
@@ -122,36 +132,51 @@ def most_recent_project(store: Store) -> str | None:
         )
 
 
+def project_id(store: Store, project_name: str) -> int:
+    with store.read() as session:
+        return queries.get_project(session, project_name).id
+
+
 def configure(
     store: Store,
     project_name: str,
     *,
-    strategy: str,
-    batch_size: int,
+    strategy: str | None = None,
+    batch_size: int | None = None,
+    overlap: int | None = None,
     semi_supervised: bool | None = None,
+    user: str | None = None,
+    authenticated: bool = False,
 ) -> None:
-    """Set the strategy and batch size of the project's next rounds, and whether retrains
-    refine the prototypes with unlabelled items (None: leave as it is)."""
-    if strategy not in STRATEGY_NAMES:
+    """Set the strategy, batch size and overlap of the project's next rounds, and whether its
+    retrains refine the prototypes with unlabelled items (None: unchanged).
+
+    Items already queued keep the overlap they were planned with. An authenticated ``user``
+    must be an owner of the project (``annotator.teams``).
+    """
+    if strategy is not None and strategy not in STRATEGY_NAMES:
         raise ProtolabelError(f"unknown strategy {strategy!r} (choose {', '.join(STRATEGY_NAMES)})")
-    if not 1 <= int(batch_size) <= 1000:
+    if batch_size is not None and not 1 <= int(batch_size) <= 1000:
         raise ProtolabelError(f"batch size must be between 1 and 1000, got {batch_size}")
+    if overlap is not None and not 1 <= int(overlap) <= MAX_OVERLAP:
+        raise ProtolabelError(f"overlap must be between 1 and {MAX_OVERLAP}, got {overlap}")
     with store.write() as session:
         project = queries.get_project(session, project_name)
-        semi = project.semi_supervised if semi_supervised is None else bool(semi_supervised)
-        current = (project.strategy, project.batch_size, project.semi_supervised)
-        if current == (strategy, int(batch_size), semi):
-            return
-        project.strategy, project.batch_size = strategy, int(batch_size)
-        project.semi_supervised = semi
-        queries.log_event(
-            session,
-            project.id,
-            "settings",
-            strategy=strategy,
-            batch_size=int(batch_size),
-            semi_supervised=semi,
+        new = (
+            strategy if strategy is not None else project.strategy,
+            int(batch_size) if batch_size is not None else project.batch_size,
+            int(overlap) if overlap is not None else project.overlap,
+            bool(semi_supervised) if semi_supervised is not None else project.semi_supervised,
         )
+        old = (project.strategy, project.batch_size, project.overlap, project.semi_supervised)
+        if old == new:
+            return
+        teams.check_owner(session, project, user, authenticated=authenticated)
+        project.strategy, project.batch_size, project.overlap, project.semi_supervised = new
+        queries.log_event(
+            session, project.id, "settings", strategy=new[0], batch_size=new[1], overlap=new[2],
+            semi_supervised=new[3], user=user,
+        )  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------
@@ -159,48 +184,94 @@ def configure(
 
 
 def claim_next(
-    store: Store, project_name: str, owner: str, *, n: int = LOOKAHEAD, plan: bool = True
+    store: Store,
+    project_name: str,
+    owner: str,
+    *,
+    n: int = LOOKAHEAD,
+    plan: bool = True,
+    annotator: str | None = None,
 ) -> list[QueuedItem]:
-    """The owner's next ``n`` items, in order, reserving more from the shared queue as needed.
+    """The owner's next ``n`` items, in order, leasing more from the shared queue as needed.
 
-    The worker keeps the shared queue stocked. Only when the owner holds fewer than
-    ``LOW_WATER`` items with nothing left to claim (and ``plan`` is true) are batches chosen
-    here, right away, with the current model, until it holds ``n``: the caller never waits
-    for training (such a batch is marked stale when a retrain is pending; after the retrain
-    the new model's choice replaces what was not shown yet).
+    ``owner`` is the queue (a browser tab, an annotator process) and ``annotator`` the person
+    (default: the owner); calling this renews the owner's leases. The worker keeps the shared
+    queue stocked. Only when the owner holds fewer than ``LOW_WATER`` items with nothing left
+    to claim (and ``plan`` is true) are batches chosen here, right away, with the current
+    model, until it holds ``n``: the caller never waits for training (such a batch is marked
+    stale when a retrain is pending; after the retrain the new model's choice replaces what was
+    not shown yet).
     """
-    entries = _claim(store, project_name, owner, n)
+    annotator = annotator or owner
+    entries = _claim(store, project_name, owner, n, annotator)
     if plan and len(entries) < min(n, LOW_WATER):
-        for _attempt in range(n):  # each planned round adds at least one item
-            if len(entries) >= n or plan_round(store, project_name) is None:
-                break
-            entries = _claim(store, project_name, owner, n)
+        with locks.planner_lock(store, project_id(store, project_name)):
+            entries = _claim(store, project_name, owner, n, annotator)  # planned meanwhile?
+            for _attempt in range(n):  # each planned round adds at least one item
+                if len(entries) >= n or plan_round(store, project_name) is None:
+                    break
+                entries = _claim(store, project_name, owner, n, annotator)
     return _load_items(store, entries)
 
 
-def _claim(
-    store: Store, project_name: str, owner: str, n: int, *, claim: bool = True
-) -> list[QueueEntry]:
+def _lease_ttl(store: Store) -> timedelta:
+    return timedelta(seconds=store.settings.lease_ttl_seconds)
+
+
+def _claim(store: Store, project_name: str, owner: str, n: int, annotator: str) -> list[QueueEntry]:
+    """Renew the owner's leases and lease free slots up to ``n``, one per item, skipping items
+    the annotator holds or has decided. Row locks (``FOR UPDATE SKIP LOCKED``) keep concurrent
+    claimers off each other's rows on PostgreSQL; SQLite serialises writers (BEGIN IMMEDIATE)."""
     now = utcnow()
+    expired = now - _lease_ttl(store)
     with store.write() as session:
         project = queries.get_project(session, project_name)
+        _lock_annotator(session, project.id, annotator)
         mine = _owned(session, project.id, owner)
         session.execute(
             update(QueueEntry).where(QueueEntry.id.in_([e.id for e in mine])).values(claimed_at=now)
         )
-        if claim and len(mine) < n:
+        if len(mine) < n:
+            held = select(QueueEntry.item_id).where(
+                QueueEntry.project_id == project.id,
+                QueueEntry.annotator == annotator,
+                QueueEntry.claimed_at >= expired,
+            )
+            decided = select(Annotation.item_id).where(
+                Annotation.project_id == project.id,
+                Annotation.annotator == annotator,
+                Annotation.undone_at.is_(None),
+            )
+            want = n - len(mine)
             free = session.scalars(
                 select(QueueEntry)
                 .where(QueueEntry.project_id == project.id)
-                .where((QueueEntry.owner.is_(None)) | (QueueEntry.claimed_at < now - CLAIM_TTL))
-                .order_by(QueueEntry.round, QueueEntry.position)
-                .limit(n - len(mine))
+                .where((QueueEntry.owner.is_(None)) | (QueueEntry.claimed_at < expired))
+                .where(QueueEntry.item_id.not_in(held), QueueEntry.item_id.not_in(decided))
+                .order_by(QueueEntry.round, QueueEntry.position, QueueEntry.slot)
+                .limit(want * max(project.overlap, 1))
                 .with_for_update(skip_locked=True)
             ).all()
+            taken = {e.item_id for e in mine}
             for entry in free:
-                entry.owner, entry.claimed_at = owner, now
-            mine = mine + list(free)
+                if len(taken) >= n:
+                    break
+                if entry.item_id in taken:
+                    continue  # one slot per item and annotator
+                taken.add(entry.item_id)
+                entry.owner, entry.annotator, entry.claimed_at = owner, annotator, now
+                mine.append(entry)
         return mine
+
+
+def _lock_annotator(session: Session, project_id: int, annotator: str) -> None:
+    """Serialise one annotator's claims (two tabs of one person) on PostgreSQL, so they never
+    lease two slots of one item; SQLite already runs one writer at a time."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:p, hashtext(:a))"),
+            {"p": project_id, "a": annotator},
+        )
 
 
 def _owned(session: Session, project_id: int, owner: str) -> list[QueueEntry]:
@@ -208,7 +279,7 @@ def _owned(session: Session, project_id: int, owner: str) -> list[QueueEntry]:
         session.scalars(
             select(QueueEntry)
             .where(QueueEntry.project_id == project_id, QueueEntry.owner == owner)
-            .order_by(QueueEntry.round, QueueEntry.position)
+            .order_by(QueueEntry.round, QueueEntry.position, QueueEntry.slot)
         )
     )
 
@@ -244,6 +315,40 @@ def _load_items(store: Store, entries: list[QueueEntry]) -> list[QueuedItem]:
     return out
 
 
+def nothing_left_for(store: Store, project_name: str, annotator: str) -> bool:
+    """True when the annotator can get no more work: every item is queued or decided, and no
+    queued slot is free for them (each is leased to someone else, or on an item they hold or
+    decided). An empty ``claim_next`` can also mean another process is planning a batch."""
+    expired = utcnow() - _lease_ttl(store)
+    with store.read() as session:
+        project = queries.get_project(session, project_name)
+        pid = project.id
+        in_queue = select(QueueEntry.item_id).where(QueueEntry.project_id == pid)
+        decided = select(Annotation.item_id).where(
+            Annotation.project_id == pid, Annotation.undone_at.is_(None)
+        )
+        unqueued = session.scalar(
+            select(func.count()).where(
+                Item.project_id == pid, Item.id.not_in(in_queue), Item.id.not_in(decided)
+            )
+        )
+        if unqueued:
+            return False
+        mine = select(Annotation.item_id).where(
+            Annotation.project_id == pid,
+            Annotation.annotator == annotator,
+            Annotation.undone_at.is_(None),
+        )
+        free = session.scalar(
+            select(func.count()).where(
+                QueueEntry.project_id == pid,
+                (QueueEntry.owner.is_(None)) | (QueueEntry.claimed_at < expired),
+                QueueEntry.item_id.not_in(mine),
+            )
+        )
+        return not free
+
+
 def release(store: Store, project_name: str, owner: str) -> int:
     """Return the owner's reserved items to the shared queue (a tab closed or left)."""
     with store.write() as session:
@@ -251,7 +356,7 @@ def release(store: Store, project_name: str, owner: str) -> int:
         return session.execute(
             update(QueueEntry)
             .where(QueueEntry.project_id == project.id, QueueEntry.owner == owner)
-            .values(owner=None, claimed_at=None)
+            .values(owner=None, annotator=None, claimed_at=None)
         ).rowcount
 
 
@@ -308,22 +413,26 @@ def _submit(store, project_name, item_id, label, annotator, owner, client_event)
         item = session.get(Item, item_id)
         if item is None or item.project_id != project.id:
             raise ProtolabelError(f"project {project_name!r} has no item {item_id}")
-        entry = session.scalar(
-            select(QueueEntry).where(
-                QueueEntry.project_id == project.id, QueueEntry.item_id == item_id
+        entry = _slot_for_decision(store, session, project.id, item_id, annotator, owner)
+        if entry is None:  # an extra decision: keep the selection context if there is one
+            context = session.scalar(
+                select(QueueEntry)
+                .where(QueueEntry.project_id == project.id, QueueEntry.item_id == item_id)
+                .limit(1)
             )
-        )
+        else:
+            context = entry
         annotation = Annotation(
             project_id=project.id,
             item_id=item_id,
             label=label,
             annotator=annotator,
             client_event=client_event,
-            round=entry.round if entry else None,
-            strategy=entry.strategy if entry else None,
-            score=entry.score if entry else None,
-            model_version=entry.model_version if entry else None,
-            stale=entry.stale if entry else False,
+            round=context.round if context else None,
+            strategy=context.strategy if context else None,
+            score=context.score if context else None,
+            model_version=context.model_version if context else None,
+            stale=context.stale if context else False,
         )
         session.add(annotation)
         completed = False
@@ -339,6 +448,42 @@ def _submit(store, project_name, item_id, label, annotator, owner, client_event)
             item=item.external_id, label=label, annotator=annotator, annotation=annotation.id,
         )  # fmt: skip
         return SubmitResult(annotation.id, round_completed=completed)
+
+
+def _slot_for_decision(
+    store: Store, session: Session, project_id: int, item_id: int, annotator: str, owner: str | None
+) -> QueueEntry | None:
+    """The queue slot a decision uses up, locked: the one the owner (else the annotator) holds,
+    else a free one unless the annotator decided the item already; None for an extra decision
+    (the lease expired and another annotator holds the item's last slot, or it is decided)."""
+    base = select(QueueEntry).where(
+        QueueEntry.project_id == project_id, QueueEntry.item_id == item_id
+    )
+    holder = QueueEntry.annotator == annotator
+    if owner is not None:
+        holder = holder | (QueueEntry.owner == owner)
+    entry = session.scalar(base.where(holder).order_by(QueueEntry.slot).limit(1).with_for_update())
+    if entry is not None:
+        return entry
+    decided = session.scalar(
+        select(Annotation.id)
+        .where(
+            Annotation.project_id == project_id,
+            Annotation.item_id == item_id,
+            Annotation.annotator == annotator,
+            Annotation.undone_at.is_(None),
+        )
+        .limit(1)
+    )
+    if decided is not None:
+        return None
+    expired = utcnow() - _lease_ttl(store)
+    return session.scalar(
+        base.where((QueueEntry.owner.is_(None)) | (QueueEntry.claimed_at < expired))
+        .order_by(QueueEntry.slot)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
 
 
 def _check_annotator(annotator: str) -> str:
@@ -375,11 +520,18 @@ def _complete_round_if_done(session: Session, project_id: int, number: int) -> b
 
 
 def undo(
-    store: Store, project_name: str, annotation_id: int, *, annotator: str, owner: str | None = None
+    store: Store,
+    project_name: str,
+    annotation_id: int,
+    *,
+    annotator: str,
+    owner: str | None = None,
+    authenticated: bool = False,
 ) -> int:
     """Withdraw a decision and put its item back at the head of the owner's queue.
 
     Works across a retrain: the label is withdrawn now and the model catches up next round.
+    An authenticated annotator may undo only their own decisions (``annotator.teams``).
     Returns the item id.
     """
     annotator = _check_annotator(annotator)
@@ -388,29 +540,37 @@ def undo(
         ann = session.get(Annotation, annotation_id)
         if ann is None or ann.project_id != project.id:
             raise ProtolabelError(f"project {project_name!r} has no decision {annotation_id}")
+        teams.check_may_change(
+            session, project, annotator, ann.annotator, authenticated=authenticated
+        )
         if ann.undone_at is None:
             ann.undone_at = utcnow()
             queries.log_event(
                 session, project.id, "undo", annotation=annotation_id, annotator=annotator
             )
-        _requeue_first(session, project.id, ann, owner)
+        _requeue_first(session, project, ann, owner, annotator)
         return ann.item_id
 
 
-def _requeue_first(session: Session, project_id: int, ann: Annotation, owner: str | None) -> None:
-    still_decided = session.scalar(
-        select(func.count()).where(
+def _requeue_first(
+    session: Session, project: Project, ann: Annotation, owner: str | None, annotator: str
+) -> None:
+    """Give the item a slot again, held by the owner, if it now has fewer decisions by
+    different annotators plus queued slots than the project's overlap."""
+    project_id = project.id
+    decided_by = session.scalar(
+        select(func.count(func.distinct(Annotation.annotator))).where(
             Annotation.project_id == project_id,
             Annotation.item_id == ann.item_id,
             Annotation.undone_at.is_(None),
         )
     )
-    queued = session.scalar(
-        select(QueueEntry.id).where(
+    slots = session.scalars(
+        select(QueueEntry.slot).where(
             QueueEntry.project_id == project_id, QueueEntry.item_id == ann.item_id
         )
-    )
-    if still_decided or queued is not None:
+    ).all()
+    if decided_by + len(slots) >= max(project.overlap, 1):
         return
     first = session.scalar(
         select(func.min(QueueEntry.position)).where(QueueEntry.project_id == project_id)
@@ -426,7 +586,9 @@ def _requeue_first(session: Session, project_id: int, ann: Annotation, owner: st
             model_version=ann.model_version,
             stale=ann.stale,
             owner=owner,
+            annotator=annotator if owner else None,
             claimed_at=utcnow() if owner else None,
+            slot=max(slots, default=-1) + 1,
         )
     )
 
@@ -439,9 +601,18 @@ def _min_queued_round(session: Session, project_id: int) -> int:
 
 
 def relabel(
-    store: Store, project_name: str, annotation_id: int, label: str | None, *, annotator: str
+    store: Store,
+    project_name: str,
+    annotation_id: int,
+    label: str | None,
+    *,
+    annotator: str,
+    authenticated: bool = False,
 ) -> int:
-    """Change a past decision (the editable history): withdraw it and record the new one."""
+    """Change a past decision (the editable history): withdraw it and record the new one.
+
+    An authenticated annotator may change only their own decisions (``annotator.teams``).
+    """
     annotator = _check_annotator(annotator)
     with store.write() as session:
         project = queries.get_project(session, project_name)
@@ -449,6 +620,9 @@ def relabel(
         old = session.get(Annotation, annotation_id)
         if old is None or old.project_id != project.id:
             raise ProtolabelError(f"project {project_name!r} has no decision {annotation_id}")
+        teams.check_may_change(
+            session, project, annotator, old.annotator, authenticated=authenticated
+        )
         old.undone_at = old.undone_at or utcnow()
         new = Annotation(
             project_id=project.id, item_id=old.item_id, label=label, annotator=annotator,
@@ -501,7 +675,7 @@ def progress(store: Store, project_name: str) -> Progress:
         if current is not None:
             left = (
                 session.scalar(
-                    select(func.count()).where(
+                    select(func.count(func.distinct(QueueEntry.item_id))).where(
                         QueueEntry.project_id == project.id, QueueEntry.round == current.number
                     )
                 )
@@ -733,11 +907,21 @@ def _queue_round(store, project_name, info, strategy, chosen, scores) -> int | N
                 )
             ).all()
         )
+        # Queued or decided since the selection read the pool (another process planned,
+        # and someone labelled, meanwhile): never queue an item a second time.
         busy = set(
             session.scalars(
                 select(QueueEntry.item_id).where(
                     QueueEntry.project_id == project.id,
                     QueueEntry.item_id.in_(row_to_item.values()),
+                )
+            )
+        ) | set(
+            session.scalars(
+                select(Annotation.item_id).where(
+                    Annotation.project_id == project.id,
+                    Annotation.item_id.in_(row_to_item.values()),
+                    Annotation.undone_at.is_(None),
                 )
             )
         )
@@ -753,13 +937,15 @@ def _queue_round(store, project_name, info, strategy, chosen, scores) -> int | N
                   batch_size=len(picks), stale=info["stale"])
         )  # fmt: skip
         for position, (row, score) in enumerate(picks):
-            session.add(
-                QueueEntry(
-                    project_id=project.id, item_id=row_to_item[row], round=number, position=position,
-                    strategy=strategy, score=None if np.isnan(score) else float(score),
-                    model_version=info["model_version"], stale=info["stale"],
-                )
-            )  # fmt: skip
+            for slot in range(max(project.overlap, 1)):
+                session.add(
+                    QueueEntry(
+                        project_id=project.id, item_id=row_to_item[row], round=number,
+                        position=position, slot=slot, strategy=strategy,
+                        score=None if np.isnan(score) else float(score),
+                        model_version=info["model_version"], stale=info["stale"],
+                    )
+                )  # fmt: skip
         queries.log_event(session, project.id, "round_planned", round=number, strategy=strategy,
                           model_version=info["model_version"], size=len(picks), stale=info["stale"])  # fmt: skip
         return number
@@ -785,7 +971,14 @@ def _drop_outdated(store: Store, project_name: str, keep: int = KEEP_STALE) -> N
             select(QueueEntry)
             .where(QueueEntry.project_id == project.id, QueueEntry.round > last_done)
             .where(QueueEntry.model_version.is_(None) | (QueueEntry.model_version < model.version))
-            .order_by(QueueEntry.owner, QueueEntry.round, QueueEntry.position)
+            .where(  # an item that has some of its overlap decisions keeps its other slots
+                QueueEntry.item_id.not_in(
+                    select(Annotation.item_id).where(
+                        Annotation.project_id == project.id, Annotation.undone_at.is_(None)
+                    )
+                )
+            )
+            .order_by(QueueEntry.owner, QueueEntry.round, QueueEntry.position, QueueEntry.slot)
         ).all()
         kept: dict[str, int] = {}
         rounds = set()
@@ -806,7 +999,7 @@ def _shrink_round(session: Session, project_id: int, rnd: Round) -> None:
     """A round keeps only its decided and still-queued items."""
     left = (
         session.scalar(
-            select(func.count()).where(
+            select(func.count(func.distinct(QueueEntry.item_id))).where(
                 QueueEntry.project_id == project_id, QueueEntry.round == rnd.number
             )
         )

@@ -46,16 +46,18 @@ def run_worker(
 
 
 def step(store, project_name: str, session) -> str:
-    """One pass: retrain if a round completed, then top up the shared queue."""
+    """One pass: retrain if a round completed, then top up the shared queue.
+
+    Training runs under the project's trainer lock (``annotator.store.locks``): with several
+    app instances on one database only one trains at a time; the others skip ("locked") and
+    read the newest model version like everyone else.
+    """
     from annotator.errors import ProjectNotFoundError
 
     try:
         did = "idle"
         if session.retrain_pending(store, project_name):
-            version = session.train(store, project_name)
-            if version is not None:
-                session.plan_round(store, project_name, replace_stale=True)
-                did = f"trained v{version}"
+            did = _train_locked(store, project_name, session)
         if (
             session.unclaimed_count(store, project_name) == 0
             and session.plan_round(store, project_name) is not None
@@ -65,6 +67,21 @@ def step(store, project_name: str, session) -> str:
         return did
     except ProjectNotFoundError:
         return "gone"
+
+
+def _train_locked(store, project_name: str, session) -> str:
+    from annotator.store.locks import trainer_lock
+
+    with trainer_lock(store, session.project_id(store, project_name)) as got:
+        if not got:
+            return "locked"
+        if not session.retrain_pending(store, project_name):
+            return "idle"  # another instance trained while this one waited for the lock
+        version = session.train(store, project_name)
+        if version is None:
+            return "idle"
+        session.plan_round(store, project_name, replace_stale=True)
+        return f"trained v{version}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -215,15 +215,46 @@ def _v4(op: Operations) -> None:
     op.add_column("projects", sa.Column("stop_set", _json(), nullable=True))
 
 
-def _v5_reserved(op: Operations) -> None:
-    """Reserved for the teams branch's ``_v5`` (users, roles, leases); replaced at its merge.
-
-    Does nothing, so that ``_v6`` below applies on top of the v4 schema as well.
-    """
+def _v5(op: Operations) -> None:
+    """Teams: per-project roles, the overlap setting, one queue slot per pending decision
+    (an item with overlap k has k slots, each leased to one annotator), the SQLite trainer lock."""
+    op.add_column("projects", sa.Column("overlap", sa.Integer, nullable=False, server_default="1"))
+    with op.batch_alter_table("queue") as batch:
+        batch.add_column(sa.Column("slot", sa.Integer, nullable=False, server_default="0"))
+        batch.add_column(sa.Column("annotator", sa.String(200), nullable=True))
+        batch.drop_constraint("uq_queue_project_item", type_="unique")
+        batch.create_unique_constraint(
+            "uq_queue_project_item_slot", ["project_id", "item_id", "slot"]
+        )
+    op.create_table(
+        "memberships",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column(
+            "project_id",
+            sa.Integer,
+            sa.ForeignKey("projects.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column("user", sa.String(200), nullable=False),
+        sa.Column("role", sa.String(20), nullable=False),
+        sa.Column("created_at", _ts(), nullable=False),
+        sa.UniqueConstraint("project_id", "user", name="uq_memberships_project_user"),
+    )
+    op.create_table(
+        "trainer_locks",
+        sa.Column(
+            "project_id",
+            sa.Integer,
+            sa.ForeignKey("projects.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column("holder", sa.String(100), nullable=False),
+        sa.Column("expires_at", _ts(), nullable=False),
+    )
 
 
 def _v6(op: Operations) -> None:
-    """Adjudications: a reviewer's final label per item. Touches no earlier table."""
+    """Adjudications: a reviewer's final label per item."""
     op.create_table(
         "adjudications",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -257,7 +288,7 @@ MIGRATIONS: dict[int, Callable[[Operations], None]] = {
     2: _v2,
     3: _v3,
     4: _v4,
-    5: _v5_reserved,
+    5: _v5,
     6: _v6,
     7: _v7,
 }

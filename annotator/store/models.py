@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 7  # 5 is reserved for the teams branch (users, roles, leases)
+SCHEMA_VERSION = 7
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
@@ -98,6 +98,8 @@ class Project(Base):
     # [external ids]}}) and the stop set of the stopping advice (item rows, chosen once).
     guidelines: Mapped[dict[str, Any] | None] = mapped_column()
     stop_set: Mapped[list[int] | None] = mapped_column(JSONType)
+    # Added in schema version 5: how many different annotators label each item.
+    overlap: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # Added in schema version 7: refine the prototypes with unlabelled items at each retrain.
     semi_supervised: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
@@ -214,16 +216,19 @@ class ModelVersion(Base):
 
 
 class QueueEntry(Base):
-    """An item selected for labelling and not decided yet.
+    """One pending decision on an item selected for labelling: a *slot*.
 
-    ``owner`` is the labelling queue (one browser tab) that reserved it, None while it waits
-    in the shared queue; a reserved item is served to no other queue until it is decided,
-    released, or its owner has been idle for longer than the reservation TTL.
+    An item gets ``project.overlap`` slots (0, 1, ...) when its round is planned; a decision
+    uses up one. ``owner`` is the labelling queue (one browser tab or annotator process) that
+    holds the slot's lease and ``annotator`` the person behind it, both None while it waits in
+    the shared queue; a held slot is served to no other queue until it is decided, released,
+    or its owner has not renewed the lease for longer than the lease TTL. One annotator never
+    holds two slots of an item, nor one of an item it has decided.
     """
 
     __tablename__ = "queue"
     __table_args__ = (
-        UniqueConstraint("project_id", "item_id", name="uq_queue_project_item"),
+        UniqueConstraint("project_id", "item_id", "slot", name="uq_queue_project_item_slot"),
         Index("ix_queue_project_owner", "project_id", "owner"),
     )
 
@@ -239,9 +244,51 @@ class QueueEntry(Base):
     owner: Mapped[str | None] = mapped_column(String(100))
     claimed_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Added in schema version 5: the slot number and the lease holder's annotator name.
+    slot: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    annotator: Mapped[str | None] = mapped_column(String(200))
 
     def __repr__(self) -> str:
-        return f"QueueEntry(item_id={self.item_id}, round={self.round}, owner={self.owner!r})"
+        return (
+            f"QueueEntry(item_id={self.item_id}, slot={self.slot}, round={self.round}, "
+            f"owner={self.owner!r})"
+        )
+
+
+class Membership(Base):
+    """A user's role in a project (added in schema version 5).
+
+    Roles are enforced only for authenticated users (``annotator.teams``); an authenticated
+    user without a membership labels as an annotator.
+    """
+
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("project_id", "user", name="uq_memberships_project_user"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    user: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))  # annotator | reviewer | owner
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"Membership(project_id={self.project_id}, user={self.user!r}, role={self.role!r})"
+
+
+class TrainerLock(Base):
+    """Who trains a project now (added in schema version 5; used on SQLite, where there are no
+    advisory locks). A holder that crashed stops blocking others at ``expires_at``."""
+
+    __tablename__ = "trainer_locks"
+
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    holder: Mapped[str] = mapped_column(String(100))
+    expires_at: Mapped[datetime] = mapped_column()
+
+    def __repr__(self) -> str:
+        return f"TrainerLock(project_id={self.project_id}, holder={self.holder!r})"
 
 
 class Adjudication(Base):

@@ -101,3 +101,21 @@ def test_sidebar_changes_strategy_and_batch(page: AppTest, fresh_db: Path) -> No
 def test_bad_event_is_reported_not_crashing(page: AppTest) -> None:
     _press(page, [{"id": "bad", "type": "explode", "item": 1}])
     assert "unknown card event type" in page.error[0].value
+
+
+def test_without_a_login_the_page_says_trust_mode_and_sets_the_overlap(
+    page: AppTest, fresh_db: Path
+) -> None:
+    texts = [m.value for m in page.sidebar.markdown] + [c.value for c in page.sidebar.caption]
+    assert any("Trust mode" in t for t in texts), texts
+    (overlap,) = [n for n in page.sidebar.number_input if n.label == "Overlap"]
+    overlap.set_value(2).run()
+    assert not page.exception
+    store = _store(fresh_db)
+    try:
+        from annotator.store import queries
+
+        with store.read() as s:
+            assert queries.get_project(s, "digits").overlap == 2
+    finally:
+        store.dispose()

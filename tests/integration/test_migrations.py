@@ -88,3 +88,40 @@ def test_two_processes_opening_a_new_database_upgrade_once(settings: Settings) -
     store = Store(settings)
     assert _version(store) == SCHEMA_VERSION
     store.dispose()
+
+
+def test_version_4_queue_upgrades_to_slots(settings: Settings) -> None:
+    old = Store(settings)
+    migrations.upgrade(old.write_engine, target=4)
+    with old.write_engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO projects (name, labels, data_kind, featurizer, feature_dim,"
+                " features_version, instructions, source_info, archived, created_at, strategy,"
+                " batch_size) VALUES ('old', '[\"a\"]', 'text', 'tfidf', 0, 0, '', '{}', false,"
+                " CURRENT_TIMESTAMP, 'auto', 10)"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO items (project_id, external_id, row, content_hash, created_at)"
+                " VALUES (1, 'x', 0, 'h', CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO queue (project_id, item_id, round, position, strategy, stale, owner,"
+                " created_at) VALUES (1, 1, 1, 0, 'random', false, 'tab', CURRENT_TIMESTAMP)"
+            )
+        )
+    old.dispose()
+    store = Store.open(settings)
+    try:
+        with store.read() as session:
+            from annotator.store.models import Project, QueueEntry
+
+            entry = session.scalar(sa.select(QueueEntry))
+            assert (entry.slot, entry.owner, entry.annotator) == (0, "tab", None)
+            assert session.scalar(sa.select(Project.overlap)) == 1
+    finally:
+        store.dispose()

@@ -7,9 +7,10 @@ import uuid
 import pandas as pd
 import streamlit as st
 
-from annotator import labelling, services, session
+from annotator import labelling, services, session, teams
 from annotator.errors import ProtolabelError
 from annotator.store import queries
+from annotator.ui.auth import NAME_KEY, login_configured, sidebar_identity
 from annotator.ui.card import label_card
 from annotator.ui.pages.labelset import guides_panel
 from annotator.ui.resources import get_store, get_workers
@@ -17,7 +18,7 @@ from annotator.ui.text import escape_markdown
 
 OWNER_KEY = "pl_owner"
 DONE_KEY = "pl_done_events"
-ANNOTATOR_KEY = "pl_annotator"
+ANNOTATOR_KEY = NAME_KEY
 PROJECT_KEY = "pl_project"
 
 
@@ -28,25 +29,46 @@ def _init_state() -> None:
         st.session_state[DONE_KEY] = set()
 
 
-def _sidebar(store, projects: list[str]) -> tuple[str, str]:
+def _sidebar(store, projects: list[str]) -> tuple[str, teams.Identity | None]:
     with st.sidebar:
         if PROJECT_KEY not in st.session_state or st.session_state[PROJECT_KEY] not in projects:
             st.session_state[PROJECT_KEY] = session.most_recent_project(store) or projects[0]
         project = st.selectbox("Project", projects, key=PROJECT_KEY)
-        annotator = st.text_input("Your name", key=ANNOTATOR_KEY, placeholder="who is labelling?")
-        with store.read() as s:
-            p = queries.get_project(s, project)
-            strategy, batch = p.strategy, p.batch_size
-        new_strategy = st.selectbox(
-            "Strategy", session.STRATEGY_NAMES, index=session.STRATEGY_NAMES.index(strategy),
-            help="How the next batch is chosen; auto: typicality while there are few labels, "
-            "then the most uncertain items, spread out (hybrid).",
-        )  # fmt: skip
-        new_batch = st.number_input("Batch size", min_value=1, max_value=1000, value=batch, step=1)
-        if (new_strategy, int(new_batch)) != (strategy, batch):
-            session.configure(store, project, strategy=new_strategy, batch_size=int(new_batch))
-            st.toast(f"Next rounds: {new_strategy}, {int(new_batch)} items")
-    return project, (annotator or "").strip()
+        who = sidebar_identity()
+        role = teams.role_in(store, project, who.name) if who and who.authenticated else None
+        if role is not None:
+            st.caption(f"Role in this project: **{role}**")
+        if role in (None, "owner"):  # trust mode, or an owner
+            _settings(store, project, who)
+    return project, who
+
+
+def _settings(store, project: str, who: teams.Identity | None) -> None:
+    with store.read() as s:
+        p = queries.get_project(s, project)
+        strategy, batch, overlap = p.strategy, p.batch_size, p.overlap
+    new_strategy = st.selectbox(
+        "Strategy", session.STRATEGY_NAMES, index=session.STRATEGY_NAMES.index(strategy),
+        help="How the next batch is chosen; auto: typicality while there are few labels, "
+        "then the most uncertain items, spread out (hybrid).",
+    )  # fmt: skip
+    new_batch = st.number_input("Batch size", min_value=1, max_value=1000, value=batch, step=1)
+    new_overlap = st.number_input(
+        "Overlap", min_value=1, max_value=session.MAX_OVERLAP, value=overlap, step=1,
+        help="How many different annotators label each item (applies to batches chosen "
+        "from now on).",
+    )  # fmt: skip
+    if (new_strategy, int(new_batch), int(new_overlap)) != (strategy, batch, overlap):
+        try:
+            session.configure(
+                store, project, strategy=new_strategy, batch_size=int(new_batch),
+                overlap=int(new_overlap), user=who.name if who else None,
+                authenticated=bool(who and who.authenticated),
+            )  # fmt: skip
+        except ProtolabelError as exc:
+            st.error(str(exc))
+            return
+        st.toast(f"Next rounds: {new_strategy}, {int(new_batch)} items, overlap {int(new_overlap)}")
 
 
 @st.fragment(run_every=2.0)
@@ -66,7 +88,7 @@ def status_panel(project: str) -> None:
 
 
 @st.fragment
-def card_panel(project: str, annotator: str) -> None:
+def card_panel(project: str, who: teams.Identity) -> None:
     """The label card: apply the browser's events, then show the next reserved items."""
     store = get_store()
     owner = st.session_state[OWNER_KEY]
@@ -74,10 +96,13 @@ def card_panel(project: str, annotator: str) -> None:
     events = st.session_state.get("label_card", {}) or {}
     events = events.get("events", []) if isinstance(events, dict) else []
     try:
-        labelling.apply_events(store, project, events, owner=owner, annotator=annotator, done=done)
+        labelling.apply_events(
+            store, project, events, owner=owner, annotator=who.name, done=done,
+            authenticated=who.authenticated,
+        )  # fmt: skip
     except ProtolabelError as exc:
         st.error(str(exc))
-    items = session.claim_next(store, project, owner)
+    items = session.claim_next(store, project, owner, annotator=who.name)
     with store.read() as s:
         names = queries.get_project(s, project).source_info.get("feature_names") or None
     payload = labelling.card_payload(
@@ -89,10 +114,10 @@ def card_panel(project: str, annotator: str) -> None:
             "Every item has a decision. Export the dataset on the Export page."
         )
     label_card(payload)
-    _history(store, project, annotator)
+    _history(store, project, who)
 
 
-def _history(store, project: str, annotator: str) -> None:
+def _history(store, project: str, who: teams.Identity) -> None:
     with st.expander("History (last 20 decisions): change a label"):
         entries = session.history(store, project, limit=session.HISTORY_LIMIT)
         if not entries:
@@ -109,9 +134,16 @@ def _history(store, project: str, annotator: str) -> None:
             "Decision", frame.index, format_func=lambda i: f"{frame.item[i]}: {frame.label[i]}"
         )
         new = st.selectbox("New label", [*labels, "(skip)"])
-        if st.button("Change label", disabled=not annotator):
+        if st.button("Change label"):
             label = None if new == "(skip)" else new
-            session.relabel(store, project, int(frame.id[choice]), label, annotator=annotator)
+            try:
+                session.relabel(
+                    store, project, int(frame.id[choice]), label, annotator=who.name,
+                    authenticated=who.authenticated,
+                )  # fmt: skip
+            except ProtolabelError as exc:
+                st.error(str(exc))
+                return
             st.rerun(scope="fragment")
 
 
@@ -122,7 +154,7 @@ def main() -> None:
     if not projects:
         st.info("No projects yet. Import one with `protolabel import PATH --project NAME`.")
         return
-    project, annotator = _sidebar(store, projects)
+    project, who = _sidebar(store, projects)
     st.title(f"Label · {escape_markdown(project)}")
     with store.read() as s:
         instructions = queries.get_project(s, project).instructions
@@ -131,7 +163,11 @@ def main() -> None:
     with st.expander("Guidelines and examples per class"):
         guides_panel(store, project)
     status_panel(project)
-    if not annotator:
-        st.warning("Type your name in the sidebar to start labelling.")
+    if who is None:
+        st.warning(
+            "Log in in the sidebar to start labelling."
+            if login_configured()
+            else "Type your name in the sidebar to start labelling."
+        )
         return
-    card_panel(project, annotator)
+    card_panel(project, who)

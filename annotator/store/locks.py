@@ -1,0 +1,109 @@
+"""The trainer lock: one trainer per project at a time, across every app instance; and the
+planner lock, which queues claimers that would all choose the next batch at once.
+
+PostgreSQL: a session-level advisory lock (``pg_try_advisory_lock``) held on a dedicated
+connection for the length of the training; the server drops it when the holder's connection
+dies. SQLite: a row in ``trainer_locks`` with an expiry, so a trainer that crashed blocks the
+others for at most ``ttl``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from annotator.store.db import Store
+from annotator.store.models import TrainerLock, utcnow
+
+#: Advisory lock ids of trainers: this base plus the project id (one 64-bit key space,
+#: apart from the two-key locks of annotators' claims and the migrations' key).
+_PG_TRAINER_BASE = 0x7472_0000_0000  # "tr"
+_PG_PLANNER_BASE = 0x706C_0000_0000  # "pl"
+#: A crashed SQLite trainer's lock row stops counting after this long.
+DEFAULT_TTL = timedelta(minutes=30)
+
+
+def holder_id() -> str:
+    """Who holds a lock: host, process and a random part (unique per call)."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@contextmanager
+def trainer_lock(store: Store, project_id: int, *, ttl: timedelta = DEFAULT_TTL) -> Iterator[bool]:
+    """Try to become the project's trainer; yields whether this caller got the lock.
+
+    Never waits: a caller that gets False should skip training (another instance trains and
+    its model version will be the newest).
+    """
+    if store.dialect == "postgresql":
+        with _pg_lock(store, project_id) as got:
+            yield got
+        return
+    holder = holder_id()
+    got = _sqlite_acquire(store, project_id, holder, ttl)
+    try:
+        yield got
+    finally:
+        if got:
+            with store.write() as session:
+                session.execute(
+                    sa.delete(TrainerLock).where(
+                        TrainerLock.project_id == project_id, TrainerLock.holder == holder
+                    )
+                )
+
+
+@contextmanager
+def _pg_lock(store: Store, project_id: int) -> Iterator[bool]:
+    key = _PG_TRAINER_BASE + project_id
+    with store.engine.connect() as conn:
+        got = bool(conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+        conn.commit()
+        try:
+            yield got
+        finally:
+            if got:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.commit()
+
+
+def _sqlite_acquire(store: Store, project_id: int, holder: str, ttl: timedelta) -> bool:
+    now = utcnow()
+    with store.write() as session:  # BEGIN IMMEDIATE: one writer decides at a time
+        row = session.get(TrainerLock, project_id)
+        if row is not None and row.expires_at > now:
+            return False
+        if row is None:
+            session.add(TrainerLock(project_id=project_id, holder=holder, expires_at=now + ttl))
+        else:
+            row.holder, row.expires_at = holder, now + ttl
+        return True
+
+
+@contextmanager
+def planner_lock(store: Store, project_id: int) -> Iterator[None]:
+    """Wait until no other process is choosing a batch for the project (PostgreSQL).
+
+    Without it, eight annotators who run dry together would all run the strategy and all but
+    one would lose the race to queue their round. The waiter should claim again before
+    planning: the holder has probably stocked the queue. On SQLite this is a no-op (one
+    machine; queueing a round is serialised by BEGIN IMMEDIATE).
+    """
+    if store.dialect != "postgresql":
+        yield
+        return
+    key = _PG_PLANNER_BASE + project_id
+    with store.engine.connect() as conn:
+        conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            conn.commit()

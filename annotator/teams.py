@@ -1,0 +1,148 @@
+"""Teams: who may do what in a project.
+
+Roles per project (``memberships``): *annotator* labels and changes only their own decisions,
+*reviewer* may also undo or change anyone's, *owner* may also change the project's settings
+(strategy, batch size, overlap) and its members. Roles are enforced only for *authenticated*
+users (the app's OIDC login). Without a login the app runs in single-user *trust mode*: a typed
+name, no role checks; the CLI acts as the operator of the database and is not checked either.
+An authenticated user without a membership is an annotator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from annotator.errors import PermissionDeniedError, ProtolabelError
+from annotator.store import queries
+from annotator.store.db import Store
+from annotator.store.models import Membership, Project
+
+ROLES = ("annotator", "reviewer", "owner")
+DEFAULT_ROLE = "annotator"
+#: What each role may do beyond labelling; each role may do what the roles before it may.
+_RANK = {role: i for i, role in enumerate(ROLES)}
+
+
+def role_of(session: Session, project_id: int, user: str) -> str:
+    """The user's role in the project (``DEFAULT_ROLE`` without a membership)."""
+    role = session.scalar(
+        select(Membership.role).where(Membership.project_id == project_id, Membership.user == user)
+    )
+    return role or DEFAULT_ROLE
+
+
+def at_least(role: str, needed: str) -> bool:
+    return _RANK[role] >= _RANK[needed]
+
+
+def check_may_change(
+    session: Session, project: Project, user: str, decided_by: str, *, authenticated: bool
+) -> None:
+    """An annotator may undo or change only their own decisions; reviewers and owners any."""
+    if not authenticated or user == decided_by:
+        return
+    role = role_of(session, project.id, user)
+    if not at_least(role, "reviewer"):
+        raise PermissionDeniedError(
+            f"{user!r} is {_article(role)} {role} in {project.name!r} and cannot change {decided_by!r}'s "
+            "decisions (reviewers and owners can)"
+        )
+
+
+def check_owner(
+    session: Session, project: Project, user: str | None, *, authenticated: bool
+) -> None:
+    """Only an owner may change a project's settings or members."""
+    if not authenticated:
+        return
+    role = role_of(session, project.id, user or "")
+    if role != "owner":
+        raise PermissionDeniedError(
+            f"{user!r} is {_article(role)} {role} in {project.name!r}: "
+            "only an owner can change the project's settings"
+        )
+
+
+def _article(role: str) -> str:
+    return "an" if role[0] in "aeiou" else "a"
+
+
+def set_role(
+    store: Store,
+    project_name: str,
+    user: str,
+    role: str | None,
+    *,
+    by: str | None = None,
+    authenticated: bool = False,
+) -> None:
+    """Give ``user`` a role in the project; ``role=None`` removes the membership."""
+    user = (user or "").strip()
+    if not user or len(user) > 200:
+        raise ProtolabelError("a user name must have 1 to 200 characters")
+    if role is not None and role not in ROLES:
+        raise ProtolabelError(f"unknown role {role!r} (choose {', '.join(ROLES)})")
+    with store.write() as session:
+        project = queries.get_project(session, project_name)
+        check_owner(session, project, by, authenticated=authenticated)
+        member = session.scalar(
+            select(Membership).where(Membership.project_id == project.id, Membership.user == user)
+        )
+        if role is None:
+            if member is not None:
+                session.delete(member)
+        elif member is None:
+            session.add(Membership(project_id=project.id, user=user, role=role))
+        else:
+            member.role = role
+        queries.log_event(session, project.id, "membership", user=user, role=role, by=by)
+
+
+def members(store: Store, project_name: str) -> list[tuple[str, str]]:
+    """(user, role) of the project's members, by name."""
+    with store.read() as session:
+        project = queries.get_project(session, project_name)
+        return [
+            (m.user, m.role)
+            for m in session.scalars(
+                select(Membership)
+                .where(Membership.project_id == project.id)
+                .order_by(Membership.user)
+            )
+        ]
+
+
+def role_in(store: Store, project_name: str, user: str) -> str:
+    with store.read() as session:
+        project = queries.get_project(session, project_name)
+        return role_of(session, project.id, user)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is labelling: a logged-in user (roles enforced) or a typed name (trust mode)."""
+
+    name: str
+    authenticated: bool
+
+
+#: OIDC claims tried in order for a logged-in user's name.
+NAME_CLAIMS = ("email", "preferred_username", "name", "sub")
+
+
+def identity(
+    *, logged_in: bool, claims: dict | None = None, typed_name: str = ""
+) -> Identity | None:
+    """The labelling identity: from the OIDC claims when logged in, else the typed name
+    (trust mode); None when there is neither."""
+    if logged_in:
+        for key in NAME_CLAIMS:
+            value = str((claims or {}).get(key) or "").strip()
+            if value:
+                return Identity(value[:200], authenticated=True)
+        return None
+    name = (typed_name or "").strip()
+    return Identity(name[:200], authenticated=False) if name else None

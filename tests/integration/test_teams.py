@@ -1,0 +1,234 @@
+"""Teams on one database: leases, overlap, roles, the trainer lock (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select, update
+
+from annotator import services, session, teams, worker
+from annotator.config import Settings
+from annotator.errors import PermissionDeniedError, ProtolabelError
+from annotator.services import ImportOptions
+from annotator.store import locks
+from annotator.store.db import Store
+from annotator.store.models import Annotation, Item, QueueEntry, TrainerLock, utcnow
+
+PROJECT = "team"
+
+
+def make_project(store: Store, tmp_path: Path, n: int = 60, *, batch_size: int = 6) -> Store:
+    """``n`` items in 3 separated classes with ground truth; random strategy (cheap)."""
+    rng = np.random.default_rng(0)
+    centers = np.array([[0, 0, 0, 0], [8, 8, 0, 0], [0, 8, 8, 8]], dtype=float)
+    k = np.arange(n) % 3
+    path = tmp_path / "team.npz"
+    np.savez(path, X=centers[k] + rng.normal(size=(n, 4)), y=np.array(["a", "b", "c"])[k])
+    services.import_path(store, path, PROJECT, ImportOptions())
+    session.configure(store, PROJECT, strategy="random", batch_size=batch_size)
+    return store
+
+
+@pytest.fixture
+def team(store: Store, tmp_path: Path) -> Store:
+    return make_project(store, tmp_path)
+
+
+def _truth(store: Store, item_id: int) -> str:
+    with store.read() as s:
+        return s.get(Item, item_id).ground_truth
+
+
+def _label(store: Store, item_id: int, who: str, owner: str | None = None) -> int:
+    owner = owner or who
+    label = _truth(store, item_id)
+    return session.submit(store, PROJECT, item_id, label, annotator=who, owner=owner).annotation_id
+
+
+def _ids(items: list[session.QueuedItem]) -> set[int]:
+    return {it.item_id for it in items}
+
+
+def _expire(store: Store, owner: str) -> None:
+    ttl = timedelta(seconds=store.settings.lease_ttl_seconds)
+    with store.write() as s:
+        s.execute(
+            update(QueueEntry)
+            .where(QueueEntry.owner == owner)
+            .values(claimed_at=utcnow() - ttl - timedelta(seconds=1))
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Leases
+
+
+def test_a_lease_returns_to_the_pool_after_the_ttl(team: Store) -> None:
+    alice = _ids(session.claim_next(team, PROJECT, "alice", n=6))
+    assert len(alice) == 6
+    assert not alice & _ids(session.claim_next(team, PROJECT, "bob", n=6))
+    _expire(team, "alice")
+    bob = _ids(session.claim_next(team, PROJECT, "bob", n=12))
+    assert alice <= bob  # the expired leases were handed on
+    assert not alice & _ids(session.claim_next(team, PROJECT, "alice", n=6, plan=False))
+
+
+def test_the_ttl_is_a_setting(settings: Settings, tmp_path: Path) -> None:
+    store = Store.open(replace(settings, lease_ttl_seconds=0.5))
+    try:
+        make_project(store, tmp_path)
+        alice = _ids(session.claim_next(store, PROJECT, "alice", n=3))
+        time.sleep(0.7)
+        assert alice <= _ids(session.claim_next(store, PROJECT, "bob", n=20))
+    finally:
+        store.dispose()
+
+
+def test_a_late_decision_after_the_lease_moved_on_is_kept(team: Store) -> None:
+    (item,) = session.claim_next(team, PROJECT, "alice", n=1)
+    _expire(team, "alice")
+    assert item.item_id in _ids(session.claim_next(team, PROJECT, "bob", n=6))
+    late = _label(team, item.item_id, "alice")  # acknowledged: never refused, never lost
+    with team.read() as s:
+        held = s.scalar(select(QueueEntry).where(QueueEntry.item_id == item.item_id))
+        assert held is not None and held.owner == "bob"  # bob's lease is untouched
+        assert s.get(Annotation, late).label == _truth(team, item.item_id)
+    _label(team, item.item_id, "bob")
+    with team.read() as s:
+        n = s.scalar(select(func.count()).where(Annotation.item_id == item.item_id))
+    assert n == 2  # an extra decision beyond the overlap, kept and countable
+
+
+def test_two_tabs_of_one_annotator_never_share_an_item(team: Store) -> None:
+    session.configure(team, PROJECT, overlap=2)
+    one = _ids(session.claim_next(team, PROJECT, "tab1", n=6, annotator="ann"))
+    two = _ids(session.claim_next(team, PROJECT, "tab2", n=6, annotator="ann"))
+    assert len(one) == len(two) == 6 and not one & two
+
+
+# --------------------------------------------------------------------------------------------
+# Overlap
+
+
+def test_overlap_two_serves_each_item_to_two_annotators_once(team: Store) -> None:
+    session.configure(team, PROJECT, overlap=2, batch_size=6)
+    a = session.claim_next(team, PROJECT, "a", n=6)
+    b = session.claim_next(team, PROJECT, "b", n=6)
+    assert _ids(a) == _ids(b)  # the same batch: each item's two slots
+    c = session.claim_next(team, PROJECT, "c", n=6)
+    assert not _ids(c) & _ids(a)  # no third annotator while two hold them
+    for it in a:
+        _label(team, it.item_id, "a")
+    again = session.claim_next(team, PROJECT, "a", n=6)
+    assert not _ids(again) & _ids(a)  # never twice to the same annotator
+    _expire(team, "b")  # b walks away: its slots go back to the pool, but not to a
+    assert not _ids(session.claim_next(team, PROJECT, "a", n=12)) & _ids(a)
+    d = session.claim_next(team, PROJECT, "d", n=6)
+    assert _ids(d) == _ids(a)  # d takes b's expired slots
+    for it in d:
+        _label(team, it.item_id, "d")
+    with team.read() as s:
+        per_item = dict(
+            s.execute(
+                select(Annotation.item_id, func.count(func.distinct(Annotation.annotator)))
+                .where(Annotation.item_id.in_(_ids(a)))
+                .group_by(Annotation.item_id)
+            ).all()
+        )
+        left = s.scalar(select(func.count()).where(QueueEntry.item_id.in_(_ids(a))))
+    assert set(per_item.values()) == {2} and left == 0
+
+
+def test_undo_with_overlap_gives_the_item_a_slot_back(team: Store) -> None:
+    session.configure(team, PROJECT, overlap=2)
+    (item,) = session.claim_next(team, PROJECT, "a", n=1)
+    first = _label(team, item.item_id, "a")
+    session.claim_next(team, PROJECT, "b", n=6)
+    _label(team, item.item_id, "b")
+    session.undo(team, PROJECT, first, annotator="a", owner="a")
+    assert item.item_id in _ids(session.claim_next(team, PROJECT, "a", n=6, plan=False))
+
+
+def test_overlap_is_checked(team: Store) -> None:
+    with pytest.raises(ProtolabelError, match="overlap"):
+        session.configure(team, PROJECT, overlap=0)
+
+
+# --------------------------------------------------------------------------------------------
+# Roles
+
+
+def test_an_authenticated_annotator_cannot_change_anothers_labels(team: Store) -> None:
+    (item,) = session.claim_next(team, PROJECT, "alice", n=1)
+    ann = _label(team, item.item_id, "alice")
+    with pytest.raises(PermissionDeniedError, match="cannot change 'alice'"):
+        session.undo(team, PROJECT, ann, annotator="bob", authenticated=True)
+    with pytest.raises(PermissionDeniedError):
+        session.relabel(team, PROJECT, ann, "a", annotator="bob", authenticated=True)
+    new = session.relabel(team, PROJECT, ann, "a", annotator="alice", authenticated=True)
+    teams.set_role(team, PROJECT, "rita", "reviewer")
+    session.undo(team, PROJECT, new, annotator="rita", authenticated=True)  # a reviewer may
+    session.undo(team, PROJECT, ann, annotator="bob")  # trust mode: no checks
+
+
+def test_only_owners_change_settings_and_members(team: Store) -> None:
+    teams.set_role(team, PROJECT, "olga", "owner")
+    teams.set_role(team, PROJECT, "rita", "reviewer")
+    for user in ("rita", "bob"):
+        with pytest.raises(PermissionDeniedError, match="only an owner"):
+            session.configure(team, PROJECT, overlap=3, user=user, authenticated=True)
+        with pytest.raises(PermissionDeniedError):
+            teams.set_role(team, PROJECT, "bob", "owner", by=user, authenticated=True)
+    session.configure(team, PROJECT, overlap=3, user="olga", authenticated=True)
+    teams.set_role(team, PROJECT, "bob", "reviewer", by="olga", authenticated=True)
+    assert teams.members(team, PROJECT) == [("bob", "reviewer"), ("olga", "owner"),
+                                            ("rita", "reviewer")]  # fmt: skip
+    assert teams.role_in(team, PROJECT, "nobody") == "annotator"
+    teams.set_role(team, PROJECT, "bob", None)
+    assert ("bob", "reviewer") not in teams.members(team, PROJECT)
+    with pytest.raises(ProtolabelError, match="unknown role"):
+        teams.set_role(team, PROJECT, "bob", "admin")
+
+
+# --------------------------------------------------------------------------------------------
+# The trainer lock
+
+
+def test_one_trainer_at_a_time(team: Store) -> None:
+    pid = session.project_id(team, PROJECT)
+    other = Store.open(team.settings)  # a second app instance
+    try:
+        with locks.trainer_lock(team, pid) as first:
+            assert first
+            with locks.trainer_lock(other, pid) as second:
+                assert not second
+            for _ in range(2):  # complete a round so a retrain is pending
+                items = session.claim_next(other, PROJECT, "w", n=6)
+                for it in items:
+                    _label(other, it.item_id, "w")
+            assert session.retrain_pending(other, PROJECT)
+            assert worker.step(other, PROJECT, session) == "locked"
+        assert worker.step(other, PROJECT, session).startswith("trained v")
+        with locks.trainer_lock(other, pid) as again:
+            assert again  # released after training
+    finally:
+        other.dispose()
+
+
+def test_a_crashed_sqlite_trainer_blocks_only_until_its_lock_expires(team: Store) -> None:
+    if team.dialect != "sqlite":
+        pytest.skip("PostgreSQL drops a dead connection's advisory lock itself")
+    pid = session.project_id(team, PROJECT)
+    with team.write() as s:
+        s.add(TrainerLock(project_id=pid, holder="dead", expires_at=utcnow() + timedelta(hours=1)))
+    with locks.trainer_lock(team, pid) as got:
+        assert not got
+    with team.write() as s:
+        s.get(TrainerLock, pid).expires_at = utcnow() - timedelta(seconds=1)
+    with locks.trainer_lock(team, pid) as got:
+        assert got

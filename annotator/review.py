@@ -25,7 +25,7 @@
   0.93), so the defaults flag only clear cases; loosen ``max_given`` on a small project.
 - :func:`adjudicate` sets an item's final label (one row per item; re-adjudicating replaces
   it, :func:`clear_adjudication` removes it; every change is in the event log with who and
-  when). Who may review is decided by :func:`require_reviewer`, the one place to wire roles.
+  when). Who may review is decided by :func:`require_reviewer` (roles for logged-in users).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from annotator import services
+from annotator import services, teams
 from annotator.agreement import AgreementReport, agreement_report
 from annotator.errors import LabelError, PermissionDeniedError, ProtolabelError
 from annotator.store import queries
@@ -59,12 +59,14 @@ REASON_MODEL = "model"
 # Roles
 
 
-def require_reviewer(session: Session, project: Project, actor: str) -> str:
-    """The hook for roles: raise ``PermissionDeniedError`` unless ``actor`` may adjudicate in
-    ``project``; return the cleaned name.
+def require_reviewer(
+    session: Session, project: Project, actor: str, *, authenticated: bool = False
+) -> str:
+    """Raise ``PermissionDeniedError`` unless ``actor`` may adjudicate in ``project``; return
+    the cleaned name.
 
-    For now anyone with a name may review; wire this to the users and roles table (schema v5,
-    the teams work) by looking the actor up here. Every adjudicating action calls it first,
+    An authenticated user needs the reviewer or owner role (``annotator.teams``); in trust mode
+    (no login) anyone with a name may review. Every adjudicating action calls this first,
     inside its write transaction, so a refusal writes nothing.
     """
     actor = (actor or "").strip()
@@ -72,6 +74,12 @@ def require_reviewer(session: Session, project: Project, actor: str) -> str:
         raise PermissionDeniedError("reviewer name is empty: type your name first")
     if len(actor) > 200:
         raise PermissionDeniedError("reviewer name is longer than 200 characters")
+    if authenticated:
+        role = teams.role_of(session, project.id, actor)
+        if not teams.at_least(role, "reviewer"):
+            raise PermissionDeniedError(
+                f"{actor!r} is {role} in {project.name!r}: only reviewers and owners adjudicate"
+            )
     return actor
 
 
@@ -353,14 +361,21 @@ def _item(session: Session, project: Project, item_id: int) -> Item:
 
 
 def adjudicate(
-    store: Store, project_name: str, item_id: int, label: str, reviewer: str, *, note: str = ""
+    store: Store,
+    project_name: str,
+    item_id: int,
+    label: str,
+    reviewer: str,
+    *,
+    note: str = "",
+    authenticated: bool = False,
 ) -> None:
     """Set the item's final label (replacing an earlier adjudication)."""
     if len(note or "") > MAX_NOTE:
         raise ProtolabelError(f"note is longer than {MAX_NOTE} characters")
     with store.write() as session:
         project = queries.get_project(session, project_name)
-        reviewer = require_reviewer(session, project, reviewer)
+        reviewer = require_reviewer(session, project, reviewer, authenticated=authenticated)
         if label not in project.labels:
             raise LabelError(
                 f"label {label!r} is not in project {project.name!r}'s label set "
@@ -383,11 +398,13 @@ def adjudicate(
         )  # fmt: skip
 
 
-def clear_adjudication(store: Store, project_name: str, item_id: int, reviewer: str) -> bool:
+def clear_adjudication(
+    store: Store, project_name: str, item_id: int, reviewer: str, *, authenticated: bool = False
+) -> bool:
     """Remove the item's adjudication (its annotators' majority counts again); False if none."""
     with store.write() as session:
         project = queries.get_project(session, project_name)
-        reviewer = require_reviewer(session, project, reviewer)
+        reviewer = require_reviewer(session, project, reviewer, authenticated=authenticated)
         item = _item(session, project, item_id)
         row = session.scalar(
             select(Adjudication).where(

@@ -119,3 +119,18 @@ def test_without_a_login_the_page_says_trust_mode_and_sets_the_overlap(
             assert queries.get_project(s, "digits").overlap == 2
     finally:
         store.dispose()
+
+
+def test_the_semi_supervised_switch_is_a_project_setting(page: AppTest, fresh_db: Path) -> None:
+    (switch,) = [t for t in page.sidebar.toggle if t.label == "Semi-supervised prototypes"]
+    assert switch.value is True  # the digits demo has it on
+    switch.set_value(False).run()
+    assert not page.exception
+    store = _store(fresh_db)
+    try:
+        from annotator.store import queries
+
+        with store.read() as s:
+            assert queries.get_project(s, "digits").semi_supervised is False
+    finally:
+        store.dispose()

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from annotator import project_admin, review, services
+from annotator import project_admin, review, services, teams
 from annotator.errors import LabelError, PermissionDeniedError, ProtolabelError
 from annotator.services import ImportOptions
 from annotator.session import labelled_rows
@@ -111,9 +111,7 @@ def test_queue_adjudicate_replace_and_clear(store: Store, tmp_path: Path) -> Non
     assert payloads[1]["previous"] == "pos" and payloads[1]["reviewer"] == "sam"
 
 
-def test_role_hook_and_bad_input_write_nothing(
-    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_role_hook_and_bad_input_write_nothing(store: Store, tmp_path: Path) -> None:
     _texts(store, tmp_path)
     _label(store, VOTES)
     r1 = review.item_id_for(store, "p", "r1")
@@ -125,18 +123,20 @@ def test_role_hook_and_bad_input_write_nothing(
     with pytest.raises(ProtolabelError, match="no item"):
         review.adjudicate(store, "p", 10**9, "pos", "rita")
 
-    def only_rita(session, project, actor):  # noqa: ANN001, ANN202
-        if actor != "rita":
-            raise PermissionDeniedError(f"{actor} is not a reviewer of {project.name}")
-        return actor
-
-    monkeypatch.setattr(review, "require_reviewer", only_rita)
-    with pytest.raises(PermissionDeniedError, match="not a reviewer"):
-        review.adjudicate(store, "p", r1, "pos", "mallory")
+    # Logged-in users need the reviewer or owner role; trust mode (no login) checks no role.
+    teams.set_role(store, "p", "rita", "reviewer")
+    teams.set_role(store, "p", "olga", "owner")
+    teams.set_role(store, "p", "mallory", "annotator")
+    before = snapshot(store)
+    for user in ("mallory", "nobody"):  # an annotator; a user without a membership
+        with pytest.raises(PermissionDeniedError, match="only reviewers and owners"):
+            review.adjudicate(store, "p", r1, "pos", user, authenticated=True)
     assert snapshot(store) == before
-    review.adjudicate(store, "p", r1, "pos", "rita")
+    review.adjudicate(store, "p", r1, "pos", "rita", authenticated=True)
+    review.adjudicate(store, "p", r1, "neg", "olga", authenticated=True)
     with pytest.raises(PermissionDeniedError):
-        review.clear_adjudication(store, "p", r1, "mallory")
+        review.clear_adjudication(store, "p", r1, "mallory", authenticated=True)
+    review.adjudicate(store, "p", r1, "pos", "mallory")  # trust mode
     assert len(review.adjudications(store, "p")) == 1
 
 

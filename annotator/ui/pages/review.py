@@ -9,12 +9,14 @@ import streamlit as st
 from annotator import review
 from annotator.agreement import AgreementReport
 from annotator.errors import ProtolabelError
+from annotator.ui.auth import login_configured, sidebar_identity
 from annotator.ui.pages.label import ANNOTATOR_KEY
 from annotator.ui.pages.labelset import choose_project, show_example
 from annotator.ui.resources import get_store
 from annotator.ui.text import escape_markdown
 
 REVIEWER_KEY = "rv_reviewer"
+IDENTITY_KEY = "rv_identity"
 CANDIDATES_KEY = "rv_candidates"  # {project: CandidateReport}
 POSITION_KEY = "rv_position"  # {project: index of the entry on screen}
 MESSAGE_KEY = "rv_message"
@@ -132,10 +134,18 @@ def _candidates_section(store, project: str) -> review.CandidateReport | None:
     return found
 
 
+def _reviewer() -> tuple[str, bool]:
+    """(name, authenticated): the logged-in user, else the typed reviewer name (trust mode)."""
+    who = st.session_state.get(IDENTITY_KEY)
+    if who is not None:
+        return who.name, who.authenticated
+    return st.session_state.get(REVIEWER_KEY, ""), False
+
+
 def _adjudicate(store, project: str, item_id: int, label: str) -> None:
-    reviewer = st.session_state.get(REVIEWER_KEY, "")
+    reviewer, authenticated = _reviewer()
     try:
-        review.adjudicate(store, project, item_id, label, reviewer)
+        review.adjudicate(store, project, item_id, label, reviewer, authenticated=authenticated)
         st.session_state[MESSAGE_KEY] = ("success", f"Final label: {label}")
     except ProtolabelError as exc:
         st.session_state[MESSAGE_KEY] = ("error", str(exc))
@@ -229,8 +239,9 @@ def _adjudicated_section(store, project: str) -> None:
     chosen = left.selectbox("Clear the adjudication of", list(by_name), key="rv_clear_item")
     if right.button("Clear", key="rv_clear"):
         try:
+            reviewer, authenticated = _reviewer()
             review.clear_adjudication(
-                store, project, by_name[chosen], st.session_state.get(REVIEWER_KEY, "")
+                store, project, by_name[chosen], reviewer, authenticated=authenticated
             )
             st.rerun()
         except ProtolabelError as exc:
@@ -243,9 +254,15 @@ def main() -> None:
     if project is None:
         return
     st.title(f"Review · {escape_markdown(project)}")
-    if REVIEWER_KEY not in st.session_state:
-        st.session_state[REVIEWER_KEY] = st.session_state.get(ANNOTATOR_KEY, "")
-    st.sidebar.text_input("Reviewer", key=REVIEWER_KEY, max_chars=200)
+    st.session_state[IDENTITY_KEY] = None
+    if login_configured():  # roles apply: only reviewers and owners adjudicate
+        with st.sidebar:
+            st.session_state[IDENTITY_KEY] = sidebar_identity()
+    else:
+        if REVIEWER_KEY not in st.session_state:
+            st.session_state[REVIEWER_KEY] = st.session_state.get(ANNOTATOR_KEY, "")
+        st.sidebar.badge("Trust mode", icon=":material/lock_open:", color="orange")
+        st.sidebar.text_input("Reviewer", key=REVIEWER_KEY, max_chars=200)
     _agreement_section(store, project)
     candidates = _candidates_section(store, project)
     _queue_section(store, project, candidates)

@@ -62,7 +62,7 @@ def _settings(store, project: str, who: teams.Identity | None) -> None:
         "Semi-supervised prototypes", value=semi,
         help="Each retrain also refines the class prototypes with unlabelled items "
         "(constrained k-means). Helps when the data cluster by class (digits: AULC 0.929 "
-        "vs 0.89), can cost otherwise (Fashion-MNIST, the text demo); protolabel simulate "
+        "vs 0.909), can cost otherwise (Fashion-MNIST, the text demo); protolabel simulate "
         "--semi-supervised tells which suits your data.",
     )  # fmt: skip
     new = (new_strategy, int(new_batch), int(new_overlap), bool(new_semi))

@@ -650,7 +650,8 @@ def load_results(store, event_id: int) -> dict[str, Any]:
 
 
 def list_saved(store) -> list[dict[str, Any]]:
-    """Stored simulations, newest first: ``{"id", "created_at", "data", "strategies"}``."""
+    """Stored simulations, newest first: ``{"id", "created_at", "data", "strategies",
+    "learner"}`` (learner: e.g. "protonet", "protonet, semi-supervised", "logreg")."""
     from annotator.store import queries
 
     with store.read() as session:
@@ -661,9 +662,15 @@ def list_saved(store) -> list[dict[str, Any]]:
                 "created_at": e.created_at,
                 "data": e.payload["config"]["data"],
                 "strategies": e.payload["config"]["strategies"],
+                "learner": _learner_label(e.payload["config"]),
             }
             for e in events
         ]
+
+
+def _learner_label(config: dict[str, Any]) -> str:
+    learner = config.get("learner", "protonet")
+    return f"{learner}, semi-supervised" if config.get("semi_supervised") else learner
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ def test_compare_runs_in_background_and_shows_results(fresh_db: Path) -> None:
     at.number_input[0].set_value(1)  # seeds
     at.number_input[1].set_value(20)  # budget
     at.number_input[3].set_value(100)  # test size
+    at.checkbox[0].check()  # semi-supervised prototypes
     at.button[0].click().run()
     assert not at.exception
     deadline = time.monotonic() + 120
@@ -27,7 +28,8 @@ def test_compare_runs_in_background_and_shows_results(fresh_db: Path) -> None:
     table = at.dataframe[0].value
     assert list(table["strategy"]) == ["random", "margin"]
     assert table["AULC"].between(0, 1).all()
-    assert "demo:digits" in at.selectbox[-1].format_func(at.selectbox[-1].value)
+    shown = at.selectbox[-1].format_func(at.selectbox[-1].value)
+    assert "demo:digits" in shown and "protonet, semi-supervised" in shown
 
 
 def test_bad_config_is_refused_at_once(fresh_db: Path) -> None:

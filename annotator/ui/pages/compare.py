@@ -31,12 +31,24 @@ def _form(projects: list[str]) -> simulation.SimulationConfig | None:
         budget = cols[1].number_input("Budget (labels)", 10, 5000, 100, step=10)
         batch = cols[2].number_input("Batch", 1, 500, 10)
         test_size = cols[3].number_input("Test size", 10, 10000, 500, step=50)
+        cols = st.columns(2)
+        learner = cols[0].selectbox(
+            "Learner", list(simulation.LEARNERS),
+            help="protonet: the app's prototypical network; logreg: scikit-learn "
+            "LogisticRegression, a reference.",
+        )  # fmt: skip
+        semi = cols[1].checkbox(
+            "Semi-supervised prototypes",
+            help="protonet refines its prototypes with the unlabelled pool, as a project with "
+            "that setting does: run with and without to see which suits your data.",
+        )
         submitted = st.form_submit_button("Run", type="primary")
     if not submitted:
         return None
     return simulation.SimulationConfig(
         data=data, strategies=tuple(strategies), seeds=int(seeds), budget=int(budget),
         batch=int(batch), test_size=int(test_size), db=get_store().settings.db_url,
+        learner=learner, semi_supervised=bool(semi) and learner == "protonet",
     )  # fmt: skip
 
 
@@ -106,7 +118,7 @@ def main() -> None:
     label = {
         s[
             "id"
-        ]: f"#{s['id']} {s['data']} · {', '.join(s['strategies'])} · {s['created_at']:%Y-%m-%d %H:%M}"
+        ]: f"#{s['id']} {s['data']} · {', '.join(s['strategies'])} · {s['learner']} · {s['created_at']:%Y-%m-%d %H:%M}"
         for s in saved
     }
     choice = st.selectbox(

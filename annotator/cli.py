@@ -378,6 +378,32 @@ def streamlit_command(host: str, port: int) -> list[str]:
     ]
 
 
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine reaches (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def login_configured_in(*folders: Path) -> bool:
+    """Whether a Streamlit secrets file in ``folder/.streamlit/`` has an ``[auth]`` section."""
+    import tomllib
+
+    for folder in folders:
+        path = folder / ".streamlit" / "secrets.toml"
+        try:
+            if "auth" in tomllib.loads(path.read_text(encoding="utf-8")):
+                return True
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+            continue
+    return False
+
+
 def cmd_app(args: argparse.Namespace) -> int:
     settings = Settings.from_env(args.db)
     Store.open(settings).dispose()  # fail here, clearly, on a bad database URL
@@ -386,6 +412,14 @@ def cmd_app(args: argparse.Namespace) -> int:
         f"protolabel: serving http://{args.host}:{args.port} (database {settings.db_url})",
         flush=True,
     )
+    if not is_loopback(args.host) and not login_configured_in(Path.cwd(), Path.home()):
+        print(
+            f"protolabel: warning: serving on {args.host} without a login: the app runs in "
+            "trust mode (a typed name, no role checks), so anyone who reaches it can label as "
+            "anyone; configure OIDC in .streamlit/secrets.toml ([auth], see README 'Teams')",
+            file=sys.stderr,
+            flush=True,
+        )
     command = streamlit_command(args.host, args.port)
     os.execve(command[0], command, env)  # become the server: signals reach it directly
     return 0  # not reached

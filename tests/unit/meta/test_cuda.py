@@ -54,3 +54,18 @@ def test_mc_and_committee_on_the_gpu():
     committee = model.committee_proba(X, M=4)
     assert committee.shape == (4, len(X), 5)
     assert np.abs(committee[0] - committee[1]).max() > 0
+
+
+def test_semi_supervised_fit_on_the_gpu_matches_the_cpu_refinement():
+    X, y = _blobs(n=400, seed=4)
+    first = np.array([np.flatnonzero(y == c)[0] for c in range(5)])
+    rest = np.setdiff1d(np.arange(len(y)), first)
+    gpu = ProtoNetClassifier(random_state=0, device="cuda").fit(
+        X[first], y[first], unlabelled=X[rest]
+    )
+    assert gpu._unlabelled_counts.sum() == len(rest)
+    assert (gpu.predict(X[rest]) == y[rest]).mean() > 0.9
+    committee = gpu.committee_proba(X, M=3)
+    assert committee.shape == (3, len(X), 5)
+    cpu = ProtoNetClassifier.from_bytes(gpu.to_bytes(), device="cpu")
+    np.testing.assert_allclose(cpu.predict_proba(X), gpu.predict_proba(X), atol=1e-4)

@@ -31,7 +31,7 @@ import pandas as pd
 from sqlalchemy import func, select
 
 from annotator import services
-from annotator.session import labelled_rows
+from annotator.session import labelled_rows, unlabelled_sample
 from annotator.store import queries
 from annotator.store.db import Store
 from annotator.store.models import Annotation, Event, ModelVersion, Round
@@ -40,6 +40,9 @@ KAPPA_THRESHOLD = 0.99
 STOP_WINDOW = 3
 STOP_SET_SIZE = 2000
 MAX_CV_FOLDS = 5
+#: Unlabelled rows refining each fold of a semi-supervised project (a seeded sample); the app
+#: retrains with up to 20,000, fewer keeps the five folds quick.
+MAX_CV_UNLABELLED = 5_000
 
 
 # --------------------------------------------------------------------------------------------
@@ -138,9 +141,18 @@ class ModelReport:
 
 
 def cross_validated(
-    features: np.ndarray, labels: np.ndarray, *, seed: int = 0, device: str = "cpu"
+    features: np.ndarray,
+    labels: np.ndarray,
+    *,
+    seed: int = 0,
+    device: str = "cpu",
+    unlabelled: np.ndarray | None = None,
 ) -> Estimate:
-    """Stratified k-fold (k = min(5, smallest class count)) accuracy and confusion."""
+    """Stratified k-fold (k = min(5, smallest class count)) accuracy and confusion.
+
+    ``unlabelled``: rows without a label that refine each fold's prototypes, as a
+    semi-supervised project's model does (the held-out fold is never among them).
+    """
     from sklearn.metrics import confusion_matrix
     from sklearn.model_selection import StratifiedKFold
 
@@ -162,7 +174,7 @@ def cross_validated(
     folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     for fold, (train, test) in enumerate(folds.split(features, labels)):
         model = ProtoNetClassifier(random_state=seed + fold, device=device)
-        model.fit(features[train], labels[train])
+        model.fit(features[train], labels[train], unlabelled=unlabelled)
         predicted[test] = model.predict(features[test])
         scores.append(float(np.mean(predicted[test] == labels[test])))
     names = classes.tolist()
@@ -228,6 +240,7 @@ def build_report(store: Store, project_name: str, *, cross_validate: bool = True
     with store.read() as session:
         project = queries.get_project(session, project_name)
         project_id, label_set = project.id, list(project.labels)
+        semi_supervised = project.semi_supervised
         rows, labels, _ = labelled_rows(session, project_id)
         rounds = _rounds(session, project_id)
         models = session.execute(
@@ -261,8 +274,16 @@ def build_report(store: Store, project_name: str, *, cross_validate: bool = True
         {"label": label_set, "labelled": [int(counts.get(label, 0)) for label in label_set]}
     )
     if cross_validate:
+        unlabelled = None
+        if semi_supervised:  # estimate the model the project trains
+            sample = unlabelled_sample(len(features), rows, MAX_CV_UNLABELLED, store.settings.seed)
+            unlabelled = np.asarray(features[sample])
         estimate = cross_validated(
-            np.asarray(features[rows]), labels, seed=store.settings.seed, device="cpu"
+            np.asarray(features[rows]),
+            labels,
+            seed=store.settings.seed,
+            device="cpu",
+            unlabelled=unlabelled,
         )
     else:
         estimate = Estimate(None, None, 0, len(labels), "not computed")

@@ -766,7 +766,7 @@ def train(store: Store, project_name: str, *, seed: int | None = None) -> int | 
     # sample of them is drawn here so that a large memory-mapped pool is never copied whole.
     unlabelled = None
     if semi_supervised:
-        sample = _unlabelled_sample(len(features), rows, model.max_unlabelled, seed + version)
+        sample = unlabelled_sample(len(features), rows, model.max_unlabelled, seed + version)
         unlabelled = np.asarray(features[sample])
     model.fit(np.asarray(features[rows]), labels.astype(str), unlabelled=unlabelled)
     seconds = time.perf_counter() - t0
@@ -798,7 +798,7 @@ def train(store: Store, project_name: str, *, seed: int | None = None) -> int | 
     return version
 
 
-def _unlabelled_sample(n_items: int, labelled: np.ndarray, size: int, seed: int) -> np.ndarray:
+def unlabelled_sample(n_items: int, labelled: np.ndarray, size: int, seed: int) -> np.ndarray:
     """Sorted rows of at most ``size`` items outside ``labelled``, drawn under ``seed``."""
     rest = np.setdiff1d(np.arange(n_items), labelled)
     if len(rest) > size:

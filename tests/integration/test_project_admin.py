@@ -289,6 +289,26 @@ def test_model_report_estimates_from_labels_only(store: Store) -> None:
     assert len(_events(store, "stop_set")) == 1
 
 
+def test_semi_supervised_projects_are_estimated_with_their_unlabelled_items(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    truth = _features_project(store)
+    _labelled(store, "f", 12, lambda _i, it: truth[it.row])
+    seen = []
+    real = model_report.cross_validated
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("unlabelled"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(model_report, "cross_validated", spy)
+    model_report.build_report(store, "f")
+    session.configure(store, "f", semi_supervised=True)
+    report = model_report.build_report(store, "f")
+    assert seen[0] is None and seen[1].shape == (60 - 12, 4)  # the items without a label
+    assert 0.0 <= report.estimate.accuracy <= 1.0
+
+
 def test_estimate_is_none_with_a_class_of_one_label(store: Store) -> None:
     features = np.arange(10, dtype=float).reshape(5, 2)
     est = model_report.cross_validated(features, np.array(["a", "a", "b", "b", "c"]))

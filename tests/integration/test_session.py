@@ -109,9 +109,9 @@ def test_semi_supervised_projects_refine_prototypes_with_unlabelled_items(blobs:
     session.configure(blobs, PROJECT, strategy="margin", batch_size=6)  # None: unchanged
     with blobs.read() as s:
         assert queries.get_project(s, PROJECT).semi_supervised is True
-    sample = session._unlabelled_sample(60, np.arange(6), 10, seed=1)
+    sample = session.unlabelled_sample(60, np.arange(6), 10, seed=1)
     assert len(sample) == 10 and not set(sample) & set(range(6))
-    assert np.array_equal(sample, session._unlabelled_sample(60, np.arange(6), 10, seed=1))
+    assert np.array_equal(sample, session.unlabelled_sample(60, np.arange(6), 10, seed=1))
 
 
 def test_queue_running_dry_before_retrain_gives_a_stale_batch(blobs: Store) -> None:

@@ -112,8 +112,8 @@ def main() -> None:
         st.caption(
             escape_markdown(
                 f"{project} has no owner: when logged in, nobody can manage its members here. "
-                f"Name one in trust mode or with `protolabel members --project {project} "
-                "--set USER owner`."
+                f"Name one in trust mode or on the command line: protolabel members --project "
+                f"{project} --set USER owner"
             )
         )
     if login_configured() and (who is None or teams.role_in(store, project, who.name) != "owner"):

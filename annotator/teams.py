@@ -62,7 +62,7 @@ def check_owner(
     if role != "owner":
         raise PermissionDeniedError(
             f"{user!r} is {_article(role)} {role} in {project.name!r}: "
-            "only an owner can change the project's settings"
+            "only an owner can change the project's settings and members"
         )
 
 
@@ -79,7 +79,12 @@ def set_role(
     by: str | None = None,
     authenticated: bool = False,
 ) -> None:
-    """Give ``user`` a role in the project; ``role=None`` removes the membership."""
+    """Give ``user`` a role in the project; ``role=None`` removes the membership.
+
+    An ``authenticated`` caller must be an owner, and may not remove or demote the project's
+    last owner (nobody logged in could manage its members after that). Trust mode and the
+    command line may: roles do not apply to them, and the command line can name a new owner.
+    """
     user = (user or "").strip()
     if not user or len(user) > 200:
         raise ProtolabelError("a user name must have 1 to 200 characters")
@@ -91,6 +96,8 @@ def set_role(
         member = session.scalar(
             select(Membership).where(Membership.project_id == project.id, Membership.user == user)
         )
+        if authenticated and member is not None and member.role == "owner" and role != "owner":
+            _check_not_last_owner(session, project, user)
         if role is None:
             if member is not None:
                 session.delete(member)
@@ -99,6 +106,20 @@ def set_role(
         else:
             member.role = role
         queries.log_event(session, project.id, "membership", user=user, role=role, by=by)
+
+
+def _check_not_last_owner(session: Session, project: Project, user: str) -> None:
+    # FOR UPDATE on the owners' rows (PostgreSQL): two owners demoting each other at once
+    # run one after the other, and the second sees one owner left. SQLite has one writer.
+    owners = session.scalars(
+        select(Membership.user)
+        .where(Membership.project_id == project.id, Membership.role == "owner")
+        .with_for_update()
+    ).all()
+    if list(owners) == [user]:
+        raise PermissionDeniedError(
+            f"{user!r} is the last owner of {project.name!r}: make someone else an owner first"
+        )
 
 
 def members(store: Store, project_name: str) -> list[tuple[str, str]]:

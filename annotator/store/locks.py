@@ -4,7 +4,7 @@ planner lock, which queues claimers that would all choose the next batch at once
 PostgreSQL: a session-level advisory lock (``pg_try_advisory_lock``) held on a dedicated
 connection for the length of the training; the server drops it when the holder's connection
 dies. SQLite: a row in ``trainer_locks`` with an expiry, so a trainer that crashed blocks the
-others for at most ``ttl``.
+others for at most ``ttl``; the planner lock is an ``flock`` on a file beside the database.
 """
 
 from __future__ import annotations
@@ -15,8 +15,14 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
+
+try:
+    import fcntl
+except ImportError:  # Windows: SQLite plans without the planner lock
+    fcntl = None  # type: ignore[assignment]
 
 from annotator.store.db import Store
 from annotator.store.models import TrainerLock, utcnow
@@ -88,16 +94,46 @@ def _sqlite_acquire(store: Store, project_id: int, holder: str, ttl: timedelta) 
 
 @contextmanager
 def planner_lock(store: Store, project_id: int) -> Iterator[None]:
-    """Wait until no other process is choosing a batch for the project (PostgreSQL).
+    """Wait until no other process is choosing a batch for the project.
 
-    Without it, eight annotators who run dry together would all run the strategy and all but
-    one would lose the race to queue their round. The waiter should claim again before
-    planning: the holder has probably stocked the queue. On SQLite this is a no-op (one
-    machine; queueing a round is serialised by BEGIN IMMEDIATE).
+    Without it, eight annotators who run dry together would all run the strategy at once and
+    all but one would queue a partial or empty round. The waiter should claim again before
+    planning: the holder has probably stocked the queue.
+
+    PostgreSQL: a session-level advisory lock. SQLite (one machine): an exclusive ``flock`` on
+    a file beside the database; the kernel releases it when the holder's file is closed or its
+    process dies, so a crashed planner never wedges the others. The lock is always taken before
+    any database transaction, never inside one, so it cannot deadlock with SQLite's writer lock.
+    An in-memory database, or a system without ``fcntl``, plans without a lock.
     """
-    if store.dialect != "postgresql":
+    if store.dialect == "postgresql":
+        with _pg_planner_lock(store, project_id):
+            yield
+        return
+    path = planner_lock_path(store, project_id)
+    if path is None or fcntl is None:
         yield
         return
+    try:
+        handle = open(path, "a+b")  # noqa: SIM115 - closed below; closing releases the lock
+    except OSError:  # a read-only folder: plan without the lock, as before
+        yield
+        return
+    with handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        yield
+
+
+def planner_lock_path(store: Store, project_id: int) -> Path | None:
+    """The SQLite planner lock file of a project (None: no file-backed database)."""
+    db = store.settings.sqlite_path
+    if db is None:
+        return None
+    return db.with_name(f"{db.name}.planner-{project_id}.lock")
+
+
+@contextmanager
+def _pg_planner_lock(store: Store, project_id: int) -> Iterator[None]:
     key = _PG_PLANNER_BASE + project_id
     with store.engine.connect() as conn:
         conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})

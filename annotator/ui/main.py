@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from annotator.ui.pages import compare, export, label, labelset, model, projects, review
+from annotator.ui.pages import (
+    compare,
+    export,
+    label,
+    labelset,
+    members,
+    model,
+    projects,
+    review,
+)
 from annotator.ui.resources import get_workers
 
 
@@ -21,6 +30,9 @@ def pages() -> dict[str, st.Page]:
         "model": st.Page(model.main, title="Model", icon=":material/insights:", url_path="model"),
         "review": st.Page(
             review.main, title="Review", icon=":material/rate_review:", url_path="review"
+        ),
+        "members": st.Page(
+            members.main, title="Members", icon=":material/group:", url_path="members"
         ),
         "export": st.Page(
             export.main, title="Export", icon=":material/download:", url_path="export"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import threading
 import time
 from dataclasses import replace
 from datetime import timedelta
@@ -17,7 +20,7 @@ from annotator.errors import PermissionDeniedError, ProtolabelError
 from annotator.services import ImportOptions
 from annotator.store import locks
 from annotator.store.db import Store
-from annotator.store.models import Annotation, Item, QueueEntry, TrainerLock, utcnow
+from annotator.store.models import Annotation, Item, QueueEntry, Round, TrainerLock, utcnow
 
 PROJECT = "team"
 
@@ -232,3 +235,90 @@ def test_a_crashed_sqlite_trainer_blocks_only_until_its_lock_expires(team: Store
         s.get(TrainerLock, pid).expires_at = utcnow() - timedelta(seconds=1)
     with locks.trainer_lock(team, pid) as got:
         assert got
+
+
+# --------------------------------------------------------------------------------------------
+# The planner lock
+
+
+def _sqlite_file(store: Store) -> None:
+    if store.dialect != "sqlite" or store.settings.sqlite_path is None:
+        pytest.skip("the file lock is SQLite's; PostgreSQL uses an advisory lock")
+
+
+def test_claimers_who_run_dry_together_plan_one_full_round_each(team: Store) -> None:
+    """Four claimers with an empty queue at once: each waits for the planner before it, claims
+    what that one queued or plans the next round; no round is cut short by a lost race."""
+    stores = [Store.open(team.settings) for _ in range(4)]
+    got: dict[str, set[int]] = {}
+
+    def claim(i: int) -> None:
+        got[f"w{i}"] = _ids(session.claim_next(stores[i], PROJECT, f"w{i}", n=6))
+
+    try:
+        threads = [threading.Thread(target=claim, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    finally:
+        for s in stores:
+            s.dispose()
+    assert [len(v) for v in got.values()] == [6, 6, 6, 6]
+    assert len(set().union(*got.values())) == 24  # nobody shares an item (overlap 1)
+    with team.read() as s:
+        sizes = s.scalars(select(Round.batch_size).order_by(Round.number)).all()
+    assert sizes == [6, 6, 6, 6]
+
+
+def test_the_sqlite_planner_lock_excludes_a_second_planner(team: Store) -> None:
+    _sqlite_file(team)
+    pid = session.project_id(team, PROJECT)
+    other = Store.open(team.settings)
+    entered = threading.Event()
+
+    def second() -> None:
+        with locks.planner_lock(other, pid):
+            entered.set()
+
+    try:
+        with locks.planner_lock(team, pid):
+            waiter = threading.Thread(target=second)
+            waiter.start()
+            assert not entered.wait(0.3)  # blocked while the first plans
+        assert entered.wait(10)
+        waiter.join(10)
+    finally:
+        other.dispose()
+    assert locks.planner_lock_path(team, pid).exists()
+
+
+def test_a_crashed_sqlite_planner_does_not_wedge_the_others(team: Store) -> None:
+    _sqlite_file(team)
+    pid = session.project_id(team, PROJECT)
+    path = locks.planner_lock_path(team, pid)
+    holder = subprocess.Popen(
+        [
+            sys.executable, "-c",
+            "import fcntl, sys, time; f = open(sys.argv[1], 'a+b'); "
+            "fcntl.flock(f.fileno(), fcntl.LOCK_EX); print('held', flush=True); time.sleep(600)",
+            str(path),
+        ],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        entered = threading.Event()
+
+        def plan() -> None:
+            with locks.planner_lock(team, pid):
+                entered.set()
+
+        waiter = threading.Thread(target=plan, daemon=True)
+        waiter.start()
+        assert not entered.wait(0.3)
+        holder.kill()  # the kernel drops a dead process's flock
+        assert entered.wait(10)
+    finally:
+        holder.kill()
+        holder.wait()

@@ -36,7 +36,8 @@ protocol (the same for every strategy under a seed, so comparisons are paired):
                test split (accuracy, macro-F1); the query time is recorded
   learner      protonet: the prototypical network, fitted afresh each round as in the app;
                with --semi-supervised its prototypes are refined with the unlabelled pool
-               (constrained k-means), as projects with that setting do; logreg: scikit-learn
+               (constrained k-means), as projects with that setting do (project:NAME
+               follows the project's setting unless --[no-]semi-supervised says); logreg: scikit-learn
                LogisticRegression(max_iter=1000), a reference (supervised only)
   seeds        0 .. --seeds - 1; results are identical whatever --jobs is
 
@@ -133,8 +134,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument(
         "--semi-supervised",
         action=argparse.BooleanOptionalAction,
-        default=False,
-        help="protonet: refine the prototypes with the unlabelled pool (default off)",
+        default=None,
+        help="protonet: refine the prototypes with the unlabelled pool (default: the "
+        "project's setting for project:NAME, else off)",
     )
     p.add_argument(
         "--out", default="results.json", metavar="FILE", help="results JSON (default results.json)"
@@ -165,7 +167,11 @@ def config_from_args(args: argparse.Namespace) -> simulation.SimulationConfig:
         budget=args.budget,
         test_size=args.test_size,
         learner=args.learner,
-        semi_supervised=args.semi_supervised,
+        semi_supervised=(
+            simulation.project_semi_supervised(args.data, args.db)
+            if args.semi_supervised is None
+            else args.semi_supervised
+        ),
         features=args.features,
         text_col=args.text_col,
         label_col=args.label_col,

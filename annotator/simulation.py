@@ -201,6 +201,27 @@ def _project_data(config: SimulationConfig) -> tuple[ImportedData, str]:
     return data, featurizer
 
 
+def project_semi_supervised(data: str, db: str | None) -> bool:
+    """For ``project:NAME``, the project's semi-supervised setting; False for anything else or
+    when the project cannot be found (loading it reports that). Writes nothing."""
+    if not data.startswith("project:"):
+        return False
+    from annotator.config import Settings
+    from annotator.store import queries
+    from annotator.store.db import Store
+
+    settings = Settings.from_env(db)
+    if settings.sqlite_path is not None and not settings.sqlite_path.exists():
+        return False
+    store = Store.open(settings)
+    try:
+        with store.read() as session:
+            project = queries.find_project(session, data.removeprefix("project:"))
+            return bool(project is not None and project.semi_supervised)
+    finally:
+        store.dispose()
+
+
 def subset(data: ImportedData, rows: Sequence[int]) -> ImportedData:
     """The items ``rows`` of ``data`` (every per-item field picked, in that order)."""
     rows = [int(r) for r in rows]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -106,6 +107,28 @@ def test_replay_uses_the_peoples_labels_as_the_oracle(tmp_path, store: Store, ca
     event_id = simulation.save_results(store, results)
     assert snapshot(store)["events"] == before["events"] + 1
     assert simulation.load_results(store, event_id)["summary"] == results["summary"]
+
+
+def test_replay_follows_the_projects_semi_supervised_setting(tmp_path, store: Store) -> None:
+    from annotator import session
+    from annotator.simulate_cli import add_parser, config_from_args
+
+    path = _blobs_csv(tmp_path, truth="noise")
+    services.import_path(store, path, "blobs", services.ImportOptions(label_col="label"))
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    base = ["simulate", "--db", store.settings.db_url, "--data", "project:blobs"]
+
+    def semi(*extra: str) -> bool:
+        return config_from_args(parser.parse_args([*base, *extra])).semi_supervised
+
+    assert semi() is False
+    session.configure(store, "blobs", semi_supervised=True)
+    before = snapshot(store)
+    assert semi() is True and semi("--no-semi-supervised") is False
+    assert simulation.project_semi_supervised("demo:digits", store.settings.db_url) is False
+    assert simulation.project_semi_supervised("project:none", store.settings.db_url) is False
+    assert snapshot(store) == before
 
 
 @pytest.mark.parametrize(

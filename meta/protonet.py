@@ -26,6 +26,7 @@ __all__ = [
     "MLPEncoder",
     "Standardize",
     "build_encoder",
+    "class_sums",
     "compute_prototypes",
     "init_parameters",
     "linear",
@@ -37,6 +38,14 @@ __all__ = [
     "squared_euclidean_distances",
     "use_generator",
 ]
+
+
+def class_sums(
+    embeddings: torch.Tensor, labels: torch.Tensor, n_way: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-class sum (n_way, D) and count (n_way,) of the embeddings, in their dtype."""
+    one_hot = F.one_hot(labels, n_way).to(embeddings.dtype)
+    return one_hot.T @ embeddings, one_hot.sum(dim=0)
 
 
 def compute_prototypes(
@@ -58,8 +67,8 @@ def compute_prototypes(
     if bool((counts == 0).any()):
         missing = torch.nonzero(counts == 0).flatten().tolist()
         raise ValueError(f"classes {missing} have no support example")
-    one_hot = torch.nn.functional.one_hot(support_labels, n_way).to(support_embeddings.dtype)
-    return (one_hot.T @ support_embeddings) / counts.unsqueeze(1).to(support_embeddings.dtype)
+    sums, counts = class_sums(support_embeddings, support_labels, n_way)
+    return sums / counts.unsqueeze(1)
 
 
 def squared_euclidean_distances(query: torch.Tensor, prototypes: torch.Tensor) -> torch.Tensor:
@@ -114,10 +123,8 @@ def refine_prototypes(
     sum and number of the unlabelled embeddings assigned to each class at the end, so that
     prototypes = (labelled sums + unlabelled_sums) / (labelled counts + unlabelled_counts).
     """
-    one_hot = F.one_hot(support_labels, n_way).to(support_embeddings.dtype)
-    labelled_sums = one_hot.T @ support_embeddings
-    labelled_counts = one_hot.sum(dim=0)
     prototypes = compute_prototypes(support_embeddings, support_labels, n_way)
+    labelled_sums, labelled_counts = class_sums(support_embeddings, support_labels, n_way)
     sums = torch.zeros_like(labelled_sums)
     counts = torch.zeros_like(labelled_counts)
     assigned = None
@@ -126,8 +133,7 @@ def refine_prototypes(
         if assigned is not None and torch.equal(nearest, assigned):
             break
         assigned = nearest
-        weights = F.one_hot(nearest, n_way).to(support_embeddings.dtype)
-        sums, counts = weights.T @ unlabelled_embeddings, weights.sum(dim=0)
+        sums, counts = class_sums(unlabelled_embeddings, nearest, n_way)
         prototypes = (labelled_sums + sums) / (labelled_counts + counts).unsqueeze(1)
     return prototypes, sums, counts
 

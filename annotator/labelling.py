@@ -1,19 +1,31 @@
-"""What the Label page does, without Streamlit: key map, card payload, and key-press events.
+"""What the Label page does, without Streamlit: key map, the card's sync protocol, its payload.
 
-The label card runs in the browser with a few items reserved ahead (``session.LOOKAHEAD``), so a
-key press shows the next item at once, without a round trip. Each press becomes an *event* that
-names the item it was shown for and carries a unique id; the browser keeps sending every event
-the server has not acknowledged, and the server applies each id once (``session.submit``'s
-``client_event``). So fast typing loses nothing, labels nothing twice, and never puts a label on
-the wrong item, whatever order reruns happen in.
+The label card runs in the browser with the tab's reserved items (``session.LOOKAHEAD``), so a
+key press shows the next item at once, without a round trip. The card and the server talk in
+two messages:
+
+- the card's *sync* state (``CardSync``): its tab id (kept across a reload), the payload it
+  applied last (``seen``), the item on screen (``shown``) and every event the server has not
+  acknowledged. Each event names the item it was shown for and carries a unique id; the
+  server applies each id once (``session.submit``'s ``client_event``), so fast typing loses
+  nothing, labels nothing twice, and never puts a label on the wrong item, whatever order
+  reruns happen in.
+- the server's *payload* (``card_payload``): the tab's items, the acknowledged event ids, the
+  counters, and a sequence number.
+
+After a retrain the server may withdraw reserved items that were never on screen
+(``session.lease``). A withdrawn item is left out of the next payload; the card, which never
+changes the item on screen by itself, drops it unless it is on screen, and once the card
+reports that it applied that payload (``TabSync.release``), the item goes back to the pool.
 """
 
 from __future__ import annotations
 
 import base64
+import re
 import string
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,6 +38,9 @@ from annotator.store.db import Store
 SKIP_KEY = "s"
 UNDO_KEYS = ("z", "Backspace")
 RESERVED = {SKIP_KEY, "z"}
+#: The most events one sync may carry (a card offline for a long while sends them in turns).
+MAX_EVENTS = 500
+_TAB_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _MODEL_CACHE: OrderedDict[tuple[str, int, int], Any] = OrderedDict()
 _MODEL_CACHE_SIZE = 4
 
@@ -77,6 +92,51 @@ class Event:
         return event
 
 
+@dataclass(frozen=True)
+class CardSync:
+    """What the card last told the server (its component state ``sync``): events and the item
+    on screen are those of ``project`` only; ``have`` are the items whose content it holds."""
+
+    project: str
+    tab: str
+    seen: int
+    shown: int | None
+    events: list[Any]
+    have: frozenset[int] = frozenset()
+
+    @classmethod
+    def parse(cls, raw: Any) -> CardSync | None:
+        """None until the card has mounted and reported its tab id."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("tab"), str):
+            return None
+        if not _TAB_ID.fullmatch(raw["tab"]):
+            raise ProtolabelError(f"malformed card tab id {raw['tab'][:80]!r}")
+        events = raw.get("events") or []
+        if not isinstance(events, list):
+            raise ProtolabelError("malformed card events: not a list")
+        try:
+            seen = int(raw.get("seen") or 0)
+            shown = None if raw.get("shown") is None else int(raw["shown"])
+            have = frozenset(int(i) for i in (raw.get("have") or [])[:MAX_EVENTS])
+        except (TypeError, ValueError) as exc:
+            raise ProtolabelError(f"malformed card sync: {exc}") from None
+        project = str(raw.get("project") or "")
+        return cls(project, raw["tab"], seen, shown, events[:MAX_EVENTS], have)
+
+
+@dataclass
+class Applied:
+    """The outcome of ``apply_events``: ids stored (or found stored), and ids refused with
+    the reason (a label no longer in the label set, an item that is gone)."""
+
+    stored: list[str] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def acked(self) -> list[str]:
+        return self.stored + [i for i, _ in self.refused]
+
+
 def apply_events(
     store: Store,
     project: str,
@@ -86,28 +146,37 @@ def apply_events(
     annotator: str,
     done: set[str],
     authenticated: bool = False,
-) -> list[str]:
-    """Apply the events not in ``done`` (ids applied earlier), in order; return applied ids.
+) -> Applied:
+    """Apply the events not in ``done`` (ids applied earlier in this browser session), in
+    order. Each decision commits before the next. ``done`` is updated in place.
 
-    ``done`` is updated in place. Each decision commits before this returns. An
-    ``authenticated`` annotator's undo is role-checked (``annotator.teams``).
+    An event the project refuses for good (``LabelError``, a deleted item, an undo the
+    annotator may not make) is acknowledged as refused, so the card stops sending it and shows
+    why; an ``authenticated`` annotator's undo is role-checked (``annotator.teams``). A
+    malformed event fails the whole sync (``ProtolabelError``): the card is not ours.
     """
-    applied = []
-    for raw in events or []:
-        event = Event.parse(raw)
+    out = Applied()
+    parsed = [Event.parse(raw) for raw in events or []]
+    for event in parsed:
         if event.id in done:
+            out.stored.append(event.id)
             continue
-        if event.type == "undo":
-            _undo(store, project, event, owner=owner, annotator=annotator, auth=authenticated)
-        else:
-            label = event.label if event.type == "label" else None
-            session.submit(
-                store, project, event.item, label,
-                annotator=annotator, owner=owner, client_event=event.id,
-            )  # fmt: skip
+        try:
+            if event.type == "undo":
+                _undo(store, project, event, owner=owner, annotator=annotator, auth=authenticated)
+            else:
+                label = event.label if event.type == "label" else None
+                session.submit(
+                    store, project, event.item, label,
+                    annotator=annotator, owner=owner, client_event=event.id,
+                )  # fmt: skip
+        except ProtolabelError as exc:  # every such error is final for this event
+            out.refused.append((event.id, str(exc)))
+            done.add(event.id)
+            continue
         done.add(event.id)
-        applied.append(event.id)
-    return applied
+        out.stored.append(event.id)
+    return out
 
 
 def _undo(
@@ -119,6 +188,30 @@ def _undo(
     session.undo(
         store, project, annotation_id, annotator=annotator, owner=owner, authenticated=auth
     )
+
+
+@dataclass
+class TabSync:
+    """The server's side of one card (kept in the browser session's state).
+
+    ``seq`` numbers the payloads; ``excluded`` maps a withdrawn item to the first payload that
+    left it out; ``project`` is the project the tab's items were reserved in.
+    """
+
+    seq: int = 0
+    excluded: dict[int, int] = field(default_factory=dict)
+    project: str | None = None
+
+    def release(self, sync: CardSync) -> set[int]:
+        """Withdrawn items the card has dropped: left out of a payload it has applied (the
+        card applies only the newest payload it is given, which leaves them out too)."""
+        return {i for i, n in self.excluded.items() if n <= sync.seen and i != sync.shown}
+
+    def next_payload(self, withdrawn: frozenset[int]) -> int:
+        """Record that the next payload leaves ``withdrawn`` out; return its number."""
+        self.seq += 1
+        self.excluded = {i: self.excluded.get(i, self.seq) for i in withdrawn}
+        return self.seq
 
 
 def _model(store: Store, project: str):
@@ -173,14 +266,21 @@ def card_payload(
     project: str,
     items: list[session.QueuedItem],
     *,
-    applied: list[str],
+    acked: list[str],
+    seq: int = 0,
+    refused: list[tuple[str, str]] | None = None,
+    have: frozenset[int] = frozenset(),
     feature_names: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The JSON the label card renders: items (with suggestions), keys and acknowledged ids."""
+    """The JSON the label card renders: items (with suggestions), keys, acknowledged event
+    ids, the counters, and the payload's number. Items in ``have`` (the card holds their
+    content) go without it."""
     with store.read() as s:
         p = queries.get_project(s, project)
         labels, kind = list(p.labels), p.data_kind
+    progress = session.progress(store, project)
     keys = keymap(labels)
+    newest = progress.model_version or 0
     out_items = []
     for it, hint in zip(items, suggestions(store, project, items), strict=True):
         entry: dict[str, Any] = {
@@ -190,32 +290,48 @@ def card_payload(
             "strategy": it.strategy,
             "score": None if it.score is None else round(float(it.score), 4),
             "model_version": it.model_version,
-            "stale": it.stale,
+            "stale": progress.retrain_pending or (it.model_version or 0) < newest,
             "suggestion": hint[0] if hint else None,
             "confidence": round(hint[1], 3) if hint else None,
         }
-        if kind == "text":
-            entry["text"] = it.text or ""
-        elif kind == "image":
-            entry["image"] = _image_uri(it.image)
-        else:
-            values = it.features.tolist() if it.features is not None else []
-            names = (
-                feature_names
-                if feature_names and len(feature_names) == len(values)
-                else [f"x{j}" for j in range(len(values))]
-            )
-            entry["features"] = [[n, _short(v)] for n, v in zip(names, values, strict=True)]
+        if it.item_id not in have:
+            entry.update(_content(kind, it, feature_names))
         out_items.append(entry)
     return {
         "project": project,
+        "seq": seq,
         "kind": kind,
         "labels": [{"label": label, "key": keys[label]} for label in labels],
         "skip_key": SKIP_KEY,
         "undo_keys": list(UNDO_KEYS),
         "items": out_items,
-        "acked": applied,
+        "acked": acked,
+        "refused": [{"id": i, "reason": why} for i, why in refused or []],
+        "progress": {
+            "items": progress.items,
+            "labelled": progress.labelled,
+            "skipped": progress.skipped,
+            "round": progress.round,
+            "round_done": progress.round_done,
+            "round_size": progress.round_size,
+            "model_version": progress.model_version,
+            "retrain_pending": progress.retrain_pending,
+        },
     }
+
+
+def _content(kind: str, it: session.QueuedItem, feature_names: list[str] | None) -> dict:
+    if kind == "text":
+        return {"text": it.text or ""}
+    if kind == "image":
+        return {"image": _image_uri(it.image)}
+    values = it.features.tolist() if it.features is not None else []
+    names = (
+        feature_names
+        if feature_names and len(feature_names) == len(values)
+        else [f"x{j}" for j in range(len(values))]
+    )
+    return {"features": [[n, _short(v)] for n, v in zip(names, values, strict=True)]}
 
 
 def _short(value: float) -> str:

@@ -301,23 +301,22 @@ def _when(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else None
 
 
+def _decisions_by_round(session, project_id: int, condition) -> dict[int, int]:
+    """round -> how many of the items' current decisions meet ``condition``."""
+    return dict(
+        session.execute(
+            select(Annotation.round, func.count())
+            .where(Annotation.id.in_(queries.current_annotation_ids(project_id)))
+            .where(condition)
+            .group_by(Annotation.round)
+        ).all()
+    )
+
+
 def _rounds(session, project_id: int) -> pd.DataFrame:
-    decided = dict(
-        session.execute(
-            select(Annotation.round, func.count())
-            .where(Annotation.id.in_(queries.current_annotation_ids(project_id)))
-            .where(Annotation.label.is_not(None))
-            .group_by(Annotation.round)
-        ).all()
-    )
-    skipped = dict(
-        session.execute(
-            select(Annotation.round, func.count())
-            .where(Annotation.id.in_(queries.current_annotation_ids(project_id)))
-            .where(Annotation.label.is_(None))
-            .group_by(Annotation.round)
-        ).all()
-    )
+    decided = _decisions_by_round(session, project_id, Annotation.label.is_not(None))
+    skipped = _decisions_by_round(session, project_id, Annotation.label.is_(None))
+    stale = _decisions_by_round(session, project_id, Annotation.stale.is_(True))
     records = [
         {
             "round": r.number,
@@ -328,7 +327,7 @@ def _rounds(session, project_id: int) -> pd.DataFrame:
             "skipped": int(skipped.get(r.number, 0)),
             "started": _when(r.created_at),
             "completed": _when(r.completed_at),
-            "stale": bool(r.stale),
+            "stale items": int(stale.get(r.number, 0)),
         }
         for r in session.scalars(
             select(Round).where(Round.project_id == project_id).order_by(Round.number)
@@ -338,6 +337,6 @@ def _rounds(session, project_id: int) -> pd.DataFrame:
         records,
         columns=[
             "round", "strategy", "chosen by model", "size", "labelled", "skipped",
-            "started", "completed", "stale",
+            "started", "completed", "stale items",
         ],
     )  # fmt: skip

@@ -1,34 +1,42 @@
 """The labelling loop: queue, claim, submit, skip, undo, round end, retrain, next batch.
 
-A *round* is a batch of ``project.batch_size`` items chosen by one model version with the
-project's strategy; its items wait in the ``queue`` table until decided. Each browser tab is a
-*queue owner* that reserves (claims) a few items ahead, so two tabs never see the same item
-and fast typing always has the next item at hand. When the last item of a round is decided the
-round is complete, and a background worker (``annotator.worker``) retrains the learner and
-queues the next batch chosen by the new model. If the queue runs dry first, the next batch is
-chosen right away by the current model and marked ``stale``: labelling never waits.
+A *round* is a batch of ``project.batch_size`` items chosen with the project's strategy; its
+items wait in the ``queue`` table until decided. Each browser tab (or annotator process) is a
+*queue owner* that reserves a few items ahead (``LOOKAHEAD``), so two tabs never see the same
+item and fast typing always has the next item at hand. When the last item of a round is
+decided the round is complete, and the background worker (``annotator.worker``) retrains the
+learner once and plans with the new model. Labelling never waits for that: the worker keeps
+the next round planned ahead, by the newest model there is, and its items are *stale* while a
+newer model exists or is being trained (``Annotation.stale``, ``Round.stale``).
+
+After a retrain, ``plan_round`` replans the open rounds that an older model chose: items
+nobody reserved are replaced, and items reserved but never on screen are *withdrawn* from their
+owner, who confirms it will not show them (``lease(release=...)``) before they go back to the
+pool. An item that was on screen (``lease(shown=...)``) is never replaced, and the round is
+refilled to its batch size, so every round has the batch size unless the pool runs out.
 
 Teams: an item is labelled by ``project.overlap`` different annotators (default 1). Each
-pending decision is a queue *slot* leased to one annotator at a time (``claim_next``); a lease
-not renewed within the lease TTL (``Settings.lease_ttl_seconds``, 10 minutes) returns the slot
-to the pool. So an item is never served to more annotators at once than the overlap allows, and
-never twice to the same annotator. A decision is never refused for a lost lease: it uses the
-holder's slot, else a free one, else it is kept as an extra decision beyond the overlap.
+pending decision is a queue *slot* leased to one annotator at a time; a lease not renewed
+within the lease TTL (``Settings.lease_ttl_seconds``, 10 minutes) returns the slot to the pool.
+So an item is never served to more annotators at once than the overlap allows, and never twice
+to the same annotator. A decision is never refused for a lost lease: it uses the holder's slot,
+else a free one, else it is kept as an extra decision beyond the overlap.
 
-Every decision is committed before the next item is shown, with the round, strategy, score
-and model version of its selection. A decision carries the id of the item it was shown for and
-the browser's id for the key press (``client_event``), so a replayed press is not a second label.
+Every decision is committed with the round, strategy, score and model version of its
+selection. A decision carries the id of the item it was shown for and the browser's id for the
+key press (``client_event``), so a replayed press is not a second label.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Select, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -50,15 +58,16 @@ from strategies import NAMES
 #: The default lease TTL: a tab idle for longer loses its reserved items to the shared queue
 #: (``Settings.lease_ttl_seconds`` sets it).
 CLAIM_TTL = timedelta(minutes=10)
+#: After a retrain, each tab keeps its next few reserved items (chosen by the older model):
+#: the card may be showing them by the time the replan reaches it. The rest is replaced.
+KEEP_AHEAD = 3
 #: The most annotators that may label one item.
 MAX_OVERLAP = 20
-#: Items a tab reserves ahead of the one on screen.
+#: Items a tab reserves, the one on screen included: the card draws the next item from them
+#: without a round trip (ten presses 50 ms apart fit in the time a server round takes).
 LOOKAHEAD = 20
 #: A tab chooses batches itself only below this many reserved items (the worker is behind).
 LOW_WATER = 10
-#: After a retrain, a tab keeps this many of its reserved stale items (the one on screen and
-#: the next); the rest are replaced by the new model's choice.
-KEEP_STALE = 2
 HISTORY_LIMIT = 20
 #: The strategies a project can use, the default (auto) first.
 STRATEGY_NAMES = ("auto", *(name for name in NAMES if name != "auto"))
@@ -183,6 +192,15 @@ def configure(
 # The queue
 
 
+@dataclass(frozen=True)
+class Lease:
+    """An owner's reserved items (``items``, the one on screen first) and the items a retrain
+    withdrew from it that it has not yet confirmed it will not show (``withdrawn``)."""
+
+    items: list[QueuedItem]
+    withdrawn: frozenset[int]
+
+
 def claim_next(
     store: Store,
     project_name: str,
@@ -192,76 +210,211 @@ def claim_next(
     plan: bool = True,
     annotator: str | None = None,
 ) -> list[QueuedItem]:
-    """The owner's next ``n`` items, in order, leasing more from the shared queue as needed.
+    """The owner's next ``n`` items, for a caller that shows only what this returns (the
+    command line, stress annotators): items a retrain withdrew are given up at once."""
+    return lease(store, project_name, owner, n=n, plan=plan, annotator=annotator).items
+
+
+def lease(
+    store: Store,
+    project_name: str,
+    owner: str,
+    *,
+    n: int = LOOKAHEAD,
+    plan: bool = True,
+    annotator: str | None = None,
+    shown: int | None = None,
+    release: Collection[int] | None = None,
+    low_water: int = LOW_WATER,
+) -> Lease:
+    """Renew the owner's leases and reserve more, up to ``n`` items.
 
     ``owner`` is the queue (a browser tab, an annotator process) and ``annotator`` the person
-    (default: the owner); calling this renews the owner's leases. The worker keeps the shared
-    queue stocked. Only when the owner holds fewer than ``LOW_WATER`` items with nothing left
-    to claim (and ``plan`` is true) are batches chosen here, right away, with the current
-    model, until it holds ``n``: the caller never waits for training (such a batch is marked
-    stale when a retrain is pending; after the retrain the new model's choice replaces what was
-    not shown yet).
+    (default: the owner). ``shown`` is the item on the owner's screen: it is marked shown,
+    kept even if a retrain withdrew it meanwhile, and listed first. ``release`` are withdrawn
+    items the owner will never show (None: all of them but ``shown``); they go back to the pool.
+
+    The worker keeps the shared queue stocked. Only when the owner holds fewer than
+    ``low_water`` items with nothing left to claim (and ``plan`` is true) are batches chosen
+    here, right away, with the newest model: the caller never waits for training.
     """
     annotator = annotator or owner
-    entries = _claim(store, project_name, owner, n, annotator)
-    if plan and len(entries) < min(n, LOW_WATER):
+    entries = _claim(store, project_name, owner, annotator, n, shown, release)
+    if plan and _live_count(entries) < min(n, low_water):
         with locks.planner_lock(store, project_id(store, project_name)):
-            entries = _claim(store, project_name, owner, n, annotator)  # planned meanwhile?
+            entries = _claim(store, project_name, owner, annotator, n, shown, ())
             for _attempt in range(n):  # each planned round adds at least one item
-                if len(entries) >= n or plan_round(store, project_name) is None:
+                if _live_count(entries) >= n or _plan_unlocked(store, project_name) is None:
                     break
-                entries = _claim(store, project_name, owner, n, annotator)
-    return _load_items(store, entries)
+                entries = _claim(store, project_name, owner, annotator, n, shown, ())
+    live = [e for e in entries if e.withdrawn_at is None]
+    live.sort(key=lambda e: (e.item_id != shown, e.round, e.position, e.slot))
+    withdrawn = frozenset(e.item_id for e in entries if e.withdrawn_at is not None)
+    return Lease(_load_items(store, live), withdrawn)
+
+
+def _live_count(entries: list[QueueEntry]) -> int:
+    return sum(e.withdrawn_at is None for e in entries)
 
 
 def _lease_ttl(store: Store) -> timedelta:
     return timedelta(seconds=store.settings.lease_ttl_seconds)
 
 
-def _claim(store: Store, project_name: str, owner: str, n: int, annotator: str) -> list[QueueEntry]:
-    """Renew the owner's leases and lease free slots up to ``n``, one per item, skipping items
-    the annotator holds or has decided. Row locks (``FOR UPDATE SKIP LOCKED``) keep concurrent
-    claimers off each other's rows on PostgreSQL; SQLite serialises writers (BEGIN IMMEDIATE)."""
+def _claim(
+    store: Store,
+    project_name: str,
+    owner: str,
+    annotator: str,
+    n: int,
+    shown: int | None,
+    release: Collection[int] | None,
+) -> list[QueueEntry]:
+    """One transaction of ``lease``: returns the owner's entries, withdrawn ones included.
+
+    Row locks (``FOR UPDATE SKIP LOCKED``) keep concurrent claimers off each other's rows on
+    PostgreSQL; SQLite serialises writers (BEGIN IMMEDIATE).
+    """
     now = utcnow()
     expired = now - _lease_ttl(store)
     with store.write() as session:
         project = queries.get_project(session, project_name)
         _lock_annotator(session, project.id, annotator)
-        mine = _owned(session, project.id, owner)
-        session.execute(
-            update(QueueEntry).where(QueueEntry.id.in_([e.id for e in mine])).values(claimed_at=now)
-        )
-        if len(mine) < n:
-            held = select(QueueEntry.item_id).where(
-                QueueEntry.project_id == project.id,
-                QueueEntry.annotator == annotator,
-                QueueEntry.claimed_at >= expired,
-            )
-            decided = select(Annotation.item_id).where(
-                Annotation.project_id == project.id,
-                Annotation.annotator == annotator,
-                Annotation.undone_at.is_(None),
-            )
-            want = n - len(mine)
-            free = session.scalars(
-                select(QueueEntry)
-                .where(QueueEntry.project_id == project.id)
-                .where((QueueEntry.owner.is_(None)) | (QueueEntry.claimed_at < expired))
-                .where(QueueEntry.item_id.not_in(held), QueueEntry.item_id.not_in(decided))
-                .order_by(QueueEntry.round, QueueEntry.position, QueueEntry.slot)
-                .limit(want * max(project.overlap, 1))
-                .with_for_update(skip_locked=True)
-            ).all()
-            taken = {e.item_id for e in mine}
-            for entry in free:
-                if len(taken) >= n:
-                    break
-                if entry.item_id in taken:
-                    continue  # one slot per item and annotator
-                taken.add(entry.item_id)
-                entry.owner, entry.annotator, entry.claimed_at = owner, annotator, now
-                mine.append(entry)
+        touched = _drop_abandoned_withdrawals(session, project.id, expired)
+        held = _owned(session, project.id, owner)
+        mine = [e for e in held if e.annotator == annotator]
+        for entry in held:  # the tab changed its annotator: the old name's items go back
+            if entry.annotator != annotator:
+                touched.add(entry.round)
+                _give_back(session, entry)
+        for entry in mine:
+            entry.claimed_at = now
+            if entry.item_id == shown:
+                if entry.withdrawn_at is not None:
+                    _restore_withdrawn(session, project.id, entry, expired)
+                entry.shown_at = entry.shown_at or now
+        for entry in [e for e in mine if e.withdrawn_at is not None and e.item_id != shown]:
+            if release is None or entry.item_id in release:
+                touched.add(entry.round)
+                session.delete(entry)
+                mine.remove(entry)
+        session.flush()
+        for number in sorted(touched):
+            _complete_round_if_done(session, project.id, number)
+        if _live_count(mine) < n:
+            want = n - _live_count(mine)
+            mine += _lease_free(session, project, owner, annotator, want, now, expired)
         return mine
+
+
+def _lease_free(
+    session: Session,
+    project: Project,
+    owner: str,
+    annotator: str,
+    want: int,
+    now: datetime,
+    expired: datetime,
+) -> list[QueueEntry]:
+    """Lease up to ``want`` free slots, one per item, the oldest rounds first, skipping items
+    the annotator holds or has decided and slots a retrain withdrew."""
+    held = select(QueueEntry.item_id).where(
+        QueueEntry.project_id == project.id,
+        QueueEntry.annotator == annotator,
+        QueueEntry.claimed_at >= expired,
+    )
+    decided = select(Annotation.item_id).where(
+        Annotation.project_id == project.id,
+        Annotation.annotator == annotator,
+        Annotation.undone_at.is_(None),
+    )
+    free = session.scalars(
+        select(QueueEntry)
+        .where(QueueEntry.project_id == project.id, QueueEntry.withdrawn_at.is_(None))
+        .where(_free_slot(expired))
+        .where(QueueEntry.item_id.not_in(held), QueueEntry.item_id.not_in(decided))
+        .order_by(QueueEntry.round, QueueEntry.position, QueueEntry.slot)
+        .limit(want * max(project.overlap, 1))
+        .with_for_update(skip_locked=True)
+    ).all()
+    taken: set[int] = set()
+    out = []
+    for entry in free:
+        if len(out) >= want:
+            break
+        if entry.item_id in taken:
+            continue  # one slot per item and annotator
+        taken.add(entry.item_id)
+        entry.owner, entry.annotator, entry.claimed_at = owner, annotator, now
+        out.append(entry)
+    return out
+
+
+def _free_slot(expired: datetime):
+    """Condition: nobody holds the slot, or its lease has expired."""
+    return QueueEntry.owner.is_(None) | (QueueEntry.claimed_at < expired)
+
+
+def _drop_abandoned_withdrawals(session: Session, project_id: int, expired: datetime) -> set[int]:
+    """Withdrawn entries whose owner stopped renewing its lease are given up (their tab is
+    gone, it will show nothing); returns their rounds."""
+    gone = session.scalars(
+        select(QueueEntry).where(
+            QueueEntry.project_id == project_id,
+            QueueEntry.withdrawn_at.is_not(None),
+            QueueEntry.claimed_at < expired,
+        )
+    ).all()
+    for entry in gone:
+        session.delete(entry)
+    return {e.round for e in gone}
+
+
+def _give_back(session: Session, entry: QueueEntry) -> None:
+    """Return a slot to the shared queue (a withdrawn one is given up instead)."""
+    if entry.withdrawn_at is not None:
+        session.delete(entry)
+    else:
+        entry.owner, entry.annotator, entry.claimed_at = None, None, None
+
+
+def _restore_withdrawn(
+    session: Session, project_id: int, entry: QueueEntry, expired: datetime
+) -> None:
+    """The owner showed (or decided) an item a replan had withdrawn: the withdrawal crossed
+    its key press. The item stays, taking the place of another item nobody has seen, in its
+    round if one is left there, else in the next open round; so rounds keep their size. Only
+    when every item of every open round has been seen does its round grow by one."""
+    entry.withdrawn_at = None
+    open_rounds = select(Round.number).where(
+        Round.project_id == project_id, Round.completed_at.is_(None)
+    )
+    spare = session.scalar(
+        select(QueueEntry)
+        .where(
+            QueueEntry.project_id == project_id,
+            QueueEntry.round.in_(open_rounds),
+            QueueEntry.round >= entry.round,
+            QueueEntry.id != entry.id,
+            QueueEntry.withdrawn_at.is_(None),
+            QueueEntry.shown_at.is_(None),
+            QueueEntry.slot == entry.slot,
+        )
+        .order_by(QueueEntry.round, _free_slot(expired).desc(), QueueEntry.position.desc())
+        .limit(1)
+    )
+    if spare is None:
+        session.execute(
+            update(Round)
+            .where(Round.project_id == project_id, Round.number == entry.round)
+            .values(batch_size=Round.batch_size + 1, completed_at=None)
+        )
+        return
+    entry.round, entry.position = spare.round, spare.position
+    if spare.owner is None or spare.claimed_at < expired:
+        session.delete(spare)
+    else:
+        spare.withdrawn_at = utcnow()
 
 
 def _lock_annotator(session: Session, project_id: int, annotator: str) -> None:
@@ -342,7 +495,8 @@ def nothing_left_for(store: Store, project_name: str, annotator: str) -> bool:
         free = session.scalar(
             select(func.count()).where(
                 QueueEntry.project_id == pid,
-                (QueueEntry.owner.is_(None)) | (QueueEntry.claimed_at < expired),
+                QueueEntry.withdrawn_at.is_(None),
+                _free_slot(expired),
                 QueueEntry.item_id.not_in(mine),
             )
         )
@@ -353,11 +507,13 @@ def release(store: Store, project_name: str, owner: str) -> int:
     """Return the owner's reserved items to the shared queue (a tab closed or left)."""
     with store.write() as session:
         project = queries.get_project(session, project_name)
-        return session.execute(
-            update(QueueEntry)
-            .where(QueueEntry.project_id == project.id, QueueEntry.owner == owner)
-            .values(owner=None, annotator=None, claimed_at=None)
-        ).rowcount
+        held = _owned(session, project.id, owner)
+        for entry in held:
+            _give_back(session, entry)
+        session.flush()
+        for number in sorted({e.round for e in held}):
+            _complete_round_if_done(session, project.id, number)
+        return len(held)
 
 
 # --------------------------------------------------------------------------------------------
@@ -422,6 +578,10 @@ def _submit(store, project_name, item_id, label, annotator, owner, client_event)
             )
         else:
             context = entry
+            if entry.withdrawn_at is not None:  # decided while a retrain withdrew it
+                _restore_withdrawn(session, project.id, entry, utcnow() - _lease_ttl(store))
+        chosen_by = context.model_version if context else None
+        stale = context is not None and _chosen_by_older_model(session, project.id, chosen_by)
         annotation = Annotation(
             project_id=project.id,
             item_id=item_id,
@@ -431,10 +591,12 @@ def _submit(store, project_name, item_id, label, annotator, owner, client_event)
             round=context.round if context else None,
             strategy=context.strategy if context else None,
             score=context.score if context else None,
-            model_version=context.model_version if context else None,
-            stale=context.stale if context else False,
+            model_version=chosen_by,
+            stale=stale,
         )
         session.add(annotation)
+        if stale:
+            _mark_round_stale(session, project.id, annotation.round)
         completed = False
         if entry is not None:
             session.delete(entry)
@@ -479,7 +641,7 @@ def _slot_for_decision(
         return None
     expired = utcnow() - _lease_ttl(store)
     return session.scalar(
-        base.where((QueueEntry.owner.is_(None)) | (QueueEntry.claimed_at < expired))
+        base.where(_free_slot(expired), QueueEntry.withdrawn_at.is_(None))
         .order_by(QueueEntry.slot)
         .limit(1)
         .with_for_update(skip_locked=True)
@@ -503,9 +665,33 @@ def _check_label(project: Project, label: str | None) -> None:
         )
 
 
+def _chosen_by_older_model(session: Session, project_id: int, chosen_by: int | None) -> bool:
+    """Whether an item chosen by model ``chosen_by`` (None: cold start) is stale now: a newer
+    model exists, or one is being trained on a round completed since."""
+    newest = queries.newest_model_info(session, project_id)
+    if newest is not None and (chosen_by or 0) < newest.version:
+        return True
+    return _retrain_pending(session, project_id, newest)
+
+
+def _mark_round_stale(session: Session, project_id: int, number: int | None) -> None:
+    if number is not None:
+        session.execute(
+            update(Round)
+            .where(Round.project_id == project_id, Round.number == number)
+            .values(stale=True)
+        )
+
+
 def _complete_round_if_done(session: Session, project_id: int, number: int) -> bool:
+    """Mark the round complete when none of its slots is left (withdrawn ones do not count)
+    and its batch is full; a round short of items waits for the planner to refill it."""
     left = session.scalar(
-        select(func.count()).where(QueueEntry.project_id == project_id, QueueEntry.round == number)
+        select(func.count()).where(
+            QueueEntry.project_id == project_id,
+            QueueEntry.round == number,
+            QueueEntry.withdrawn_at.is_(None),
+        )
     )
     if left:
         return False
@@ -513,6 +699,18 @@ def _complete_round_if_done(session: Session, project_id: int, number: int) -> b
         select(Round).where(Round.project_id == project_id, Round.number == number)
     )
     if rnd is None or rnd.completed_at is not None:
+        return False
+    decided = session.scalar(
+        select(func.count(func.distinct(Annotation.item_id))).where(
+            Annotation.project_id == project_id,
+            Annotation.round == number,
+            Annotation.undone_at.is_(None),
+        )
+    )
+    if not decided:  # every item was withdrawn and none could replace them: nothing to learn
+        session.delete(rnd)
+        return False
+    if decided < rnd.batch_size:  # items were withdrawn: the planner refills the round first
         return False
     rnd.completed_at = utcnow()
     queries.log_event(session, project_id, "round_completed", round=number)
@@ -588,6 +786,7 @@ def _requeue_first(
             owner=owner,
             annotator=annotator if owner else None,
             claimed_at=utcnow() if owner else None,
+            shown_at=utcnow() if owner else None,  # the card shows it again at once
             slot=max(slots, default=-1) + 1,
         )
     )
@@ -676,7 +875,9 @@ def progress(store: Store, project_name: str) -> Progress:
             left = (
                 session.scalar(
                     select(func.count(func.distinct(QueueEntry.item_id))).where(
-                        QueueEntry.project_id == project.id, QueueEntry.round == current.number
+                        QueueEntry.project_id == project.id,
+                        QueueEntry.round == current.number,
+                        QueueEntry.withdrawn_at.is_(None),
                     )
                 )
                 or 0
@@ -822,6 +1023,13 @@ def _selection_inputs(store: Store, project_name: str):
         ).all()  # fmt: skip
         model = queries.latest_model(session, project.id)
         pending = _retrain_pending(session, project.id, model)
+        expired = utcnow() - _lease_ttl(store)
+        leaving = {e.item_id for e in _replaceable_entries(session, project.id, expired)}
+        queued = set(queued) - set(
+            session.scalars(select(Item.row).where(Item.id.in_(list(leaving))))
+        )
+        deficits = _round_deficits(session, project.id, leaving)
+        last = session.scalar(select(func.max(Round.number)).where(Round.project_id == project.id))
         info = {
             "project_id": project.id,
             "labels": list(project.labels),
@@ -830,15 +1038,12 @@ def _selection_inputs(store: Store, project_name: str):
             "model_state": model.state if model else None,
             "model_version": model.version if model else None,
             "stale": pending,
-            "next_round": (
-                session.scalar(select(func.max(Round.number)).where(Round.project_id == project.id))
-                or 0
-            )
-            + 1,
+            "deficits": deficits,
+            "next_round": deficits[0][0] if deficits else (last or 0) + 1,
         }
     taken = np.zeros(len(features), dtype=bool)
     taken[np.asarray(decided, dtype=np.int64)] = True
-    taken[np.asarray(queued, dtype=np.int64)] = True
+    taken[np.asarray(sorted(queued), dtype=np.int64)] = True
     pool = np.flatnonzero(~taken)
     return features, pool, rows, labels, info
 
@@ -849,7 +1054,9 @@ def choose(features, pool, rows, labels, info, seed: int) -> tuple[str, np.ndarr
 
     name = info["strategy"]
     k = min(info["batch_size"], len(pool))
-    rng = np.random.default_rng([seed, info["project_id"], info["next_round"]])
+    rng = np.random.default_rng(
+        [seed, info["project_id"], info["next_round"], info["model_version"] or 0]
+    )
     model = None
     if info["model_state"] is not None:
         from meta import ProtoNetClassifier
@@ -871,35 +1078,127 @@ def choose(features, pool, rows, labels, info, seed: int) -> tuple[str, np.ndarr
     return used, np.asarray(chosen, dtype=np.int64), chosen_scores
 
 
-def plan_round(
-    store: Store, project_name: str, *, replace_stale: bool = False, seed: int | None = None
-) -> int | None:
-    """Choose the next batch with the newest model and queue it; return the round number.
+def plan_round(store: Store, project_name: str, *, seed: int | None = None) -> int | None:
+    """``_plan_unlocked`` under the project's planner lock (one planner at a time)."""
+    with locks.planner_lock(store, project_id(store, project_name)):
+        return _plan_unlocked(store, project_name, seed=seed)
 
-    ``replace_stale``: first drop queued items an older model chose for rounds not started,
-    except the first ``KEEP_STALE`` of each tab (the worker does this after a retrain, so the next items come
-    from the new model). None when the pool is exhausted.
+
+def _plan_unlocked(store: Store, project_name: str, *, seed: int | None = None) -> int | None:
+    """Bring the queue up to date with the newest model and queue one batch; return its round.
+
+    Open rounds are replanned first: what a model older than the newest chose and nobody has
+    seen (``_replaceable``) is replaced by the newest model's choice, and every open round is
+    filled up to its batch size; otherwise a new round of the project's batch size is queued.
+    None when there is nothing to plan (the pool is exhausted).
     """
     seed = store.settings.seed if seed is None else seed
-    if replace_stale:
-        _drop_outdated(store, project_name)
     features, pool, rows, labels, info = _selection_inputs(store, project_name)
     if len(pool) == 0:
+        _shrink_rounds(store, project_name, info["deficits"])
         return None
-    used, chosen, scores = choose(features, pool, rows, labels, info, seed)
+    wanted = sum(k for _, k in info["deficits"]) or info["batch_size"]
+    used, chosen, scores = choose(
+        features, pool, rows, labels, {**info, "batch_size": wanted}, seed
+    )
     try:
-        return _queue_round(store, project_name, info, used, chosen, scores)
+        return _apply_plan(store, project_name, info, used, chosen, scores)
     except IntegrityError:
-        return None  # another process queued a round at the same moment; theirs stands
+        return None  # another process queued the same round number meanwhile; theirs stands
 
 
-def _queue_round(store, project_name, info, strategy, chosen, scores) -> int | None:
+def _replaceable(project_id: int, newest: int) -> Select:
+    """Slots of open rounds that a model older than ``newest`` chose, on items nobody has
+    decided, seen on screen or been withdrawn from: what a replan may replace."""
+    open_rounds = select(Round.number).where(
+        Round.project_id == project_id, Round.completed_at.is_(None)
+    )
+    decided = select(Annotation.item_id).where(
+        Annotation.project_id == project_id, Annotation.undone_at.is_(None)
+    )
+    seen = select(QueueEntry.item_id).where(
+        QueueEntry.project_id == project_id,
+        QueueEntry.shown_at.is_not(None) | QueueEntry.withdrawn_at.is_not(None),
+    )
+    return select(QueueEntry).where(
+        QueueEntry.project_id == project_id,
+        QueueEntry.round.in_(open_rounds),
+        QueueEntry.model_version.is_(None) | (QueueEntry.model_version < newest),
+        QueueEntry.item_id.not_in(decided),
+        QueueEntry.item_id.not_in(seen),
+    )
+
+
+def _replaceable_entries(session: Session, project_id: int, expired: datetime) -> list[QueueEntry]:
+    """``_replaceable`` slots, except each tab's next ``KEEP_AHEAD`` items (see there)."""
+    newest = queries.newest_model_info(session, project_id)
+    if newest is None:
+        return []
+    found = session.scalars(_replaceable(project_id, newest.version)).all()
+    owners = {e.owner for e in found if e.owner is not None and e.claimed_at >= expired}
+    if not owners:
+        return list(found)
+    keep: set[int] = set()
+    seen: dict[str, int] = {}
+    for entry_id, owner in session.execute(
+        select(QueueEntry.id, QueueEntry.owner)
+        .where(
+            QueueEntry.project_id == project_id,
+            QueueEntry.owner.in_(owners),
+            QueueEntry.withdrawn_at.is_(None),
+            QueueEntry.shown_at.is_(None),
+        )
+        .order_by(QueueEntry.owner, QueueEntry.round, QueueEntry.position, QueueEntry.slot)
+    ):
+        if seen.get(owner, 0) < KEEP_AHEAD:
+            seen[owner] = seen.get(owner, 0) + 1
+            keep.add(entry_id)
+    return [e for e in found if e.id not in keep]
+
+
+def _round_deficits(
+    session: Session, project_id: int, leaving: Collection[int] = ()
+) -> list[tuple[int, int]]:
+    """(round, missing items) of open rounds with fewer items than their batch size, counting
+    decided items and live slots except those on the items ``leaving``; oldest first."""
+    out = []
+    for rnd in session.scalars(
+        select(Round)
+        .where(Round.project_id == project_id, Round.completed_at.is_(None))
+        .order_by(Round.number)
+    ):
+        queued = select(QueueEntry.item_id).where(
+            QueueEntry.project_id == project_id,
+            QueueEntry.round == rnd.number,
+            QueueEntry.withdrawn_at.is_(None),
+            QueueEntry.item_id.not_in(list(leaving)),
+        )
+        decided = select(Annotation.item_id).where(
+            Annotation.project_id == project_id,
+            Annotation.round == rnd.number,
+            Annotation.undone_at.is_(None),
+        )
+        have = session.scalar(
+            select(func.count(func.distinct(Item.id))).where(
+                Item.project_id == project_id, Item.id.in_(queued) | Item.id.in_(decided)
+            )
+        )
+        if have < rnd.batch_size:
+            out.append((rnd.number, rnd.batch_size - have))
+    return out
+
+
+def _apply_plan(store, project_name, info, strategy, chosen, scores) -> int | None:
+    """Apply a selection in one transaction: replace the replaceable slots (those the new
+    choice picked again stay, now chosen by it; the rest nobody holds are dropped, and held
+    ones are *withdrawn*: they stay with their owner, out of the round, until it confirms it
+    will not show them, see ``lease``), then fill the open rounds up to their batch size,
+    oldest first, else queue a new round. Returns the first round filled."""
+    now = utcnow()
+    expired = now - _lease_ttl(store)
+    newest = info["model_version"]
     with store.write() as session:
         project = queries.get_project(session, project_name)
-        number = (
-            session.scalar(select(func.max(Round.number)).where(Round.project_id == project.id))
-            or 0
-        ) + 1
         row_to_item = dict(
             session.execute(
                 select(Item.row, Item.id).where(
@@ -907,130 +1206,137 @@ def _queue_round(store, project_name, info, strategy, chosen, scores) -> int | N
                 )
             ).all()
         )
-        # Queued or decided since the selection read the pool (another process planned,
-        # and someone labelled, meanwhile): never queue an item a second time.
-        busy = set(
-            session.scalars(
-                select(QueueEntry.item_id).where(
-                    QueueEntry.project_id == project.id,
-                    QueueEntry.item_id.in_(row_to_item.values()),
-                )
+        picks = [(row_to_item[int(r)], s) for r, s in zip(chosen, scores, strict=True)]
+        again = dict(picks)
+        replaced: set[int] = set()
+        if newest is not None:
+            for entry in _replaceable_entries(session, project.id, expired):
+                if entry.item_id in again:  # the new model wants it too: it stays
+                    score = again[entry.item_id]
+                    entry.model_version, entry.strategy = newest, strategy
+                    entry.score = None if np.isnan(score) else float(score)
+                elif entry.owner is None or entry.claimed_at < expired:
+                    session.delete(entry)
+                else:
+                    entry.withdrawn_at = now
+                replaced.add(entry.round)
+            session.flush()
+        busy = _busy_items(session, project.id, list(again))
+        picks = [(item, score) for item, score in picks if item not in busy]
+        targets = _round_deficits(session, project.id)
+        if not targets and not replaced:
+            targets = [(None, project.batch_size)]
+        first = None
+        for number, count in targets:
+            batch, picks = picks[:count], picks[count:]
+            if not batch:
+                break
+            rnd = _target_round(session, project, number, info, strategy, len(batch))
+            first = first if first is not None else rnd.number
+            _add_slots(session, project, rnd, batch, strategy, info)
+            queries.log_event(
+                session, project.id, "round_planned" if number is None else "round_refilled",
+                round=rnd.number, strategy=strategy, model_version=newest, size=len(batch),
+                stale=info["stale"],
+            )  # fmt: skip
+        for number in sorted(replaced):
+            session.execute(
+                update(Round)
+                .where(Round.project_id == project.id, Round.number == number)
+                .values(model_version=newest, strategy=strategy)
             )
-        ) | set(
-            session.scalars(
-                select(Annotation.item_id).where(
-                    Annotation.project_id == project.id,
-                    Annotation.item_id.in_(row_to_item.values()),
-                    Annotation.undone_at.is_(None),
-                )
-            )
+            _complete_round_if_done(session, project.id, number)
+        return first if first is not None else (min(replaced) if replaced else None)
+
+
+def _busy_items(session: Session, project_id: int, items: list[int]) -> set[int]:
+    """Of ``items``, those queued or decided (an item is never queued a second time)."""
+    queued = session.scalars(
+        select(QueueEntry.item_id).where(
+            QueueEntry.project_id == project_id, QueueEntry.item_id.in_(items)
         )
-        picks = [
-            (int(r), s)
-            for r, s in zip(chosen, scores, strict=True)
-            if row_to_item[int(r)] not in busy
-        ]
-        if not picks:
-            return None
-        session.add(
-            Round(project_id=project.id, number=number, strategy=strategy, model_version=info["model_version"],
-                  batch_size=len(picks), stale=info["stale"])
-        )  # fmt: skip
-        for position, (row, score) in enumerate(picks):
-            for slot in range(max(project.overlap, 1)):
-                session.add(
-                    QueueEntry(
-                        project_id=project.id, item_id=row_to_item[row], round=number,
-                        position=position, slot=slot, strategy=strategy,
-                        score=None if np.isnan(score) else float(score),
-                        model_version=info["model_version"], stale=info["stale"],
-                    )
-                )  # fmt: skip
-        queries.log_event(session, project.id, "round_planned", round=number, strategy=strategy,
-                          model_version=info["model_version"], size=len(picks), stale=info["stale"])  # fmt: skip
-        return number
+    )
+    decided = session.scalars(
+        select(Annotation.item_id).where(
+            Annotation.project_id == project_id,
+            Annotation.item_id.in_(items),
+            Annotation.undone_at.is_(None),
+        )
+    )
+    return set(queued) | set(decided)
 
 
-def _drop_outdated(store: Store, project_name: str, keep: int = KEEP_STALE) -> None:
-    """Drop queued items that a model older than the newest chose for rounds not started yet,
-    except each tab's first ``keep`` (on screen or next); undone items stay."""
+def _shrink_rounds(store: Store, project_name: str, deficits: list[tuple[int, int]]) -> None:
+    """The pool is exhausted: open rounds keep the items they have."""
+    if not deficits:
+        return
     with store.write() as session:
         project = queries.get_project(session, project_name)
-        model = queries.latest_model(session, project.id)
-        if model is None:
-            return
-        last_done = (
-            session.scalar(
-                select(func.max(Round.number)).where(
-                    Round.project_id == project.id, Round.completed_at.is_not(None)
-                )
+        for number, missing in deficits:
+            session.execute(
+                update(Round)
+                .where(Round.project_id == project.id, Round.number == number)
+                .values(batch_size=Round.batch_size - missing)
             )
-            or 0
-        )
-        outdated = session.scalars(
-            select(QueueEntry)
-            .where(QueueEntry.project_id == project.id, QueueEntry.round > last_done)
-            .where(QueueEntry.model_version.is_(None) | (QueueEntry.model_version < model.version))
-            .where(  # an item that has some of its overlap decisions keeps its other slots
-                QueueEntry.item_id.not_in(
-                    select(Annotation.item_id).where(
-                        Annotation.project_id == project.id, Annotation.undone_at.is_(None)
-                    )
-                )
-            )
-            .order_by(QueueEntry.owner, QueueEntry.round, QueueEntry.position, QueueEntry.slot)
-        ).all()
-        kept: dict[str, int] = {}
-        rounds = set()
-        for entry in outdated:
-            if entry.owner is not None and kept.get(entry.owner, 0) < keep:
-                kept[entry.owner] = kept.get(entry.owner, 0) + 1
-                continue
-            rounds.add(entry.round)
-            session.delete(entry)
-        session.flush()
-        for rnd in session.scalars(
-            select(Round).where(Round.project_id == project.id, Round.number.in_(rounds))
-        ):
-            _shrink_round(session, project.id, rnd)
+            _complete_round_if_done(session, project.id, number)
 
 
-def _shrink_round(session: Session, project_id: int, rnd: Round) -> None:
-    """A round keeps only its decided and still-queued items."""
-    left = (
-        session.scalar(
-            select(func.count(func.distinct(QueueEntry.item_id))).where(
-                QueueEntry.project_id == project_id, QueueEntry.round == rnd.number
-            )
+def _target_round(session, project, number, info, strategy, size) -> Round:
+    """The open round to fill (now chosen by the newest model), or a new one of ``size``."""
+    if number is not None:
+        rnd = session.scalar(
+            select(Round).where(Round.project_id == project.id, Round.number == number)
         )
-        or 0
+        rnd.model_version, rnd.strategy = info["model_version"], strategy
+        return rnd
+    last = session.scalar(select(func.max(Round.number)).where(Round.project_id == project.id))
+    rnd = Round(
+        project_id=project.id, number=(last or 0) + 1, strategy=strategy,
+        model_version=info["model_version"], batch_size=size, stale=False,
+    )  # fmt: skip
+    session.add(rnd)
+    session.flush()
+    return rnd
+
+
+def _add_slots(session, project, rnd: Round, picks, strategy: str, info) -> None:
+    start = session.scalar(
+        select(func.max(QueueEntry.position)).where(
+            QueueEntry.project_id == project.id, QueueEntry.round == rnd.number
+        )
     )
-    decided = (
-        session.scalar(
-            select(func.count(func.distinct(Annotation.item_id))).where(
-                Annotation.project_id == project_id, Annotation.round == rnd.number
-            )
-        )
-        or 0
-    )
-    rnd.batch_size = decided + left
-    if left == 0 and decided == 0:
-        session.delete(rnd)
-    elif left == 0:
-        rnd.completed_at = utcnow()
+    start = 0 if start is None else start + 1
+    for offset, (item_id, score) in enumerate(picks):
+        for slot in range(max(project.overlap, 1)):
+            session.add(
+                QueueEntry(
+                    project_id=project.id, item_id=item_id, round=rnd.number,
+                    position=start + offset, slot=slot, strategy=strategy,
+                    score=None if np.isnan(score) else float(score),
+                    model_version=info["model_version"], stale=info["stale"],
+                )
+            )  # fmt: skip
 
 
-def unclaimed_count(store: Store, project_name: str) -> int:
+def needs_planning(store: Store, project_name: str) -> bool:
+    """Whether the worker should plan: an open round holds items an older model chose that
+    nobody has seen, or fewer items than its batch size, or fewer free slots wait in the
+    shared queue than one tab reserves or one batch holds."""
+    expired = utcnow() - _lease_ttl(store)
     with store.read() as session:
         project = queries.get_project(session, project_name)
-        return (
-            session.scalar(
-                select(func.count()).where(
-                    QueueEntry.project_id == project.id, QueueEntry.owner.is_(None)
-                )
+        if _replaceable_entries(session, project.id, expired) or _round_deficits(
+            session, project.id
+        ):
+            return True
+        free = session.scalar(
+            select(func.count()).where(
+                QueueEntry.project_id == project.id,
+                QueueEntry.withdrawn_at.is_(None),
+                _free_slot(expired),
             )
-            or 0
         )
+        return free < max(LOOKAHEAD, project.batch_size)
 
 
 def annotation_for_event(store: Store, project_name: str, client_event: str) -> int | None:

@@ -1,8 +1,9 @@
 """The background trainer: one spawned process per project and server.
 
-It retrains the prototypical network when a round has been completed, then queues the next
-batch chosen by the new model (replacing unreserved items of batches that an older model chose
-meanwhile), and keeps one batch waiting in the shared queue so a tab never runs dry. It runs
+It retrains the prototypical network when a round has been completed, then replans the open
+rounds with the new model (``session.plan_round``: what nobody has seen is replaced, rounds keep
+their batch size). A planner thread keeps items waiting in the shared queue meanwhile, so a tab
+never runs dry and never waits for a retrain. It runs
 with one torch thread so the server stays responsive, exits when the server that started it
 goes away, and on start picks up a retrain left pending by a previous server.
 """
@@ -21,6 +22,8 @@ from dataclasses import dataclass, field
 from annotator.config import Settings
 
 POLL_SECONDS = 0.5
+#: The planner thread looks again this soon after planning (a tab may be running dry).
+PLAN_POLL_SECONDS = 0.05
 log = logging.getLogger(__name__)
 
 
@@ -31,36 +34,65 @@ def run_worker(
     import torch
 
     torch.set_num_threads(1)
-    from annotator import session
+    from annotator import session as loop
     from annotator.store.db import Store
 
     store = Store.open(settings)
+    stop = threading.Event()
+    planner = threading.Thread(
+        target=plan_loop, args=(store, project_name, loop, stop), name="planner", daemon=True
+    )
+    if not once:
+        planner.start()
     try:
         while True:
-            step(store, project_name, session)
+            step(store, project_name, loop)
             if once or os.getppid() != parent_pid:
                 return
             time.sleep(POLL_SECONDS)
     finally:
+        stop.set()
+        if planner.is_alive():
+            planner.join(timeout=30)
         store.dispose()
 
 
-def step(store, project_name: str, session) -> str:
-    """One pass: retrain if a round completed, then top up the shared queue.
+def plan_loop(store, project_name: str, loop, stop: threading.Event) -> None:
+    """The planner thread: keeps the shared queue stocked and replans after each retrain,
+    so choosing items never waits for a retrain (``loop.needs_planning``)."""
+    from annotator.errors import ProjectNotFoundError
 
-    Training runs under the project's trainer lock (``annotator.store.locks``): with several
-    app instances on one database only one trains at a time; the others skip ("locked") and
-    read the newest model version like everyone else.
+    while not stop.is_set():
+        try:
+            planned = loop.needs_planning(store, project_name) and (
+                loop.plan_round(store, project_name) is not None
+            )
+        except ProjectNotFoundError:
+            return
+        except Exception:  # noqa: BLE001 - logged; the next pass tries again
+            log.exception("planning %s failed", project_name)
+            planned = False
+        stop.wait(PLAN_POLL_SECONDS if planned else POLL_SECONDS)
+
+
+def step(store, project_name: str, loop) -> str:
+    """One pass: retrain if a round completed, then plan if the queue needs it.
+
+    ``loop`` is the labelling-loop module (``annotator.session``). Training runs under the
+    project's trainer lock (``annotator.store.locks``): with several app instances on one
+    database only one trains at a time; the others skip ("locked") and read the newest model
+    version like everyone else. After a retrain the open rounds are replanned with the new
+    model; between retrains one batch waits in the shared queue, so a tab never runs dry.
     """
     from annotator.errors import ProjectNotFoundError
 
     try:
         did = "idle"
-        if session.retrain_pending(store, project_name):
-            did = _train_locked(store, project_name, session)
+        if loop.retrain_pending(store, project_name):
+            did = _train_locked(store, project_name, loop)
         if (
-            session.unclaimed_count(store, project_name) == 0
-            and session.plan_round(store, project_name) is not None
+            loop.needs_planning(store, project_name)
+            and loop.plan_round(store, project_name) is not None
             and did == "idle"
         ):
             did = "planned"
@@ -69,18 +101,18 @@ def step(store, project_name: str, session) -> str:
         return "gone"
 
 
-def _train_locked(store, project_name: str, session) -> str:
+def _train_locked(store, project_name: str, loop) -> str:
     from annotator.store.locks import trainer_lock
 
-    with trainer_lock(store, session.project_id(store, project_name)) as got:
+    with trainer_lock(store, loop.project_id(store, project_name)) as got:
         if not got:
             return "locked"
-        if not session.retrain_pending(store, project_name):
+        if not loop.retrain_pending(store, project_name):
             return "idle"  # another instance trained while this one waited for the lock
-        version = session.train(store, project_name)
+        version = loop.train(store, project_name)
         if version is None:
             return "idle"
-        session.plan_round(store, project_name, replace_stale=True)
+        loop.plan_round(store, project_name)  # replan the open rounds with the new model
         return f"trained v{version}"
 
 

@@ -283,6 +283,13 @@ def _v7(op: Operations) -> None:
     )
 
 
+def _v8(op: Operations) -> None:
+    """The queue remembers which reserved items were shown, and which a retrain withdrew."""
+    with op.batch_alter_table("queue") as batch:
+        batch.add_column(sa.Column("shown_at", _ts(), nullable=True))
+        batch.add_column(sa.Column("withdrawn_at", _ts(), nullable=True))
+
+
 MIGRATIONS: dict[int, Callable[[Operations], None]] = {
     1: _v1,
     2: _v2,
@@ -291,6 +298,7 @@ MIGRATIONS: dict[int, Callable[[Operations], None]] = {
     5: _v5,
     6: _v6,
     7: _v7,
+    8: _v8,
 }
 assert max(MIGRATIONS) == SCHEMA_VERSION, "add a migration for every schema version"
 

@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
@@ -203,7 +203,7 @@ class ModelVersion(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     version: Mapped[int] = mapped_column(Integer)
-    state: Mapped[bytes] = mapped_column(LargeBinary)
+    state: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # loaded when read
     n_labels: Mapped[int] = mapped_column(Integer, default=0)
     # Added in schema version 3: the newest annotation id it was trained with.
     last_annotation_id: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -247,6 +247,11 @@ class QueueEntry(Base):
     # Added in schema version 5: the slot number and the lease holder's annotator name.
     slot: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     annotator: Mapped[str | None] = mapped_column(String(200))
+    # Added in schema version 8: when the holder reported the item on screen (never replaced
+    # after that), and when a newer model's choice replaced it while it was reserved but not
+    # shown (kept, out of the round, until the holder confirms it will not show it).
+    shown_at: Mapped[datetime | None] = mapped_column()
+    withdrawn_at: Mapped[datetime | None] = mapped_column()
 
     def __repr__(self) -> str:
         return (

@@ -177,6 +177,24 @@ def latest_model(session: Session, project_id: int) -> ModelVersion | None:
     )
 
 
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model version without its (large) state."""
+
+    version: int
+    created_at: Any
+
+
+def newest_model_info(session: Session, project_id: int) -> ModelInfo | None:
+    row = session.execute(
+        select(ModelVersion.version, ModelVersion.created_at)
+        .where(ModelVersion.project_id == project_id)
+        .order_by(ModelVersion.version.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else ModelInfo(row.version, row.created_at)
+
+
 def events_of_kind(session: Session, kind: str) -> Sequence[Event]:
     """Every event of ``kind``, newest first."""
     return session.scalars(select(Event).where(Event.kind == kind).order_by(Event.id.desc())).all()

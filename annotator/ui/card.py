@@ -17,8 +17,7 @@ _label_card = st.components.v2.component(
 CARD_KEY = "label_card"
 
 
-def label_card(payload: dict[str, Any]) -> list[Any]:
-    """Render the card; return the events the browser has sent (all not yet acknowledged)."""
-    result = _label_card(key=CARD_KEY, data=payload, on_events_change=lambda: None)
-    events = getattr(result, "events", None)
-    return list(events) if isinstance(events, list) else []
+def label_card(payload: dict[str, Any]) -> None:
+    """Render the card. What it sends back (``labelling.CardSync``) arrives as its state
+    ``sync`` in ``st.session_state[CARD_KEY]`` and reruns the calling fragment."""
+    _label_card(key=CARD_KEY, data=payload, on_sync_change=lambda: None)

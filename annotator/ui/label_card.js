@@ -1,73 +1,192 @@
-// The label card: shows the first of a few reserved items and turns key presses into events.
-// Every event names the item it was shown for and has a unique id; the card keeps sending all
-// events the server has not acknowledged (data.acked), and the server applies each id once.
-// The next item is drawn from the local buffer, so a key press never waits for the server.
+// The label card. It shows one of the tab's reserved items and turns key presses into events.
+//
+// - The item on screen changes only through the person's own key press, click or undo: a new
+//   payload from the server never replaces it (it may add, drop or reorder the items behind it).
+// - Every event names the item it was shown for and has a unique id. The card keeps sending
+//   every event the server has not acknowledged (in its "sync" state, with the item on screen
+//   and the last payload it applied); the server applies each id once. Unacknowledged events
+//   are kept in localStorage per project and annotator, and sent again after a reload.
+// - A key that cannot act (nothing on screen yet) is ignored visibly, never silently.
+// - The counters follow each press at once: the server's counts plus the unacknowledged events.
+const HISTORY = 20;
+const CACHE_LIMIT = 300;
+
+function randomId() {
+  const raw = crypto.randomUUID ? crypto.randomUUID() : `${Math.random()}${Date.now()}`;
+  return raw.replace(/[^A-Za-z0-9]/g, "").slice(0, 16);
+}
+
+// The tab's queue id: kept in sessionStorage, so a reload keeps the tab's reserved items; a
+// fresh navigation (a new or duplicated tab) starts a new one.
+function tabId() {
+  if (window.__protolabelTab) return window.__protolabelTab;
+  let id = null;
+  try {
+    const nav = performance.getEntriesByType("navigation")[0];
+    if (nav && nav.type === "reload") id = window.sessionStorage.getItem("protolabel:tab");
+  } catch (err) { /* no storage: a new id */ }
+  if (!id || !/^[A-Za-z0-9_-]{8,64}$/.test(id)) id = randomId();
+  try { window.sessionStorage.setItem("protolabel:tab", id); } catch (err) {}
+  window.__protolabelTab = id;
+  return id;
+}
+
+function readJson(storage, key, fallback) {
+  try {
+    const value = JSON.parse(storage.getItem(key) || "null");
+    return value === null ? fallback : value;
+  } catch (err) { return fallback; }
+}
+
+function writeJson(storage, key, value) {
+  try { storage.setItem(key, JSON.stringify(value)); } catch (err) { /* full or blocked */ }
+}
+
 export default function (component) {
   const { data, setStateValue, parentElement } = component;
   const root = parentElement;
   const s = root.__protolabel || (root.__protolabel = {
-    nonce: (crypto.randomUUID ? crypto.randomUUID() : String(Math.random())).slice(0, 12),
-    seq: 0, pending: [], decided: [], data: null, items: new Map(), shownId: null,
+    boot: randomId(), context: null, items: new Map(), order: [], current: null,
+    pending: [], acked: new Set(), done: new Set(), decided: [], kinds: new Map(), n: 0,
+    seen: 0, confirmed: 0, hello: false, lastHello: 0, ignored: 0, notice: null, data: null,
   });
-  s.data = data || { items: [], labels: [], acked: [] };
-  // Unacknowledged events survive a refresh or a closed tab: kept in localStorage and sent
-  // again on the next load (the server applies each event id once).
-  const storeKey = `protolabel:pending:${s.data.project || ""}`;
-  if (!s.restored) {
-    s.restored = true;
-    try {
-      const saved = JSON.parse(window.localStorage.getItem(storeKey) || "[]");
-      if (Array.isArray(saved) && saved.length) {
-        s.pending = saved.concat(s.pending);
-        setStateValue("events", s.pending.slice());
-      }
-    } catch (err) { /* storage unavailable: events still go to the server at once */ }
-  }
-  const persist = () => {
-    try { window.localStorage.setItem(storeKey, JSON.stringify(s.pending)); } catch (err) {}
-  };
-  for (const item of s.data.items) s.items.set(item.id, item);
-  const acked = new Set(s.data.acked || []);
-  const done = s.pending.filter((e) => acked.has(e.id)).map((e) => e.id);
-  s.pending = s.pending.filter((e) => !acked.has(e.id));
-  persist();
-  // for tests and benchmarks: which events the server has committed, and when
-  if (done.length) window.dispatchEvent(new CustomEvent("protolabel:acked", { detail: done }));
+  s.data = data || { items: [], labels: [], acked: [], progress: {} };
 
-  function queue() {
-    const q = s.data.items.slice();
+  const pendingKey = () => `protolabel:pending:${s.context}`;
+  const decidedKey = () => `protolabel:decided:${s.context}`;
+
+  function persist() {
+    // Merge with what other tabs of this browser keep under the same key.
+    const mine = new Set(s.pending.map((e) => e.id));
+    const others = readJson(window.localStorage, pendingKey(), [])
+      .filter((e) => e && !mine.has(e.id) && !s.acked.has(e.id));
+    writeJson(window.localStorage, pendingKey(), others.concat(s.pending));
+    writeJson(window.sessionStorage, decidedKey(), s.decided);
+  }
+
+  // A new project or annotator: start over, with what this browser kept for them.
+  const context = `${s.data.project || ""}:${s.data.annotator || ""}`;
+  if (s.context !== context) {
+    s.context = context;
+    s.boot = randomId();
+    s.items = new Map(); s.order = []; s.current = null; s.acked = new Set(); s.done = new Set();
+    s.pending = readJson(window.localStorage, pendingKey(), []).filter((e) => e && e.id && e.type);
+    s.decided = readJson(window.sessionStorage, decidedKey(), []);
+    s.kinds = new Map(s.decided.map((d) => [d.id, d]));
+    s.seen = 0; s.confirmed = 0; s.hello = false; s.lastHello = 0; s.notice = null;
+  }
+  if (s.data.remember_name && s.data.annotator) {
+    const cookie = `protolabel_name=${encodeURIComponent(s.data.annotator)}`;
+    if (!document.cookie.split("; ").includes(cookie)) {
+      document.cookie = `${cookie}; path=/; max-age=31536000; samesite=lax`;
+    }
+  }
+
+  function sync() {
+    const have = [];
+    for (const [id, it] of s.items) if (it.image || it.text !== undefined || it.features) have.push(id);
+    setStateValue("sync", {
+      project: s.data.project, tab: tabId(), seen: s.seen, shown: s.current,
+      events: s.pending.slice(0, 500), have: have.slice(-500),
+    });
+  }
+
+  // Apply the payload: acknowledgements, refusals, items, counters.
+  const fresh = !s.data.loading && (s.data.seq || 0) > s.seen;
+  if (fresh) {
+    const acked = new Set(s.data.acked || []);
+    const refused = new Map((s.data.refused || []).map((r) => [r.id, r.reason]));
+    const done = [];
     for (const e of s.pending) {
-      if (e.type === "undo") {
-        if (!q.some((it) => it.id === e.item) && s.items.has(e.item)) q.unshift(s.items.get(e.item));
+      if (!acked.has(e.id)) continue;
+      done.push(e.id);
+      s.acked.add(e.id);
+      if (refused.has(e.id)) {
+        const item = s.items.get(e.item);
+        s.notice = `Not saved (${item ? item.ext : e.item}): ${refused.get(e.id)}`;
+        s.done.delete(e.item);
+        s.decided = s.decided.filter((d) => d.id !== e.id);
+      } else if (e.type === "undo") {
+        s.done.delete(e.item);
       } else {
-        const i = q.findIndex((it) => it.id === e.item);
-        if (i >= 0) q.splice(i, 1);
+        s.done.add(e.item);
       }
     }
-    return q;
+    s.pending = s.pending.filter((e) => !acked.has(e.id));
+    for (const item of s.data.items || []) {
+      const known = s.items.get(item.id) || {};
+      s.items.set(item.id, { ...known, ...item });
+    }
+    s.order = (s.data.items || []).map((it) => it.id);
+    s.seen = s.data.seq;
+    persist();
+    trimCache();
+    // for tests and benchmarks: which events the server has committed, and when
+    if (done.length) window.dispatchEvent(new CustomEvent("protolabel:acked", { detail: done }));
+  }
+
+  function trimCache() {
+    if (s.items.size <= CACHE_LIMIT) return;
+    const keep = new Set([s.current, ...s.order, ...s.decided.map((d) => d.item)]);
+    for (const id of s.items.keys()) if (!keep.has(id)) s.items.delete(id);
+  }
+
+  // Items decided by unacknowledged events (an undo brings its item back).
+  function gone() {
+    const out = new Set(s.done);
+    for (const e of s.pending) {
+      if (e.type === "undo") out.delete(e.item); else out.add(e.item);
+    }
+    return out;
+  }
+
+  function nextItem(exclude) {
+    const skip = gone();
+    for (const id of s.order) {
+      const it = s.items.get(id);
+      if (id !== exclude && !skip.has(id) && it && (it.image || it.text !== undefined || it.features)) {
+        return id;
+      }
+    }
+    return null;
   }
 
   function send(event) {
     s.pending.push(event);
     persist();
     window.dispatchEvent(new CustomEvent("protolabel:event", { detail: event }));
-    setStateValue("events", s.pending.slice());
-    render();
+    sync();
   }
 
   function decide(type, label) {
-    const item = queue()[0];
-    if (!item) return;
-    const id = `${s.nonce}-${++s.seq}`;
-    s.decided.push({ id, item: item.id });
-    if (s.decided.length > 20) s.decided.shift();
-    send({ id, type, item: item.id, label: label ?? null });
+    const item = s.current;
+    if (item === null) return ignored();
+    const id = `${s.boot}-${++s.n}`;
+    const round = (s.items.get(item) || {}).round;
+    const decision = { id, item, type, round };
+    s.decided.push(decision);
+    s.kinds.set(id, decision);
+    if (s.decided.length > HISTORY) s.decided.shift();
+    if (s.kinds.size > 5 * HISTORY) s.kinds.delete(s.kinds.keys().next().value);
+    s.notice = null;
+    s.current = nextItem(item);
+    send({ id, type, item, label: label ?? null });
+    render();
   }
 
   function undo() {
     const last = s.decided.pop();
-    if (!last) return;
-    send({ id: `${s.nonce}-${++s.seq}`, type: "undo", item: last.item, target: last.id });
+    if (!last) return ignored("Nothing to undo.");
+    s.notice = null;
+    s.current = s.items.has(last.item) ? last.item : null;
+    send({ id: `${s.boot}-${++s.n}`, type: "undo", item: last.item, target: last.id });
+    render();
+  }
+
+  function ignored(message) {
+    s.ignored += 1;
+    s.notice = message || "No item on screen yet: key ignored.";
+    render();
   }
 
   function el(tag, cls, text) {
@@ -102,6 +221,42 @@ export default function (component) {
     return box;
   }
 
+  // The server's counts plus what the unacknowledged events change.
+  function counters() {
+    const p = s.data.progress || {};
+    let labelled = p.labelled || 0;
+    let skipped = p.skipped || 0;
+    let roundDone = p.round_done || 0;
+    for (const e of s.pending) {
+      const d = e.type === "undo" ? s.kinds.get(e.target) : { type: e.type, round: (s.items.get(e.item) || {}).round };
+      if (!d) continue;
+      const sign = e.type === "undo" ? -1 : 1;
+      if (d.type === "label") labelled += sign; else skipped += sign;
+      if (d.round === p.round) roundDone += sign;
+    }
+    const remaining = Math.max(0, (p.items || 0) - labelled - skipped);
+    return { labelled, skipped, remaining, roundDone, p };
+  }
+
+  function renderCounters() {
+    const c = counters();
+    const bar = el("div", "pl-counters");
+    bar.setAttribute("data-testid", "pl-counters");
+    const cell = (name, value, testid) => {
+      const box = el("div", "pl-counter");
+      box.appendChild(el("div", "pl-counter-name", name));
+      const v = el("div", "pl-counter-value", value);
+      v.setAttribute("data-testid", testid);
+      box.appendChild(v);
+      bar.appendChild(box);
+    };
+    cell("Labelled", c.labelled, "pl-labelled");
+    cell("Remaining", c.remaining, "pl-remaining");
+    cell("This round", c.p.round ? `${Math.min(c.roundDone, c.p.round_size)}/${c.p.round_size}` : "–", "pl-round");
+    cell("Model", c.p.model_version ? `v${c.p.model_version}` : "none yet", "pl-model");
+    return bar;
+  }
+
   function renderMeta(item) {
     const meta = el("div", "pl-meta");
     meta.setAttribute("data-testid", "pl-meta");
@@ -109,8 +264,15 @@ export default function (component) {
       ? `chosen by ${item.strategy}` : `chosen by ${item.strategy} (score ${item.score})`;
     const model = item.model_version ? `model v${item.model_version}` : "no model yet";
     meta.appendChild(el("span", null, `Round ${item.round} · ${why} · ${model}`));
-    if (item.stale) meta.appendChild(el("span", "pl-stale", " · chosen while the model retrains"));
-    const saving = s.pending.filter((e) => e.type !== "undo").length;
+    if (item.stale) {
+      const p = s.data.progress || {};
+      const text = p.retrain_pending ? " · chosen while the model retrains"
+        : ` · chosen by an older model (now v${p.model_version})`;
+      const mark = el("span", "pl-stale", text);
+      mark.setAttribute("data-testid", "pl-stale");
+      meta.appendChild(mark);
+    }
+    const saving = s.pending.length;
     const status = el("span", "pl-saved", saving ? ` · saving ${saving}…` : " · all saved");
     status.setAttribute("data-testid", "pl-saved");
     meta.appendChild(status);
@@ -132,17 +294,33 @@ export default function (component) {
   }
 
   function render() {
-    const item = queue()[0];
+    const item = s.current === null ? null : s.items.get(s.current);
     const card = el("div", "pl-card");
     card.setAttribute("data-testid", "pl-card");
     card.setAttribute("data-pending", String(s.pending.length));
+    card.setAttribute("data-ignored", String(s.ignored));
+    card.appendChild(renderCounters());
+    if (s.data.progress && s.data.progress.retrain_pending) {
+      card.appendChild(el("div", "pl-retrain", "Retraining in the background; keep labelling."));
+    }
     if (!item) {
-      card.appendChild(el("p", "pl-empty", s.data.empty_message || "Choosing the next items…"));
-      s.shownId = null;
+      const text = s.data.loading ? "Loading the items… (keys wait for the first item)"
+        : (nextItem(null) === null && s.data.empty_message) || "Choosing the next items…";
+      const empty = el("p", "pl-empty", text);
+      empty.setAttribute("data-testid", "pl-empty");
+      card.appendChild(empty);
     } else {
       card.appendChild(renderMeta(item));
-      card.appendChild(renderItem(item));
-      s.shownId = item.id;
+      // the same item keeps its node (no image re-decoded, no flicker on a refresh)
+      if (!s.itemBox || s.itemBox.getAttribute("data-item-id") !== String(item.id)) {
+        s.itemBox = renderItem(item);
+      }
+      card.appendChild(s.itemBox);
+    }
+    if (s.notice) {
+      const note = el("div", "pl-notice", s.notice);
+      note.setAttribute("data-testid", "pl-notice");
+      card.appendChild(note);
     }
     const buttons = el("div", "pl-buttons");
     for (const { label, key } of s.data.labels || []) {
@@ -175,15 +353,31 @@ export default function (component) {
     ev.stopPropagation();
   }
 
+  // One document listener for the whole page, handing keys to the card mounted last while
+  // it is on the page.
   s.onKey = onKey;
-  if (!s.listening) {
-    s.listener = (ev) => s.onKey(ev);
-    document.addEventListener("keydown", s.listener, true);
-    s.listening = true;
+  window.__protolabelCard = s;
+  if (!window.__protolabelListening) {
+    window.__protolabelListening = true;
+    document.addEventListener("keydown", (ev) => {
+      const card = window.__protolabelCard;
+      if (card && card.onKey && card.host && card.host.isConnected) card.onKey(ev);
+    }, true);
+  }
+
+  // Nothing on screen yet: show the first item the server sent, and tell it so.
+  let report = false;
+  if (s.current === null && !s.data.loading) {
+    s.current = nextItem(null);
+    report = s.current !== null;
   }
   render();
-  return () => {
-    document.removeEventListener("keydown", s.listener, true);
-    s.listening = false;
-  };
+  if (s.data.loading || !s.hello) {
+    // the server does not know this card yet (its tab, what it holds): say hello
+    const now = Date.now();
+    if (now - s.lastHello > 500) { s.lastHello = now; s.hello = true; sync(); }
+  } else if (report || (fresh && s.data.confirm && s.seen > s.confirmed)) {
+    s.confirmed = s.seen;
+    sync();
+  }
 }

@@ -14,7 +14,7 @@ from annotator.ui.pages import (
     projects,
     review,
 )
-from annotator.ui.resources import get_workers
+from annotator.ui.resources import get_workers, warm_up
 
 
 def pages() -> dict[str, st.Page]:
@@ -46,4 +46,5 @@ def pages() -> dict[str, st.Page]:
 def main() -> None:
     st.set_page_config(page_title="protolabel", page_icon=":label:", layout="wide")
     get_workers()  # once per server: resumes retrains that a stopped server left pending
+    warm_up()
     st.navigation(list(pages().values())).run()

@@ -7,6 +7,8 @@ across threads (SQLAlchemy engines are; sessions are made per action).
 from __future__ import annotations
 
 import atexit
+import importlib
+import threading
 
 import streamlit as st
 
@@ -33,4 +35,18 @@ def get_workers() -> WorkerPool:
     atexit.register(pool.stop_all)
     for name in session.projects_pending_retrain(store):  # left pending by a stopped server
         pool.ensure(name)
+    recent = session.most_recent_project(store)  # the Label page opens on it: get it ready
+    if recent is not None:
+        pool.ensure(recent)
     return pool
+
+
+@st.cache_resource
+def warm_up() -> threading.Thread:
+    """Import the learner (torch) in the background once per server, so the first page that
+    shows a model's suggestions does not wait seconds for the import."""
+    thread = threading.Thread(
+        target=importlib.import_module, args=("meta",), name="protolabel-warm-up", daemon=True
+    )
+    thread.start()
+    return thread

@@ -10,10 +10,11 @@ from streamlit.testing.v1 import AppTest
 from annotator import session
 from annotator.config import Settings
 from annotator.store.db import Store
+from annotator.ui.auth import NAME_COOKIE, NAME_KEY
 from annotator.ui.card import CARD_KEY
-from annotator.ui.pages.label import OWNER_KEY
 
 LABEL_APP = str(Path(__file__).with_name("label_app.py"))
+TAB = "apptesttab01"
 
 
 @pytest.fixture
@@ -23,6 +24,7 @@ def page(fresh_db: Path) -> AppTest:
     assert "Type your name" in at.warning[0].value
     at.sidebar.text_input[0].input("alice").run()
     assert not at.exception
+    _sync(at, [])  # the card reports its tab: the server reserves its items
     return at
 
 
@@ -30,29 +32,32 @@ def _store(db: Path) -> Store:
     return Store.open(Settings.from_env(str(db)))
 
 
-def _queue(at: AppTest, db: Path) -> list[session.QueuedItem]:
+def _queue(db: Path) -> list[session.QueuedItem]:
     store = _store(db)
     try:
-        return session.claim_next(store, "digits", at.session_state[OWNER_KEY], plan=False)
+        return session.lease(store, "digits", TAB, annotator="alice", plan=False, release=()).items
     finally:
         store.dispose()
 
 
-def _press(at: AppTest, events: list[dict]) -> None:
-    at.session_state[CARD_KEY] = {"events": events}
+def _sync(at: AppTest, events: list[dict], *, shown: int | None = None, seen: int = 0) -> None:
+    """What the card sends: its tab, the item on screen and every unacknowledged event."""
+    at.session_state[CARD_KEY] = {
+        "sync": {"project": "digits", "tab": TAB, "seen": seen, "shown": shown, "events": events}
+    }
     at.run()
     assert not at.exception
 
 
 def test_label_five_skip_and_undo(page: AppTest, fresh_db: Path) -> None:
-    queue = _queue(page, fresh_db)
+    queue = _queue(fresh_db)
     assert len(queue) >= 6
     events = [
         {"id": f"e{i}", "type": "label", "item": it.item_id, "label": str(i)}
         for i, it in enumerate(queue[:5])
     ]
     events.append({"id": "e5", "type": "skip", "item": queue[5].item_id})
-    _press(page, events)
+    _sync(page, events, shown=queue[6].item_id)
     store = _store(fresh_db)
     try:
         p = session.progress(store, "digits")
@@ -61,26 +66,77 @@ def test_label_five_skip_and_undo(page: AppTest, fresh_db: Path) -> None:
         assert [h.label for h in history] == [None, "4", "3", "2", "1", "0"]
         assert history[1].annotator == "alice"
         # undo the last label (the card sends all unacknowledged events again, plus the undo)
-        _press(
-            page, [*events, {"id": "e6", "type": "undo", "item": queue[4].item_id, "target": "e4"}]
-        )
+        undo = {"id": "e6", "type": "undo", "item": queue[4].item_id, "target": "e4"}
+        _sync(page, [*events, undo], shown=queue[4].item_id)
         p = session.progress(store, "digits")
         assert (p.labelled, p.skipped) == (4, 1)
-        assert _queue(page, fresh_db)[0].item_id == queue[4].item_id  # shown again first
+        assert _queue(fresh_db)[0].item_id == queue[4].item_id  # shown again first
     finally:
         store.dispose()
 
 
 def test_replayed_events_are_applied_once(page: AppTest, fresh_db: Path) -> None:
-    queue = _queue(page, fresh_db)
+    queue = _queue(fresh_db)
     events = [{"id": "x1", "type": "label", "item": queue[0].item_id, "label": "7"}]
-    _press(page, events)
-    _press(page, events)
+    _sync(page, events)
+    _sync(page, events)
     store = _store(fresh_db)
     try:
         assert session.progress(store, "digits").labelled == 1
     finally:
         store.dispose()
+
+
+def test_a_refused_event_is_acknowledged_with_its_reason(page: AppTest, fresh_db: Path) -> None:
+    queue = _queue(fresh_db)
+    bad = {"id": "r1", "type": "label", "item": queue[0].item_id, "label": "not-a-digit"}
+    ok = {"id": "r2", "type": "label", "item": queue[1].item_id, "label": "4"}
+    _sync(page, [bad, ok])
+    store = _store(fresh_db)
+    try:  # the refusal does not hold back the events after it
+        assert [h.label for h in session.history(store, "digits")] == ["4"]
+    finally:
+        store.dispose()
+
+
+def test_the_item_on_screen_is_marked_shown(page: AppTest, fresh_db: Path) -> None:
+    from sqlalchemy import select
+
+    from annotator.store.models import QueueEntry
+
+    queue = _queue(fresh_db)
+    _sync(page, [], shown=queue[0].item_id)
+    store = _store(fresh_db)
+    try:
+        with store.read() as s:
+            shown = s.scalars(select(QueueEntry.item_id).where(QueueEntry.shown_at.is_not(None)))
+            assert list(shown) == [queue[0].item_id]
+    finally:
+        store.dispose()
+
+
+def test_the_name_is_kept_and_changed_with_one_click(page: AppTest) -> None:
+    assert not page.sidebar.text_input  # the field is gone: keys go to the card
+    assert any("alice" in m.value for m in page.sidebar.markdown)
+    (change,) = [b for b in page.sidebar.button if b.label == "Change name"]
+    change.click().run()
+    (field,) = page.sidebar.text_input
+    assert field.value == "alice"
+    field.input("bob").run()
+    assert not page.exception
+    assert page.session_state[NAME_KEY] == "bob"
+    assert not page.sidebar.text_input
+
+
+def test_a_remembered_name_is_prefilled(fresh_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from annotator.ui import auth
+
+    monkeypatch.setattr(auth, "remembered_name", lambda: "carol")
+    at = AppTest.from_file(LABEL_APP, default_timeout=120).run()
+    assert not at.exception
+    assert at.session_state[NAME_KEY] == "carol"
+    assert not at.warning  # no "type your name": the card is there
+    assert NAME_COOKIE == "protolabel_name"
 
 
 def test_sidebar_changes_strategy_and_batch(page: AppTest, fresh_db: Path) -> None:
@@ -99,8 +155,16 @@ def test_sidebar_changes_strategy_and_batch(page: AppTest, fresh_db: Path) -> No
 
 
 def test_bad_event_is_reported_not_crashing(page: AppTest) -> None:
-    _press(page, [{"id": "bad", "type": "explode", "item": 1}])
-    assert "unknown card event type" in page.error[0].value
+    at = page
+    at.session_state[CARD_KEY] = {
+        "sync": {
+            "project": "digits",
+            "tab": TAB,
+            "events": [{"id": "b", "type": "explode", "item": 1}],
+        }
+    }
+    at.run()
+    assert "unknown card event type" in at.error[0].value
 
 
 def test_without_a_login_the_page_says_trust_mode_and_sets_the_overlap(

@@ -18,12 +18,17 @@ def server(tmp_path: Path) -> Iterator[Server]:
     stop_server(srv)
 
 
-@pytest.fixture
-def browser_page(tmp_path: Path):
+def require_chromium() -> None:
+    """Skip without Chromium, except under CI, where a missing browser is a failure."""
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
         pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
+
+
+@pytest.fixture
+def browser_page(tmp_path: Path):
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -38,13 +38,37 @@ class Server:
     proc: subprocess.Popen
 
 
-def start_server(db: Path, log: Path) -> Server:
+REPO = Path(__file__).resolve().parents[2]
+
+
+def start_server(db: Path, log: Path, *, launcher: str = "protolabel app") -> Server:
+    """Serve the app on a free port: ``protolabel app`` (what ``make run`` runs) or, with
+    ``launcher="streamlit run app.py"``, Streamlit on the repository's ``app.py``."""
     port = _free_port()
     env = dict(os.environ, PROTOLABEL_DB=str(db))
     env.pop("PROTOLABEL_DATA_DIR", None)
+    if launcher == "protolabel app":
+        command = [
+            sys.executable,
+            "-m",
+            "annotator.cli",
+            "app",
+            "--port",
+            str(port),
+            "--db",
+            str(db),
+        ]
+    elif launcher == "streamlit run app.py":
+        command = [
+            sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"),
+            "--server.headless", "true", "--server.address", "127.0.0.1",
+            "--server.port", str(port), "--browser.gatherUsageStats", "false",
+        ]  # fmt: skip
+    else:
+        raise ValueError(f"unknown launcher {launcher!r}")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "annotator.cli", "app", "--port", str(port), "--db", str(db)],
-        stdout=log.open("w"), stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        command, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        cwd=REPO,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -78,10 +102,24 @@ def launch_chromium(playwright, profile: Path):
     )  # fmt: skip
 
 
-def open_label_page(page, url: str, name: str = "alice") -> None:
-    """Open /label, type the annotator's name, wait for the first item, focus the page."""
+def enter_name(page, name: str) -> None:
+    """Type the annotator's name in the sidebar (or change the remembered one) and press Enter."""
+    field = page.get_by_label("Your name")
+    change = page.get_by_role("button", name="Change name")
+    field.or_(change).first.wait_for(timeout=60_000)
+    if change.is_visible():
+        if page.get_by_text(f"Labelling as {name}", exact=True).is_visible():
+            return
+        change.click()
+    field.fill(name)
+    field.press("Enter")
+
+
+def open_label_page(page, url: str, name: str = "alice", *, click: bool = True) -> None:
+    """Open /label, enter the annotator's name, wait for the first item; then, unless
+    ``click`` is false, click the page heading (as a careful person would before a key)."""
     page.goto(url + "/label")
-    page.get_by_label("Your name").fill(name)
-    page.keyboard.press("Enter")
+    enter_name(page, name)
     page.wait_for_selector("[data-testid=pl-item]", timeout=60_000)
-    page.locator("h1").first.click()
+    if click:
+        page.locator("h1").first.click()

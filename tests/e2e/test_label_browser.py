@@ -79,17 +79,67 @@ def test_label_with_keyboard_retrain_and_undo(server: Server, browser_page) -> N
     page.screenshot(path=str(ARTIFACTS / "label_page.png"), full_page=True)
 
 
-def test_fast_typing_loses_nothing(server: Server, browser_page) -> None:
-    page = browser_page
-    open_label_page(page, server.url)
-    keys = "01234567890123456789"
-    for key in keys:
+@pytest.mark.parametrize("launcher", ["protolabel app", "streamlit run app.py"])
+def test_fast_typing_loses_nothing(launcher: str, tmp_path: Path, browser_page) -> None:
+    """The first review's script: a name, Enter, then 1 2 3 4 5 1 2 3 4 5 each as soon as the
+    page changes, then 6 7 8 9 0 6 7 8 9 0 at 50 ms: all 20 stored, in order, on the items
+    that were on screen. A hurried person: no click on the page before the first key. The
+    same whether the app is started by ``protolabel app`` (``make run``) or Streamlit."""
+    server = start_server(tmp_path / "fast.db", tmp_path / "fast.log", launcher=launcher)
+    try:
+        _fast_typing(server, browser_page)
+    finally:
+        stop_server(server)
+
+
+def _fast_typing(server: Server, page) -> None:
+    open_label_page(page, server.url, click=False)
+    pressed = []
+    for key in "1234512345":
+        item = _shown(page)
+        page.keyboard.press(key)
+        pressed.append((item, key))
+        _wait_shown(page, item, changed=True)
+    for key in "6789067890":
+        pressed.append((_shown(page), key))
         page.keyboard.press(key)
         page.wait_for_timeout(50)
     _wait_for(lambda: len(_decisions(server.db)) == 20, what="20 labels")
-    decisions = _decisions(server.db)
-    assert "".join(d[1] for d in decisions) == keys
-    assert len({d[0] for d in decisions}) == 20
+    assert [(d[0], d[1]) for d in _decisions(server.db)] == pressed
+    # the counters follow the card at once (before the server has answered)
+    expect(page.get_by_test_id("pl-labelled")).to_have_text("20")
+
+
+def test_counters_follow_an_undo_at_once(server: Server, browser_page) -> None:
+    page = browser_page
+    open_label_page(page, server.url, click=False)
+    remaining = int(page.get_by_test_id("pl-remaining").inner_text())
+    for key in "12":
+        item = _shown(page)
+        page.keyboard.press(key)
+        _wait_shown(page, item, changed=True)
+    expect(page.get_by_test_id("pl-labelled")).to_have_text("2")
+    page.keyboard.press("z")
+    labelled = page.get_by_test_id("pl-labelled").inner_text()  # read in the same moment
+    assert labelled == "1"
+    assert int(page.get_by_test_id("pl-remaining").inner_text()) == remaining - 1
+    _wait_for(lambda: sum(1 for d in _decisions(server.db) if not d[3]) == 1, what="the undo")
+
+
+def test_the_name_is_remembered_and_keys_go_to_the_card(server: Server, browser_page) -> None:
+    page = browser_page
+    open_label_page(page, server.url, name="dana", click=False)
+    item = _shown(page)
+    page.keyboard.press("7")  # focus left the name field when it was entered
+    _wait_shown(page, item, changed=True)
+    page.reload()
+    expect(page.get_by_text("Labelling as dana")).to_be_visible(timeout=60_000)
+    page.wait_for_selector("[data-testid=pl-item]", timeout=60_000)
+    item = _shown(page)
+    page.keyboard.press("8")
+    _wait_shown(page, item, changed=True)
+    _wait_for(lambda: len(_decisions(server.db)) == 2, what="2 labels")
+    assert {d[2] for d in _decisions(server.db)} == {"dana"}
 
 
 def _children(pid: int) -> list[int]:
@@ -245,3 +295,26 @@ def test_new_user_creates_a_project_from_their_csv(server: Server, browser_page,
     expect(page.get_by_text("Deletes 30 items")).to_be_attached(timeout=30_000)
     page.get_by_role("button", name="Open in Label").click()
     expect(page.locator("h1").first).to_have_text("Label · reviews", timeout=30_000)
+
+
+def test_presses_made_offline_are_kept_per_annotator_and_saved_after_a_reload(
+    server: Server, browser_page
+) -> None:
+    page = browser_page
+    open_label_page(page, server.url, name="erin", click=False)
+    page.context.set_offline(True)  # the server cannot hear the card
+    pressed = []
+    for key in "456":
+        item = _shown(page)
+        page.keyboard.press(key)
+        pressed.append((item, key))
+        _wait_shown(page, item, changed=True)  # the card goes on from its reserved items
+    kept = page.evaluate("JSON.parse(localStorage.getItem('protolabel:pending:digits:erin'))")
+    assert [(e["item"], e["label"]) for e in kept] == pressed
+    assert page.evaluate("localStorage.getItem('protolabel:pending:digits:frank')") is None
+    page.context.set_offline(False)
+    page.reload()
+    _wait_for(lambda: len(_decisions(server.db)) == 3, what="the offline presses")
+    assert [(d[0], d[1], d[2]) for d in _decisions(server.db)] == [
+        (item, key, "erin") for item, key in pressed
+    ]

@@ -14,6 +14,7 @@ from annotator.errors import LabelError, ProtolabelError
 from annotator.services import ImportOptions
 from annotator.store.db import Store
 from annotator.store.models import Annotation, QueueEntry, utcnow
+from tests.integration.helpers import blob_project
 
 PROJECT = "blobs"
 
@@ -21,15 +22,7 @@ PROJECT = "blobs"
 @pytest.fixture
 def blobs(store: Store, tmp_path: Path) -> Store:
     """60 items in 3 well-separated classes, batch size 6."""
-    rng = np.random.default_rng(0)
-    centers = np.array([[0, 0, 0, 0], [8, 8, 0, 0], [0, 8, 8, 8]], dtype=float)
-    y = np.repeat(np.array(["a", "b", "c"]), 20)
-    X = centers[np.repeat(np.arange(3), 20)] + rng.normal(size=(60, 4))
-    path = tmp_path / "blobs.npz"
-    np.savez(path, X=X, y=y)
-    services.import_path(store, path, PROJECT, ImportOptions())
-    session.configure(store, PROJECT, strategy="auto", batch_size=6)
-    return store
+    return blob_project(store, tmp_path, PROJECT, per_class=20, batch_size=6)
 
 
 def _truth(store: Store, item_id: int) -> str:
@@ -82,10 +75,10 @@ def test_round_completion_retrain_and_next_round(blobs: Store) -> None:
     assert session.retrain_pending(blobs, PROJECT)
     version = session.train(blobs, PROJECT)
     assert version == 1 and not session.retrain_pending(blobs, PROJECT)
-    number = session.plan_round(blobs, PROJECT, replace_stale=True)
+    number = session.plan_round(blobs, PROJECT)
     with blobs.read() as s:
         entries = s.scalars(select(QueueEntry).where(QueueEntry.round == number)).all()
-    assert entries and all(e.model_version == 1 and not e.stale for e in entries)
+    assert len(entries) == 6 and all(e.model_version == 1 and not e.stale for e in entries)
 
 
 def test_semi_supervised_projects_refine_prototypes_with_unlabelled_items(blobs: Store) -> None:
@@ -120,17 +113,16 @@ def test_queue_running_dry_before_retrain_gives_a_stale_batch(blobs: Store) -> N
     assert item.stale and item.round == 2
 
 
-def test_worker_step_retrains_and_replaces_outdated_items(blobs: Store) -> None:
+def test_worker_step_retrains_and_replaces_what_nobody_saw(blobs: Store) -> None:
     _label_batch(blobs, "tab", 6)
-    session.claim_next(blobs, PROJECT, "tab", n=4)  # a stale round 2, four items reserved
+    session.claim_next(blobs, PROJECT, "tab", n=1)  # a stale round 2, one item reserved
     assert worker.step(blobs, PROJECT, session) == "trained v1"
     with blobs.read() as s:
-        entries = s.scalars(
-            select(QueueEntry).order_by(QueueEntry.round, QueueEntry.position)
-        ).all()
-    old = [e for e in entries if e.model_version is None]
-    assert len(old) == session.KEEP_STALE and {e.owner for e in old} == {"tab"} and old[0].stale
-    assert any(e.model_version == 1 and not e.stale for e in entries)
+        entries = s.scalars(select(QueueEntry).where(QueueEntry.round == 2)).all()
+    kept = [e for e in entries if e.model_version is None]
+    assert [e.owner for e in kept] == ["tab"]  # the tab's next item stays (KEEP_AHEAD)
+    assert len({e.item_id for e in entries}) == 6  # the round is refilled to its size
+    assert sum(e.model_version == 1 for e in entries) == 5
 
 
 def test_prefetched_items_are_replaced_after_a_retrain(blobs: Store) -> None:
@@ -141,9 +133,12 @@ def test_prefetched_items_are_replaced_after_a_retrain(blobs: Store) -> None:
             blobs, PROJECT, it.item_id, _truth(blobs, it.item_id), annotator="ann", owner="tab"
         )
     worker.step(blobs, PROJECT, session)
-    again = session.claim_next(blobs, PROJECT, "tab")
-    assert [it.model_version for it in again[: session.KEEP_STALE]] == [None] * session.KEEP_STALE
-    assert all(it.model_version == 1 for it in again[session.KEEP_STALE :])
+    again = session.claim_next(blobs, PROJECT, "tab", n=12)
+    head = session.KEEP_AHEAD
+    assert [it.model_version for it in again[:head]] == [None] * head
+    assert [it.item_id for it in again[:head]] == [it.item_id for it in items[6 : 6 + head]]
+    assert all(it.model_version == 1 for it in again[head:])
+    assert [it.round for it in again[:6]] == [2] * 6  # round 2 keeps its size
 
 
 def test_skip_counts_toward_the_batch(blobs: Store) -> None:

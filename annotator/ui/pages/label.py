@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import contextlib
 
 import pandas as pd
 import streamlit as st
@@ -11,22 +11,24 @@ from annotator import labelling, services, session, teams
 from annotator.errors import ProtolabelError
 from annotator.store import queries
 from annotator.ui.auth import NAME_KEY, login_configured, sidebar_identity
-from annotator.ui.card import label_card
+from annotator.ui.card import CARD_KEY, label_card
 from annotator.ui.pages.labelset import guides_panel
 from annotator.ui.resources import get_store, get_workers
 from annotator.ui.text import escape_markdown
 
-OWNER_KEY = "pl_owner"
 DONE_KEY = "pl_done_events"
+TAB_SYNC_KEY = "pl_tab_sync"
 ANNOTATOR_KEY = NAME_KEY
 PROJECT_KEY = "pl_project"
+#: The card refreshes this often on its own (counters, leases, a retrain's new items).
+REFRESH_SECONDS = 2.0
 
 
 def _init_state() -> None:
-    if OWNER_KEY not in st.session_state:
-        st.session_state[OWNER_KEY] = uuid.uuid4().hex[:16]  # this tab's queue
     if DONE_KEY not in st.session_state:
-        st.session_state[DONE_KEY] = set()
+        st.session_state[DONE_KEY] = set()  # event ids applied in this browser session
+    if TAB_SYNC_KEY not in st.session_state:
+        st.session_state[TAB_SYNC_KEY] = labelling.TabSync()
 
 
 def _sidebar(store, projects: list[str]) -> tuple[str, teams.Identity | None]:
@@ -79,52 +81,77 @@ def _settings(store, project: str, who: teams.Identity | None) -> None:
         st.toast(f"Next rounds: {new_strategy}, {int(new_batch)} items, overlap {int(new_overlap)}")
 
 
-@st.fragment(run_every=2.0)
-def status_panel(project: str) -> None:
-    """Progress and model status, polled on its own so it never eats a key press."""
+def status_line(store, project: str) -> None:
+    """Progress before anyone labels (the card shows it, live, once a name is set)."""
+    p = session.progress(store, project)
+    model = f"model v{p.model_version}" if p.model_version else "no model yet"
+    st.caption(f"{p.labelled} labelled · {p.remaining} remaining · {model}")
+
+
+@st.fragment(run_every=REFRESH_SECONDS)
+def card_panel(project: str, who: teams.Identity) -> None:
+    """The label card: apply the card's events, renew and top up the tab's items, show them.
+
+    Runs on every key press (the card's state changes) and every ``REFRESH_SECONDS``, so the
+    counters, the leases and a retrain's new items follow without a key press.
+    """
     store = get_store()
     get_workers().ensure(project)
-    p = session.progress(store, project)
-    cols = st.columns(4)
-    cols[0].metric("Labelled", p.labelled)
-    cols[1].metric("Remaining", p.remaining)
-    cols[2].metric("This round", f"{p.round_done}/{p.round_size}" if p.round else "–")
-    model = f"v{p.model_version}" if p.model_version else "none yet"
-    cols[3].metric("Model", model)
-    if p.retrain_pending:
-        st.caption(":material/model_training: Retraining in the background; keep labelling.")
-
-
-@st.fragment
-def card_panel(project: str, who: teams.Identity) -> None:
-    """The label card: apply the browser's events, then show the next reserved items."""
-    store = get_store()
-    owner = st.session_state[OWNER_KEY]
-    done: set[str] = st.session_state[DONE_KEY]
-    events = st.session_state.get("label_card", {}) or {}
-    events = events.get("events", []) if isinstance(events, dict) else []
+    tab: labelling.TabSync = st.session_state[TAB_SYNC_KEY]
     try:
-        labelling.apply_events(
-            store, project, events, owner=owner, annotator=who.name, done=done,
+        sync = labelling.CardSync.parse((st.session_state.get(CARD_KEY) or {}).get("sync"))
+    except ProtolabelError as exc:
+        st.error(str(exc))
+        sync = None
+    if sync is not None and sync.project != project:
+        sync = None  # the card still speaks of the project shown before; it starts over
+    if sync is None:  # the card has not reported its tab yet: it shows "Loading"
+        payload = labelling.card_payload(store, project, [], acked=[])
+        payload["loading"] = True
+    else:
+        payload = _sync(store, project, who, sync, tab)
+    payload["annotator"] = who.name
+    payload["remember_name"] = not who.authenticated
+    label_card(payload)
+
+
+def _sync(store, project: str, who: teams.Identity, sync, tab) -> dict:
+    done: set[str] = st.session_state[DONE_KEY]
+    try:
+        applied = labelling.apply_events(
+            store, project, sync.events, owner=sync.tab, annotator=who.name, done=done,
             authenticated=who.authenticated,
         )  # fmt: skip
     except ProtolabelError as exc:
         st.error(str(exc))
-    items = session.claim_next(store, project, owner, annotator=who.name)
+        applied = labelling.Applied()
+    if tab.project not in (None, project):  # the tab switched projects: give the old back
+        with contextlib.suppress(ProtolabelError):  # (unless it was deleted meanwhile)
+            session.release(store, tab.project, sync.tab)
+    tab.project = project
+    # The worker's planner keeps the queue stocked; this run plans only for a tab that would
+    # otherwise show nothing (a project's first round, a worker still starting).
+    lease = session.lease(
+        store, project, sync.tab, annotator=who.name, shown=sync.shown,
+        release=tab.release(sync), low_water=1,
+    )  # fmt: skip
     with store.read() as s:
         names = queries.get_project(s, project).source_info.get("feature_names") or None
     payload = labelling.card_payload(
-        store, project, items, applied=[e["id"] for e in events if e.get("id") in done],
-        feature_names=names,
+        store, project, lease.items, acked=applied.acked, refused=applied.refused,
+        seq=tab.next_payload(lease.withdrawn), have=sync.have, feature_names=names,
     )  # fmt: skip
-    if not items:
+    payload["confirm"] = bool(lease.withdrawn)
+    if not lease.items:
         payload["empty_message"] = (
             "Every item has a decision. Export the dataset on the Export page."
+            if session.nothing_left_for(store, project, who.name)
+            else "Choosing the next items…"
         )
-    label_card(payload)
-    _history(store, project, who)
+    return payload
 
 
+@st.fragment(run_every=3.0)
 def _history(store, project: str, who: teams.Identity) -> None:
     with st.expander("History (last 20 decisions): change a label"):
         entries = session.history(store, project, limit=session.HISTORY_LIMIT)
@@ -138,15 +165,15 @@ def _history(store, project: str, who: teams.Identity) -> None:
               "round": e.round, "id": e.annotation_id} for e in entries]
         )  # fmt: skip
         st.dataframe(frame.drop(columns="id"), hide_index=True, width="stretch")
-        choice = st.selectbox(
-            "Decision", frame.index, format_func=lambda i: f"{frame.item[i]}: {frame.label[i]}"
-        )
-        new = st.selectbox("New label", [*labels, "(skip)"])
-        if st.button("Change label"):
+        shown = {int(r.id): f"{r.item}: {r.label}" for r in frame.itertuples()}
+        # options are annotation ids, so a refresh that adds decisions never shifts the choice
+        choice = st.selectbox("Decision", list(shown), format_func=shown.get, key="pl_hist_pick")
+        new = st.selectbox("New label", [*labels, "(skip)"], key="pl_hist_label")
+        if st.button("Change label") and choice is not None:
             label = None if new == "(skip)" else new
             try:
                 session.relabel(
-                    store, project, int(frame.id[choice]), label, annotator=who.name,
+                    store, project, int(choice), label, annotator=who.name,
                     authenticated=who.authenticated,
                 )  # fmt: skip
             except ProtolabelError as exc:
@@ -163,6 +190,7 @@ def main() -> None:
         st.info("No projects yet. Import one with `protolabel import PATH --project NAME`.")
         return
     project, who = _sidebar(store, projects)
+    get_workers().ensure(project)  # starting takes seconds: begin while the name is typed
     st.title(f"Label · {escape_markdown(project)}")
     with store.read() as s:
         instructions = queries.get_project(s, project).instructions
@@ -170,12 +198,13 @@ def main() -> None:
         st.caption(escape_markdown(instructions))
     with st.expander("Guidelines and examples per class"):
         guides_panel(store, project)
-    status_panel(project)
     if who is None:
+        status_line(store, project)
         st.warning(
             "Log in in the sidebar to start labelling."
             if login_configured()
-            else "Type your name in the sidebar to start labelling."
+            else "Type your name in the sidebar and press Enter to start labelling."
         )
         return
     card_panel(project, who)
+    _history(store, project, who)

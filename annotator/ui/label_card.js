@@ -49,6 +49,7 @@ export default function (component) {
     boot: randomId(), context: null, items: new Map(), order: [], current: null,
     pending: [], acked: new Set(), done: new Set(), decided: [], kinds: new Map(), n: 0,
     seen: 0, confirmed: 0, hello: false, lastHello: 0, ignored: 0, notice: null, data: null,
+    resent: new Map(),
   });
   s.data = data || { items: [], labels: [], acked: [], progress: {} };
 
@@ -378,6 +379,12 @@ export default function (component) {
     if (now - s.lastHello > 500) { s.lastHello = now; s.hello = true; sync(); }
   } else if (report || (fresh && s.data.confirm && s.seen > s.confirmed)) {
     s.confirmed = s.seen;
+    sync();
+  } else if (fresh && s.pending.length && (s.resent.get(s.pending[0].id) || 0) < 3) {
+    // Presses made while the server was busy: Streamlit merged them into a rerun it has not
+    // run yet, so ask again now rather than at the next press or refresh (at most 3 times
+    // for the same oldest press, so a server that keeps failing is not hammered).
+    s.resent.set(s.pending[0].id, (s.resent.get(s.pending[0].id) || 0) + 1);
     sync();
   }
 }

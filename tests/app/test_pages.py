@@ -261,6 +261,7 @@ def test_model_page_after_two_rounds(fresh_db: Path, store: Store) -> None:
     assert metric.value.endswith("%")
     rounds, models = at.dataframe[0].value, at.dataframe[1].value
     assert list(rounds["round"]) == [1, 2] and list(rounds["labelled"]) == [10, 10]
+    assert list(rounds["stale items"]) == [0, 0]  # each round chosen by the newest model
     assert list(models["version"]) == [1, 2] and list(models["labels"]) == [10, 20]
     assert 0.0 <= models["kappa vs previous"][1] <= 1.0
     charts = at.get("vega_lite_chart")

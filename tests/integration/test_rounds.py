@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from annotator import labelling, session, worker
+from annotator import labelling, model_report, session, worker
 from annotator.store.db import Store
 from annotator.store.models import Annotation, Item, ModelVersion, QueueEntry, Round
 from tests.integration.helpers import blob_project
@@ -238,6 +238,9 @@ def test_items_chosen_by_an_older_model_are_marked_stale(blobs: Store) -> None:
     assert all(stale == (version is None) for version, stale in second)
     assert any(version == 1 for version, _ in second)
     assert round2.stale and round2.batch_size == BATCH
+    report = model_report.build_report(blobs, PROJECT, cross_validate=False)
+    counts = dict(zip(report.rounds["round"], report.rounds["stale items"], strict=True))
+    assert counts[1] == 0 and counts[2] == sum(stale for _, stale in second) > 0
 
 
 def _one_round(store: Store) -> tuple[Card, dict[int, str]]:

@@ -595,8 +595,6 @@ def _submit(store, project_name, item_id, label, annotator, owner, client_event)
             stale=stale,
         )
         session.add(annotation)
-        if stale:
-            _mark_round_stale(session, project.id, annotation.round)
         completed = False
         if entry is not None:
             session.delete(entry)
@@ -672,15 +670,6 @@ def _chosen_by_older_model(session: Session, project_id: int, chosen_by: int | N
     if newest is not None and (chosen_by or 0) < newest.version:
         return True
     return _retrain_pending(session, project_id, newest)
-
-
-def _mark_round_stale(session: Session, project_id: int, number: int | None) -> None:
-    if number is not None:
-        session.execute(
-            update(Round)
-            .where(Round.project_id == project_id, Round.number == number)
-            .values(stale=True)
-        )
 
 
 def _complete_round_if_done(session: Session, project_id: int, number: int) -> bool:

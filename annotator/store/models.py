@@ -185,7 +185,8 @@ class Round(Base):
     batch_size: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column()
-    # Added in schema version 3: chosen by an older model while a retrain ran.
+    # Added in schema version 3: planned while a retrain was pending. Whether each decision's
+    # item was stale when decided is ``Annotation.stale`` (the Model page counts those).
     stale: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
     def __repr__(self) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -33,6 +34,9 @@ def run_worker(
     """The worker loop (the body of the spawned process); ``once`` runs one pass (tests)."""
     import torch
 
+    # SIGTERM (the server stopping its workers) ends the process through the finally blocks,
+    # so the locks and connections it holds are given back at once.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     torch.set_num_threads(1)
     from annotator import session as loop
     from annotator.store.db import Store

@@ -1,10 +1,11 @@
 """The trainer lock: one trainer per project at a time, across every app instance; and the
 planner lock, which queues claimers that would all choose the next batch at once.
 
-PostgreSQL: a session-level advisory lock (``pg_try_advisory_lock``) held on a dedicated
-connection for the length of the training; the server drops it when the holder's connection
-dies. SQLite: a row in ``trainer_locks`` with an expiry, so a trainer that crashed blocks the
-others for at most ``ttl``; the planner lock is an ``flock`` on a file beside the database.
+PostgreSQL: session-level advisory locks held on a dedicated connection; the server drops them
+when the holder's connection dies. SQLite: ``flock`` on files beside the database, which the
+kernel releases the moment their holder exits, is killed or crashes, so a dead trainer never
+blocks the next retrain. Only an SQLite database without a file (in memory) falls back to a row
+in ``trainer_locks`` with an expiry.
 """
 
 from __future__ import annotations
@@ -51,6 +52,11 @@ def trainer_lock(store: Store, project_id: int, *, ttl: timedelta = DEFAULT_TTL)
         with _pg_lock(store, project_id) as got:
             yield got
         return
+    path = _lock_file(store, project_id, "trainer")
+    if path is not None and fcntl is not None:
+        with _try_flock(path) as got:
+            yield got
+        return
     holder = holder_id()
     got = _sqlite_acquire(store, project_id, holder, ttl)
     try:
@@ -63,6 +69,23 @@ def trainer_lock(store: Store, project_id: int, *, ttl: timedelta = DEFAULT_TTL)
                         TrainerLock.project_id == project_id, TrainerLock.holder == holder
                     )
                 )
+
+
+@contextmanager
+def _try_flock(path: Path) -> Iterator[bool]:
+    """An exclusive ``flock`` on ``path`` if nobody holds it (never waits)."""
+    try:
+        handle = open(path, "a+b")  # noqa: SIM115 - closed below; closing releases the lock
+    except OSError:  # a read-only folder: nobody can train here anyway, let this one try
+        yield True
+        return
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
 
 
 @contextmanager
@@ -110,7 +133,7 @@ def planner_lock(store: Store, project_id: int) -> Iterator[None]:
         with _pg_planner_lock(store, project_id):
             yield
         return
-    path = planner_lock_path(store, project_id)
+    path = _lock_file(store, project_id, "planner")
     if path is None or fcntl is None:
         yield
         return
@@ -126,10 +149,15 @@ def planner_lock(store: Store, project_id: int) -> Iterator[None]:
 
 def planner_lock_path(store: Store, project_id: int) -> Path | None:
     """The SQLite planner lock file of a project (None: no file-backed database)."""
+    return _lock_file(store, project_id, "planner")
+
+
+def _lock_file(store: Store, project_id: int, kind: str) -> Path | None:
+    """``DB.<kind>-<project id>.lock`` beside an SQLite file (None: no file-backed database)."""
     db = store.settings.sqlite_path
     if db is None:
         return None
-    return db.with_name(f"{db.name}.planner-{project_id}.lock")
+    return db.with_name(f"{db.name}.{kind}-{project_id}.lock")
 
 
 @contextmanager

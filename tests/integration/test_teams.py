@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import threading
@@ -223,18 +224,62 @@ def test_one_trainer_at_a_time(team: Store) -> None:
         other.dispose()
 
 
-def test_a_crashed_sqlite_trainer_blocks_only_until_its_lock_expires(team: Store) -> None:
-    if team.dialect != "sqlite":
-        pytest.skip("PostgreSQL drops a dead connection's advisory lock itself")
-    pid = session.project_id(team, PROJECT)
-    with team.write() as s:
-        s.add(TrainerLock(project_id=pid, holder="dead", expires_at=utcnow() + timedelta(hours=1)))
-    with locks.trainer_lock(team, pid) as got:
-        assert not got
-    with team.write() as s:
-        s.get(TrainerLock, pid).expires_at = utcnow() - timedelta(seconds=1)
-    with locks.trainer_lock(team, pid) as got:
-        assert got
+def test_a_trainer_without_a_database_file_holds_a_row_until_it_expires(tmp_path: Path) -> None:
+    store = Store.open(Settings(db_url="sqlite://"))  # in memory: no file to lock
+    try:
+        make_project(store, tmp_path)
+        pid = session.project_id(store, PROJECT)
+        with store.write() as s:
+            s.add(
+                TrainerLock(project_id=pid, holder="gone", expires_at=utcnow() + timedelta(hours=1))
+            )
+        with locks.trainer_lock(store, pid) as got:
+            assert not got
+        with store.write() as s:
+            s.get(TrainerLock, pid).expires_at = utcnow() - timedelta(seconds=1)
+        with locks.trainer_lock(store, pid) as got:
+            assert got
+    finally:
+        store.dispose()
+
+
+# A worker process whose retrain hangs (its training replaced by a long sleep), as a worker
+# killed mid-retrain would be: the real worker loop, signal handling and trainer lock.
+_HANGING_WORKER = """
+import os, sys, time
+from annotator import session, worker
+from annotator.config import Settings
+def hang(*args, **kwargs):
+    print("training", flush=True)
+    time.sleep(600)
+session.train = hang
+worker.run_worker(Settings.from_env(sys.argv[1]), sys.argv[2], os.getppid())
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_a_worker_killed_mid_retrain_does_not_block_the_next_one(team: Store, sig) -> None:
+    for _ in range(6):  # a completed round: a retrain is due
+        (item,) = session.claim_next(team, PROJECT, "ann", n=1)
+        _label(team, item.item_id, "ann")
+    assert session.retrain_pending(team, PROJECT)
+    hanging = subprocess.Popen(
+        [sys.executable, "-c", _HANGING_WORKER, team.settings.db_url, PROJECT],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert hanging.stdout.readline().strip() == "training"  # it holds the trainer lock
+        assert worker.step(team, PROJECT, session) == "locked"
+        hanging.send_signal(sig)
+        hanging.wait(10)
+        started = time.monotonic()
+        while (did := worker.step(team, PROJECT, session)) == "locked":
+            assert time.monotonic() - started < 5, "the dead trainer's lock is still held"
+            time.sleep(0.1)
+        assert did == "trained v1"
+    finally:
+        hanging.kill()
+        hanging.wait()
 
 
 # --------------------------------------------------------------------------------------------

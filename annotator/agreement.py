@@ -17,9 +17,9 @@ A statistic that is undefined (one annotator, no shared items, a single category
 chance agreement is 1) is ``None`` with a ``reason``, never NaN.
 
 The final label of an item (:func:`final_label`): a reviewer's adjudication when there is one,
-else the plurality of the annotators' latest labels; a tie goes to the label given most
-recently among the tied ones, so an item with one annotator keeps that annotator's latest
-label, exactly as before several annotators per item existed.
+else the plurality of the annotators' latest labels. A tie is a *split*: no final label until a
+reviewer settles it, so no annotator (a late one included) can outvote another by labelling
+last. An item with one annotator keeps that annotator's latest label.
 """
 
 from __future__ import annotations
@@ -34,9 +34,10 @@ import numpy as np
 
 #: Where an item's final label comes from.
 SOURCE_SINGLE = "single"  # one annotator labelled it
-SOURCE_MAJORITY = "majority"  # several did; the plurality (ties: most recent) wins
+SOURCE_MAJORITY = "majority"  # several did; the plurality wins
 SOURCE_ADJUDICATED = "adjudicated"  # a reviewer set it
-LABEL_SOURCES = (SOURCE_SINGLE, SOURCE_MAJORITY, SOURCE_ADJUDICATED)
+SOURCE_SPLIT = "split"  # several did, tied: no final label until a reviewer settles it
+LABEL_SOURCES = (SOURCE_SINGLE, SOURCE_MAJORITY, SOURCE_ADJUDICATED, SOURCE_SPLIT)
 
 Triple = tuple[object, str, str]  # (item, annotator, label)
 
@@ -56,8 +57,8 @@ class Vote:
 
 @dataclass(frozen=True)
 class FinalLabel:
-    label: str | None  # None: nobody labelled it (all skipped) and no adjudication
-    source: str | None  # one of LABEL_SOURCES; None with label None
+    label: str | None  # None: nobody labelled it (all skipped), or a split, and no adjudication
+    source: str | None  # one of LABEL_SOURCES; None when nobody labelled it
     n_annotators: int  # annotators who gave a label (skips not counted)
     agreement: float | None  # share of those labels equal to ``label``; None without labels
     disagreement: bool  # the annotators' labels are not all the same
@@ -76,8 +77,10 @@ def final_label(votes: Sequence[Vote], adjudicated: str | None = None) -> FinalL
         return FinalLabel(None, None, 0, None, False, by_annotator)
     else:
         top = max(counts.values())
-        tied = {lab for lab, c in counts.items() if c == top}
-        label = max((v for v in labelled if v.label in tied), key=lambda v: v.order).label
+        tied = [lab for lab, c in counts.items() if c == top]
+        if len(tied) > 1:
+            return FinalLabel(None, SOURCE_SPLIT, len(labelled), None, True, by_annotator)
+        label = tied[0]
         source = SOURCE_SINGLE if len(labelled) == 1 else SOURCE_MAJORITY
     agreement = counts[label] / len(labelled) if labelled else None
     return FinalLabel(label, source, len(labelled), agreement, disagreement, by_annotator)

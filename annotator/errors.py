@@ -47,3 +47,7 @@ class FeaturizerError(ProtolabelError):
 class PermissionDeniedError(ProtolabelError):
     """The person may not do this: an authenticated user's role in the project does not allow
     the action, or a reviewer action without a name."""
+
+
+class NotServedError(ProtolabelError):
+    """A decision on an item that was never served to the annotator who made it."""

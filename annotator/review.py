@@ -38,7 +38,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from annotator import services, teams
-from annotator.agreement import AgreementReport, agreement_report
+from annotator.agreement import SOURCE_SPLIT, AgreementReport, agreement_report
 from annotator.errors import LabelError, PermissionDeniedError, ProtolabelError
 from annotator.store import queries
 from annotator.store.db import Store
@@ -278,8 +278,8 @@ def review_queue(
     """Items to adjudicate: disagreements, then (with ``candidates``) the model's label-error
     candidates; adjudicated items are left out, so an entry leaves once decided.
 
-    Order: items with both reasons first, then disagreements by agreement (lowest first),
-    then candidates by the probability of their label (lowest first).
+    Order: items with both reasons first, then disagreements (splits first, then by agreement,
+    lowest first), then candidates by the probability of their label (lowest first).
     """
     model_hits = {c.item_id: c for c in (candidates.candidates if candidates else [])}
     with store.read() as session:
@@ -297,7 +297,13 @@ def review_queue(
     for item_id in wanted:
         it = decided[item_id]
         reasons, kinds = [], []
-        if it.final.disagreement:
+        if it.final.source == SOURCE_SPLIT:
+            kinds.append(REASON_DISAGREEMENT)
+            reasons.append(
+                f"annotators are split ({_votes_text(it.final.votes)}): no final label until "
+                "a reviewer settles it"
+            )
+        elif it.final.disagreement:
             kinds.append(REASON_DISAGREEMENT)
             reasons.append(f"annotators disagree ({_votes_text(it.final.votes)})")
         hit = model_hits.get(item_id)
@@ -331,6 +337,7 @@ def review_queue(
         key=lambda e: (
             -len(e.kinds),
             REASON_DISAGREEMENT not in e.kinds,
+            e.source != SOURCE_SPLIT,  # a split has no final label at all: first
             e.agreement if e.agreement is not None else 1.0,
             e.p_label if e.p_label is not None else 1.0,
             e.row,

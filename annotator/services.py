@@ -586,8 +586,9 @@ def _label_columns(
 ) -> dict[str, Any]:
     """``label`` is the final label. ``annotator`` and ``created_at`` say who gave it and when
     (the reviewer for an adjudicated label); ``round`` to ``model_version`` describe how the
-    item was selected. ``label_source`` is single, majority or adjudicated; ``agreement`` the
-    share of the item's annotators whose latest label equals the final one."""
+    item was selected. ``label_source`` is single, majority, adjudicated or split (a tie: no
+    final label until a review); ``agreement`` the share of the item's annotators whose latest
+    label equals the final one."""
     ann = None
     if found is not None:
         ann = annotations.get(found.annotation_id or found.newest_id)
@@ -603,7 +604,7 @@ def _label_columns(
         "strategy": ann.strategy if ann is not None else None,
         "score": ann.score if ann is not None else None,
         "model_version": ann.model_version if ann is not None else None,
-        "label_source": found.final.source if labelled else None,
+        "label_source": found.final.source if found is not None else None,
         "n_annotators": found.final.n_annotators if found is not None else 0,
         "agreement": found.final.agreement if labelled else None,
         "reviewer": adj.reviewer if adj is not None else None,

@@ -41,7 +41,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from annotator import services, teams
-from annotator.errors import LabelError, ProtolabelError
+from annotator.errors import LabelError, NotServedError, ProtolabelError
 from annotator.store import locks, queries
 from annotator.store.db import Store
 from annotator.store.models import (
@@ -347,6 +347,7 @@ def _lease_free(
         taken.add(entry.item_id)
         entry.owner, entry.annotator, entry.claimed_at = owner, annotator, now
         out.append(entry)
+    queries.record_served(session, project.id, annotator, [(e.item_id, e.round) for e in out])
     return out
 
 
@@ -570,6 +571,11 @@ def _submit(store, project_name, item_id, label, annotator, owner, client_event)
         if item is None or item.project_id != project.id:
             raise ProtolabelError(f"project {project_name!r} has no item {item_id}")
         entry = _slot_for_decision(store, session, project.id, item_id, annotator, owner)
+        if entry is None and not queries.was_served(session, project.id, item_id, annotator):
+            raise NotServedError(
+                f"item {item.external_id!r} of project {project_name!r} was never given to "
+                f"{annotator!r}: a decision is accepted only for an item served to its annotator"
+            )
         if entry is None:  # an extra decision: keep the selection context if there is one
             context = session.scalar(
                 select(QueueEntry)

@@ -290,6 +290,37 @@ def _v8(op: Operations) -> None:
         batch.add_column(sa.Column("withdrawn_at", _ts(), nullable=True))
 
 
+def _v9(op: Operations) -> None:
+    """What was served to whom, so that a decision is accepted only for an item its annotator
+    was given. Filled from the slots held now and the decisions made so far."""
+    op.create_table(
+        "served",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column(
+            "project_id",
+            sa.Integer,
+            sa.ForeignKey("projects.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column(
+            "item_id", sa.Integer, sa.ForeignKey("items.id", ondelete="CASCADE"), nullable=False
+        ),
+        sa.Column("annotator", sa.String(200), nullable=False),
+        sa.Column("round", sa.Integer, nullable=True),
+        sa.Column("served_at", _ts(), nullable=False),
+        sa.UniqueConstraint("project_id", "item_id", "annotator", name="uq_served_item_annotator"),
+    )
+    op.execute(
+        "INSERT INTO served (project_id, item_id, annotator, round, served_at) "
+        "SELECT project_id, item_id, annotator, MIN(round), MIN(created_at) FROM ("
+        " SELECT project_id, item_id, annotator, round, created_at FROM annotations"
+        " UNION ALL"
+        " SELECT project_id, item_id, annotator, round, claimed_at FROM queue"
+        " WHERE annotator IS NOT NULL AND claimed_at IS NOT NULL"
+        ") AS given GROUP BY project_id, item_id, annotator"
+    )
+
+
 MIGRATIONS: dict[int, Callable[[Operations], None]] = {
     1: _v1,
     2: _v2,
@@ -299,6 +330,7 @@ MIGRATIONS: dict[int, Callable[[Operations], None]] = {
     6: _v6,
     7: _v7,
     8: _v8,
+    9: _v9,
 }
 assert max(MIGRATIONS) == SCHEMA_VERSION, "add a migration for every schema version"
 

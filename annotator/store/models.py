@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
@@ -259,6 +259,26 @@ class QueueEntry(Base):
             f"QueueEntry(item_id={self.item_id}, slot={self.slot}, round={self.round}, "
             f"owner={self.owner!r})"
         )
+
+
+class Served(Base):
+    """An item served to an annotator (added in schema version 9): the record that a decision
+    is checked against, kept when the queue slot is used up or given back."""
+
+    __tablename__ = "served"
+    __table_args__ = (
+        UniqueConstraint("project_id", "item_id", "annotator", name="uq_served_item_annotator"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    annotator: Mapped[str] = mapped_column(String(200))
+    round: Mapped[int | None] = mapped_column(Integer)
+    served_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"Served(item_id={self.item_id}, annotator={self.annotator!r})"
 
 
 class Membership(Base):

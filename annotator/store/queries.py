@@ -11,7 +11,15 @@ from sqlalchemy.orm import Session
 
 from annotator.agreement import FinalLabel, Vote, final_label
 from annotator.errors import ProjectNotFoundError
-from annotator.store.models import Adjudication, Annotation, Event, Item, ModelVersion, Project
+from annotator.store.models import (
+    Adjudication,
+    Annotation,
+    Event,
+    Item,
+    ModelVersion,
+    Project,
+    Served,
+)
 
 
 def find_project(session: Session, name: str) -> Project | None:
@@ -81,7 +89,8 @@ def item_labels(
     session: Session, project_id: int, item_ids: Iterable[int] | None = None
 ) -> dict[int, ItemLabel]:
     """Every decided item's final label: the adjudication if any, else the plurality of its
-    annotators' latest decisions (ties: the most recent). Items nobody decided are absent.
+    annotators' latest decisions (a tie is a split: no final label). Items nobody decided are
+    absent.
 
     With one annotator per item this is that annotator's latest decision, as before.
     """
@@ -205,3 +214,34 @@ def log_event(session: Session, project_id: int | None, kind: str, **payload: An
     event = Event(project_id=project_id, kind=kind, payload=payload)
     session.add(event)
     return event
+
+
+def record_served(
+    session: Session, project_id: int, annotator: str, items: Iterable[tuple[int, int]]
+) -> None:
+    """Record that ``(item id, round)`` items were served to ``annotator`` (once per item)."""
+    items = list(items)
+    if not items:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    rows = [
+        {"project_id": project_id, "item_id": i, "annotator": annotator, "round": r}
+        for i, r in items
+    ]
+    session.execute(insert(Served).values(rows).on_conflict_do_nothing())
+
+
+def was_served(session: Session, project_id: int, item_id: int, annotator: str) -> bool:
+    return (
+        session.scalar(
+            select(Served.id).where(
+                Served.project_id == project_id,
+                Served.item_id == item_id,
+                Served.annotator == annotator,
+            )
+        )
+        is not None
+    )

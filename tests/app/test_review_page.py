@@ -67,7 +67,7 @@ def test_review_page_shows_agreement_and_adjudicates(
     assert pairs.loc[0, "Cohen's kappa"] == pytest.approx(0.4)
     people = at.dataframe[1].value
     assert list(people["annotator"]) == ["alice", "bob"]
-    assert "r0" in at.markdown[0].value and "annotators disagree" in at.markdown[1].value
+    assert "r0" in at.markdown[0].value and "annotators are split" in at.markdown[1].value
     votes = at.dataframe[2].value
     assert votes.to_dict("records") == [
         {"annotator": "alice", "label": "pos"},

@@ -125,3 +125,52 @@ def test_version_4_queue_upgrades_to_slots(settings: Settings) -> None:
             assert session.scalar(sa.select(Project.overlap)) == 1
     finally:
         store.dispose()
+
+
+def test_version_8_records_what_was_served_from_slots_and_decisions(settings: Settings) -> None:
+    old = Store(settings)
+    migrations.upgrade(old.write_engine, target=8)
+    with old.write_engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO projects (name, labels, data_kind, featurizer, feature_dim,"
+                " features_version, instructions, source_info, archived, created_at, strategy,"
+                " batch_size) VALUES ('old', '[\"a\"]', 'text', 'tfidf', 0, 0, '', '{}', false,"
+                " CURRENT_TIMESTAMP, 'auto', 10)"
+            )
+        )
+        for i in (1, 2, 3):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO items (project_id, external_id, row, content_hash, created_at)"
+                    " VALUES (1, :x, :r, 'h', CURRENT_TIMESTAMP)"
+                ),
+                {"x": f"x{i}", "r": i - 1},
+            )
+        conn.execute(  # item 1 held by alice, item 3 waiting in the shared queue
+            sa.text(
+                "INSERT INTO queue (project_id, item_id, round, position, strategy, stale, owner,"
+                " annotator, claimed_at, created_at, slot) VALUES"
+                " (1, 1, 2, 0, 'auto', false, 'tab', 'alice', CURRENT_TIMESTAMP,"
+                " CURRENT_TIMESTAMP, 0),"
+                " (1, 3, 2, 1, 'auto', false, NULL, NULL, NULL, CURRENT_TIMESTAMP, 0)"
+            )
+        )
+        conn.execute(  # item 2 decided by bob
+            sa.text(
+                "INSERT INTO annotations (project_id, item_id, label, annotator, created_at,"
+                " round, stale) VALUES (1, 2, 'a', 'bob', CURRENT_TIMESTAMP, 1, false)"
+            )
+        )
+    old.dispose()
+    store = Store.open(settings)
+    try:
+        with store.read() as session:
+            from annotator.store.models import Served
+
+            served = session.execute(
+                sa.select(Served.item_id, Served.annotator, Served.round).order_by(Served.item_id)
+            ).all()
+        assert served == [(1, "alice", 2), (2, "bob", 1)]
+    finally:
+        store.dispose()

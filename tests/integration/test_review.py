@@ -44,7 +44,7 @@ def _final(store: Store) -> dict[str, tuple[str | None, str | None]]:
 
 VOTES = {
     "r0": [("alice", "pos"), ("bob", "pos"), ("carol", "neg")],  # majority pos
-    "r1": [("alice", "pos"), ("bob", "neg")],  # a tie: the most recent (bob's neg)
+    "r1": [("alice", "pos"), ("bob", "neg")],  # a tie: a split, no final label until reviewed
     "r2": [("alice", "neg")],  # single
     "r3": [("alice", "pos"), ("alice", "neg")],  # one annotator twice: the latest counts
     "r4": [("alice", None)],  # skipped
@@ -56,7 +56,7 @@ def test_final_labels_feed_training_rows_and_progress(store: Store, tmp_path: Pa
     _label(store, VOTES)
     assert _final(store) == {
         "r0": ("pos", "majority"),
-        "r1": ("neg", "majority"),
+        "r1": (None, "split"),
         "r2": ("neg", "single"),
         "r3": ("neg", "single"),
         "r4": (None, None),
@@ -65,8 +65,8 @@ def test_final_labels_feed_training_rows_and_progress(store: Store, tmp_path: Pa
         project = queries.get_project(session, "p")
         rows, labels, _ = labelled_rows(session, project.id)
         counts = queries.project_counts(session, project.id)
-    assert rows.tolist() == [0, 1, 2, 3]
-    assert labels.tolist() == ["pos", "neg", "neg", "neg"]
+    assert rows.tolist() == [0, 2, 3]  # the split waits for review: not trained on
+    assert labels.tolist() == ["pos", "neg", "neg"]
     assert (counts.labelled, counts.skipped, counts.remaining) == (4, 1, 1)
 
     r1 = review.item_id_for(store, "p", "r1")

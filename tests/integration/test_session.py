@@ -219,7 +219,7 @@ def test_most_recent_project_follows_labelling(blobs: Store, tmp_path: Path) -> 
     np.savez(tmp_path / "other.npz", X=np.eye(4), y=np.array(["a", "b", "a", "b"]))
     services.import_path(blobs, tmp_path / "other.npz", "other", ImportOptions())
     (item,) = session.claim_next(blobs, "other", "tab", n=1)
-    session.submit(blobs, "other", item.item_id, "a", annotator="ann")
+    session.submit(blobs, "other", item.item_id, "a", annotator="ann", owner="tab")
     assert session.most_recent_project(blobs) == "other"
 
 

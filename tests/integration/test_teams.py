@@ -15,13 +15,22 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select, update
 
-from annotator import services, session, teams, worker
+from annotator import labelling, review, services, session, teams, worker
 from annotator.config import Settings
-from annotator.errors import PermissionDeniedError, ProtolabelError
+from annotator.errors import NotServedError, PermissionDeniedError, ProtolabelError
 from annotator.services import ImportOptions
-from annotator.store import locks
+from annotator.store import locks, queries
 from annotator.store.db import Store
-from annotator.store.models import Annotation, Item, QueueEntry, Round, TrainerLock, utcnow
+from annotator.store.models import (
+    Annotation,
+    Item,
+    QueueEntry,
+    Round,
+    Served,
+    TrainerLock,
+    utcnow,
+)
+from tests.integration.helpers import snapshot
 
 PROJECT = "team"
 
@@ -106,6 +115,47 @@ def test_a_late_decision_after_the_lease_moved_on_is_kept(team: Store) -> None:
     with team.read() as s:
         n = s.scalar(select(func.count()).where(Annotation.item_id == item.item_id))
     assert n == 2  # an extra decision beyond the overlap, kept and countable
+
+
+def test_a_late_decision_never_breaks_a_tie(team: Store) -> None:
+    (item,) = session.claim_next(team, PROJECT, "alice", n=1)
+    _expire(team, "alice")
+    assert item.item_id in _ids(session.claim_next(team, PROJECT, "bob", n=6))
+    session.submit(team, PROJECT, item.item_id, "a", annotator="bob", owner="bob")
+    session.submit(team, PROJECT, item.item_id, "b", annotator="alice", owner="alice")  # late
+    with team.read() as s:
+        pid = queries.get_project(s, PROJECT).id
+        final = queries.item_labels(s, pid)[item.item_id].final
+    assert (final.label, final.source) == (None, "split")  # waits for a reviewer
+    (entry,) = [e for e in review.review_queue(team, PROJECT) if e.item_id == item.item_id]
+    assert "split" in entry.reasons[0]
+
+
+def test_a_decision_on_an_item_never_served_is_refused_and_writes_nothing(team: Store) -> None:
+    (item,) = session.claim_next(team, PROJECT, "alice", n=1)
+    before = snapshot(team)
+    with pytest.raises(NotServedError, match="never given to 'mallory'"):
+        session.submit(team, PROJECT, item.item_id, "a", annotator="mallory")
+    with pytest.raises(NotServedError):  # nor through someone else's tab
+        session.submit(team, PROJECT, item.item_id, "a", annotator="mallory", owner="tab-x")
+    assert snapshot(team) == before
+    # the label card's route: an event for an item the tab was never given is refused, with why
+    applied = labelling.apply_events(
+        team, PROJECT, [{"id": "m1", "type": "label", "item": item.item_id, "label": "a"}],
+        owner="tab-m", annotator="mallory", done=set(),
+    )  # fmt: skip
+    assert applied.stored == [] and "never given" in applied.refused[0][1]
+    assert snapshot(team) == before
+
+
+def test_what_was_served_is_remembered_after_the_decision(team: Store) -> None:
+    (item,) = session.claim_next(team, PROJECT, "alice", n=1)
+    first = _label(team, item.item_id, "alice")
+    session.undo(team, PROJECT, first, annotator="alice")  # back in alice's queue
+    _label(team, item.item_id, "alice")
+    with team.read() as s:
+        served = s.execute(select(Served.item_id, Served.annotator)).all()
+    assert served == [(item.item_id, "alice")]
 
 
 def test_two_tabs_of_one_annotator_never_share_an_item(team: Store) -> None:

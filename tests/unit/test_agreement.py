@@ -244,7 +244,8 @@ def test_final_label_single_majority_tie_and_adjudication() -> None:
     assert (majority.label, majority.source, majority.disagreement) == ("x", SOURCE_MAJORITY, True)
     assert majority.agreement == pytest.approx(2 / 3)
     tie = final_label([Vote("a", "y", 5), Vote("b", "x", 9)])
-    assert tie.label == "x"  # the most recent of the tied labels
+    assert (tie.label, tie.source) == (None, "split")  # labelling last does not win a tie
+    assert tie.disagreement and tie.n_annotators == 2
     judged = final_label([Vote("a", "x", 1), Vote("b", "y", 2)], adjudicated="z")
     assert (judged.label, judged.source, judged.agreement) == ("z", SOURCE_ADJUDICATED, 0.0)
     assert judged.votes == {"a": "x", "b": "y"}

@@ -354,7 +354,9 @@ def app_entry() -> Path:
     return Path(__file__).resolve().parent / "app_entry.py"
 
 
-def streamlit_command(host: str, port: int) -> list[str]:
+def streamlit_command(host: str, port: int, *, upload_mb: int = 200) -> list[str]:
+    """The Streamlit server for the app: bound to ``host``, uploads up to ``upload_mb`` MiB
+    (``PROTOLABEL_MAX_UPLOAD_MB``), and no tracebacks with server paths in the browser."""
     return [
         sys.executable,
         "-m",
@@ -375,6 +377,10 @@ def streamlit_command(host: str, port: int) -> list[str]:
         "false",
         "--client.toolbarMode",
         "minimal",
+        "--client.showErrorDetails",
+        "none",
+        "--server.maxUploadSize",
+        str(max(1, upload_mb)),
     ]
 
 
@@ -420,7 +426,7 @@ def cmd_app(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
-    command = streamlit_command(args.host, args.port)
+    command = streamlit_command(args.host, args.port, upload_mb=settings.max_upload_bytes // 2**20)
     os.execve(command[0], command, env)  # become the server: signals reach it directly
     return 0  # not reached
 

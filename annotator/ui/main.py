@@ -44,6 +44,9 @@ def pages() -> dict[str, st.Page]:
 
 
 def main() -> None:
+    # However the app is started (protolabel app, make run, streamlit run app.py): an error
+    # shows its message, never a traceback with the server's paths.
+    st.set_option("client.showErrorDetails", "none")
     st.set_page_config(page_title="protolabel", page_icon=":label:", layout="wide")
     get_workers()  # once per server: resumes retrains that a stopped server left pending
     warm_up()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from annotator.ui.resources import get_store
@@ -17,6 +18,20 @@ def test_app_creates_demo_and_lists_projects(fresh_db: Path) -> None:
     table = at.dataframe[0].value
     row = table.set_index("project").loc["digits"]
     assert (row["items"], row["labelled"], row["kind"]) == (1797, 0, "image")
+    import streamlit as st
+
+    assert st.get_option("client.showErrorDetails") == "none"  # however the app is started
+
+
+def test_the_upload_limit_reaches_the_file_uploader(
+    fresh_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROTOLABEL_MAX_UPLOAD_MB", "700")
+    monkeypatch.setenv("PROTOLABEL_MAX_IMPORT_MB", "900")
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    assert not at.exception
+    (uploader,) = at.get("file_uploader")
+    assert uploader.proto.max_upload_size_mb == 700
 
 
 def test_app_started_twice_keeps_one_demo(fresh_db: Path) -> None:

@@ -29,3 +29,11 @@ def test_login_is_configured_by_an_auth_section(tmp_path: Path) -> None:
     assert not login_configured_in(tmp_path)  # unreadable: not configured
     secrets.write_text('[auth]\nredirect_uri = "http://x/oauth2callback"\n')
     assert login_configured_in(tmp_path / "nowhere", tmp_path)
+
+
+def test_the_launcher_passes_the_upload_limit_and_hides_tracebacks() -> None:
+    from annotator.cli import streamlit_command
+
+    command = streamlit_command("127.0.0.1", 8501, upload_mb=750)
+    assert command[command.index("--server.maxUploadSize") + 1] == "750"
+    assert command[command.index("--client.showErrorDetails") + 1] == "none"

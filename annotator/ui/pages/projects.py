@@ -115,7 +115,7 @@ def create_section(store) -> None:
         upload = st.file_uploader(
             f"A table (.csv .tsv .jsonl .parquet, optionally .gz), arrays (.npz .npy) or a .zip "
             f"of PNG/JPEG images; up to {limit} MiB",
-            type=UPLOAD_TYPES, key="pl_upload",
+            type=UPLOAD_TYPES, key="pl_upload", max_upload_size=max(1, limit),
         )  # fmt: skip
         if upload is None:
             return

@@ -233,6 +233,13 @@ def _export_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", required=True, choices=list(services.EXPORT_FORMATS))
     p.add_argument("--out", required=True, metavar="FILE")
     p.add_argument("--all", action="store_true", help="every item, not only the labelled ones")
+    p.add_argument(
+        "--raw-cells",
+        action="store_true",
+        help="CSV: write every cell as it is (by default a text cell starting with = + - @, "
+        "a tab or a carriage return gets a leading apostrophe, so a spreadsheet does not run "
+        "it as a formula; numbers stay numbers)",
+    )
 
 
 def _app_parser(sub: argparse._SubParsersAction) -> None:
@@ -292,8 +299,9 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     n = services.export_project(
-        _store(args), args.project, args.format, args.out, include_all=args.all
-    )
+        _store(args), args.project, args.format, args.out, include_all=args.all,
+        raw_cells=args.raw_cells,
+    )  # fmt: skip
     print(f"wrote {n} rows to {args.out}")
     return 0
 

@@ -41,7 +41,9 @@ def file_stem(project: str, include_all: bool) -> str:
     return f"{stem}_{'all' if include_all else 'labelled'}"
 
 
-def export_download(store: Store, project: str, fmt: str, *, include_all: bool = False) -> Download:
+def export_download(
+    store: Store, project: str, fmt: str, *, include_all: bool = False, raw_cells: bool = False
+) -> Download:
     """The export of ``project`` as ``fmt`` (csv, jsonl, parquet) in memory."""
     if fmt not in services.EXPORT_FORMATS:
         raise ExportError(
@@ -51,7 +53,9 @@ def export_download(store: Store, project: str, fmt: str, *, include_all: bool =
     with tempfile.TemporaryDirectory(prefix="protolabel-export-") as tmp:
         folder = Path(tmp)
         out = folder / f"{stem}.{fmt}"
-        rows = services.export_project(store, project, fmt, out, include_all=include_all)
+        rows = services.export_project(
+            store, project, fmt, out, include_all=include_all, raw_cells=raw_cells
+        )
         images = folder / f"{stem}_images"
         if not images.is_dir():
             return Download(out.name, out.read_bytes(), MIME[fmt], rows)

@@ -628,13 +628,20 @@ def _with_predictions(store, project_name, frame, items, model_state, model_vers
 
 
 def export_project(
-    store: Store, project_name: str, fmt: str, out: str | os.PathLike, *, include_all: bool = False
+    store: Store,
+    project_name: str,
+    fmt: str,
+    out: str | os.PathLike,
+    *,
+    include_all: bool = False,
+    raw_cells: bool = False,
 ) -> int:
-    """Write the export file atomically; return the number of rows."""
+    """Write the export file atomically; return the number of rows. CSV text cells that a
+    spreadsheet would run as formulas get a leading apostrophe unless ``raw_cells``."""
     if fmt not in EXPORT_FORMATS:
         raise ExportError(f"unknown export format {fmt!r} (choose {', '.join(EXPORT_FORMATS)})")
     frame, images = export_frame(store, project_name, include_all=include_all)
-    write_export(frame, fmt, out, images=images)
+    write_export(frame, fmt, out, images=images, raw_cells=raw_cells)
     return len(frame)
 
 

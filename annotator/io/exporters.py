@@ -7,6 +7,10 @@ Rules of :func:`write_export`:
   existing target is left as it was.
 - Plain columns are written as they are. In CSV and JSONL, datetimes become ISO 8601 strings
   and missing values are empty (CSV) or ``null`` (JSONL); Parquet keeps the column types.
+- CSV only, unless ``raw_cells``: a text cell that starts with ``=``, ``+``, ``-``, ``@``, a
+  tab or a carriage return, and is not a plain number, gets a leading apostrophe, so that a
+  spreadsheet shows it as text instead of running it as a formula (OWASP, "CSV Injection").
+  JSONL and Parquet stay exact.
 - Image items (``images``, aligned with the rows; ``None`` where an item has no image):
 
   - Parquet: an ``image`` column of struct ``{bytes, path}`` with the Hugging Face ``datasets``
@@ -55,8 +59,11 @@ def write_export(
     out: str | os.PathLike[str],
     *,
     images: list[bytes | None] | None = None,
+    raw_cells: bool = False,
 ) -> None:
     """Write ``df`` (one row per item) to ``out`` as ``fmt``; see the module docstring."""
+    if fmt == "csv" and not raw_cells:
+        df = spreadsheet_safe(df)
     out = _check_target(fmt, Path(out))
     if images is not None and len(images) != len(df):
         raise ValueError(f"{len(images)} images for {len(df)} rows")
@@ -149,10 +156,30 @@ def _swap_folder(staging: Path, folder: Path) -> None:
 # Tables
 
 
+#: What a spreadsheet may read as the start of a formula (OWASP, "CSV Injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def spreadsheet_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text cells a spreadsheet cannot run as formulas (see the module docstring);
+    numeric columns and numbers written as text are left alone."""
+    table = df.copy()
+    for column in table.columns:
+        if table[column].dtype == object or pd.api.types.is_string_dtype(table[column]):
+            table[column] = table[column].map(_defuse, na_action="ignore")
+    return table
+
+
+def _defuse(value: Any) -> Any:
+    risky = isinstance(value, str) and value.startswith(_FORMULA_START)
+    return "'" + value if risky and not _PLAIN_NUMBER.fullmatch(value) else value
+
+
 def _write_text_table(df: pd.DataFrame, fmt: str, path: Path) -> None:
     table = _plain(df)
-    if fmt == "csv":
-        table.to_csv(path, index=False)
+    if fmt == "csv":  # RFC 4180 line ends, so a cell holding a bare \r is quoted too
+        table.to_csv(path, index=False, lineterminator="\r\n")
         return
     columns = [str(c) for c in table.columns]
     with open(path, "w", encoding="utf-8", newline="\n") as f:

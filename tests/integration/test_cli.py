@@ -184,3 +184,21 @@ def test_help_mentions_every_subcommand() -> None:
         "efficientnet",
     ):
         assert flag in result.stdout
+
+
+def test_csv_export_defuses_formulas_unless_raw_cells(tmp_path: Path, capsys) -> None:
+    data = tmp_path / "f.csv"
+    pd.DataFrame({"text": ["=1+1", "@x", "fine"], "label": ["a", "b", "a"]}).to_csv(
+        data, index=False
+    )
+    db = str(tmp_path / "f.db")
+    args = ["import", str(data), "--project", "f", "--text-col", "text", "--label-col", "label"]
+    assert main([*args, "--as-annotations", "--db", db]) == 0
+    safe, raw = tmp_path / "safe.csv", tmp_path / "raw.csv"
+    assert (
+        main(["export", "--project", "f", "--format", "csv", "--out", str(safe), "--db", db]) == 0
+    )
+    assert main(["export", "--project", "f", "--format", "csv", "--out", str(raw), "--db", db,
+                 "--raw-cells"]) == 0  # fmt: skip
+    assert sorted(pd.read_csv(safe)["text"]) == ["'=1+1", "'@x", "fine"]
+    assert sorted(pd.read_csv(raw)["text"]) == ["=1+1", "@x", "fine"]

@@ -16,10 +16,12 @@ SCOPES = {"Labelled items only": False, "All items, with predictions": True}
 
 @st.cache_data(max_entries=8, show_spinner="Preparing the export...")
 def _download(
-    project: str, fmt: str, include_all: bool, change_key: int, _store
+    project: str, fmt: str, include_all: bool, raw_cells: bool, change_key: int, _store
 ) -> downloads.Download:
     """The export, rebuilt only when the project changed (``change_key``)."""
-    return downloads.export_download(_store, project, fmt, include_all=include_all)
+    return downloads.export_download(
+        _store, project, fmt, include_all=include_all, raw_cells=raw_cells
+    )
 
 
 def main() -> None:
@@ -31,15 +33,20 @@ def main() -> None:
     fmt = st.radio("Format", services.EXPORT_FORMATS, key="pl_export_format", horizontal=True)
     scope = st.radio("Rows", list(SCOPES), key="pl_export_scope", horizontal=True)
     include_all = SCOPES[scope]
+    raw_cells = fmt == "csv" and st.checkbox(
+        "Raw cells", key="pl_export_raw",
+        help="Off (the default), text cells starting with = + - @ get a leading apostrophe so "
+        "a spreadsheet does not run them as formulas; on, every cell is written as it is.",
+    )  # fmt: skip
     try:
         key = model_report.change_key(store, project)
-        download = _download(project, fmt, include_all, key, store)
+        download = _download(project, fmt, include_all, raw_cells, key, store)
     except ProtolabelError as exc:
         st.error(str(exc))
         return
     st.caption(
         f"{download.rows} rows; the same file as `protolabel export --format {fmt}"
-        f"{' --all' if include_all else ''}`"
+        f"{' --all' if include_all else ''}{' --raw-cells' if raw_cells else ''}`"
         + (" (a zip with the table and its images folder)" if download.mime.endswith("zip") else "")
     )
     st.download_button(

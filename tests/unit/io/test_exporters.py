@@ -239,3 +239,36 @@ def test_image_column_clash_and_length_mismatch(tmp_path: Path) -> None:
         write_export(pd.DataFrame({"image": [1]}), "parquet", tmp_path / "x.parquet", images=[None])
     with pytest.raises(ValueError, match="2 images for 1 rows"):
         write_export(pd.DataFrame({"id": [1]}), "csv", tmp_path / "x.csv", images=[None, None])
+
+
+FORMULAS = pd.DataFrame(
+    {
+        "text": ["=HYPERLINK(\"http://x\")", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)",
+                 "\tTAB", "\rCR", "plain = text", "-5", "+3.5", "1e-3", None],
+        "label": ["-1", "=1+1", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok"],
+        "score": [-1.5, 2.0, -3.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0],
+    }
+)  # fmt: skip
+
+
+def test_csv_cells_a_spreadsheet_would_run_get_an_apostrophe(tmp_path: Path) -> None:
+    out = tmp_path / "safe.csv"
+    write_export(FORMULAS, "csv", out)
+    back = pd.read_csv(out, dtype={"text": str, "label": str}, keep_default_na=False)
+    assert list(back["text"]) == [
+        "'=HYPERLINK(\"http://x\")", "'+1+cmd|' /C calc'!A0", "'-2+3", "'@SUM(A1)",
+        "'\tTAB", "'\rCR", "plain = text", "-5", "+3.5", "1e-3", "",
+    ]  # fmt: skip
+    assert list(back["label"][:2]) == ["-1", "'=1+1"]  # a number written as text stays
+    assert list(back["score"]) == list(FORMULAS["score"])  # numbers stay numbers
+
+
+def test_raw_cells_and_the_other_formats_stay_exact(tmp_path: Path) -> None:
+    write_export(FORMULAS, "csv", tmp_path / "raw.csv", raw_cells=True)
+    raw = pd.read_csv(tmp_path / "raw.csv", dtype={"text": str, "label": str})
+    assert list(raw["text"][:6]) == list(FORMULAS["text"][:6])
+    write_export(FORMULAS, "jsonl", tmp_path / "x.jsonl")
+    first = json.loads((tmp_path / "x.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    assert first["text"] == FORMULAS["text"][0] and first["label"] == "-1"
+    write_export(FORMULAS, "parquet", tmp_path / "x.parquet")
+    assert pd.read_parquet(tmp_path / "x.parquet")["text"].tolist() == FORMULAS["text"].tolist()

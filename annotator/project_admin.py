@@ -29,6 +29,7 @@ from sqlalchemy import select, update
 from annotator import services
 from annotator.config import Settings
 from annotator.errors import ImportFormatError, LabelError, ProjectExistsError, ProtolabelError
+from annotator.io.labels import check_label_name
 from annotator.io.readers import (
     ARRAY_SUFFIXES,
     GZIP_FORMATS,
@@ -41,7 +42,6 @@ from annotator.store import queries
 from annotator.store.db import Store
 from annotator.store.models import Adjudication, Annotation, Item, Project
 
-MAX_LABEL = 200
 PREVIEW_ROWS = 5
 PREVIEW_IMAGES = 8
 UPLOAD_SUPPORTED = SUPPORTED.replace("or a folder of", "or a .zip of")
@@ -320,17 +320,6 @@ def set_archived(store: Store, name: str, archived: bool) -> None:
 
 # --------------------------------------------------------------------------------------------
 # The label set
-
-
-def check_label_name(label: str) -> str:
-    name = (label or "").strip()
-    if not name:
-        raise LabelError("the label name is empty")
-    if len(name) > MAX_LABEL:
-        raise LabelError(f"label name is longer than {MAX_LABEL} characters")
-    if any(ch in name for ch in "\n\r\t"):
-        raise LabelError(f"label name {name!r} has a line break or tab in it")
-    return name
 
 
 def _in_set(project: Project, label: str) -> None:

@@ -8,6 +8,10 @@ Rules of :func:`resolve_label_set`:
   ``"10"``, case-insensitive, then by the exact text); there must be at least 2.
 - With neither, the error says to pass ``--labels`` or ``--label-col``.
 
+Every label name (given, read from the data, or added on the Label set page) is checked by
+:func:`check_label_name`: not empty, at most ``MAX_LABEL`` characters, no control characters
+(line breaks, tabs, NUL, ...), so that it shows on one line, on a button and in a file.
+
 Errors are :class:`LabelError` with a one-line message; pass ``source`` (the file) and ``ids``
 to have them named in it.
 """
@@ -15,11 +19,34 @@ to have them named in it.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 
 from annotator.errors import LabelError
 
 _CHUNKS = re.compile(r"(\d+)")
+#: The longest label name.
+MAX_LABEL = 100
+
+
+def check_label_name(label: str, *, where: str = "") -> str:
+    """The name stripped of surrounding spaces, or a ``LabelError`` saying what is wrong
+    (``where`` prefixes the message, e.g. the file)."""
+    name = (label or "").strip()
+    if not name:
+        raise LabelError(f"{where}the label name is empty")
+    if len(name) > MAX_LABEL:
+        raise LabelError(
+            f"{where}label name {name[:40]!r}... is {len(name)} characters long; "
+            f"at most {MAX_LABEL}"
+        )
+    bad = next((ch for ch in name if unicodedata.category(ch) == "Cc"), None)
+    if bad is not None:
+        raise LabelError(
+            f"{where}label name {name[:60]!r} has a control character ({bad!r}); "
+            "a label is one line of text"
+        )
+    return name
 
 
 def natural_key(label: str) -> tuple:
@@ -40,6 +67,7 @@ def parse_labels(explicit: Sequence[str] | str) -> list[str]:
     for position, name in enumerate(names, start=1):
         if not name:
             raise LabelError(f"--labels {shown!r}: label {position} is empty")
+        check_label_name(name, where="--labels: ")
     seen: set[str] = set()
     for name in names:
         if name in seen:
@@ -94,6 +122,8 @@ def resolve_label_set(
     if any(not label.strip() for label in present):
         raise LabelError(f"{_prefix(source)}the ground truth has an empty label name")
     distinct = sorted(set(present), key=natural_key)
+    for label in distinct:
+        check_label_name(label, where=_prefix(source))
     if len(distinct) < 2:
         raise LabelError(
             f"{_prefix(source)}the ground truth has only 1 distinct label ({distinct[0]!r}); "

@@ -213,8 +213,8 @@ def test_add_rename_merge_with_annotations_following(store: Store) -> None:
     ("action", "message"),
     [
         (lambda s: project_admin.add_label(s, "r", "  "), "the label name is empty"),
-        (lambda s: project_admin.add_label(s, "r", "x" * 201), "longer than 200"),
-        (lambda s: project_admin.add_label(s, "r", "a\nb"), "line break"),
+        (lambda s: project_admin.add_label(s, "r", "x" * 101), "at most 100"),
+        (lambda s: project_admin.add_label(s, "r", "a\nb"), "control character"),
         (lambda s: project_admin.rename_label(s, "r", "zz", "y"), "'zz' is not in"),
         (lambda s: project_admin.rename_label(s, "r", "a", "b"), "merge the two"),
         (lambda s: project_admin.merge_labels(s, "r", "a", "a"), "into itself"),

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from annotator.errors import LabelError
-from annotator.io.labels import check_labels_in_set, natural_key, resolve_label_set
+from annotator.io.labels import (
+    check_label_name,
+    check_labels_in_set,
+    natural_key,
+    parse_labels,
+    resolve_label_set,
+)
 
 
 def test_explicit_wins_in_its_order() -> None:
@@ -59,3 +65,22 @@ def test_errors_name_source_and_id() -> None:
     with pytest.raises(LabelError, match=r"^x\.csv: no labels"):
         resolve_label_set(None, None, source="x.csv")
     check_labels_in_set(["a", None], ["a", "b"])  # inside: no error
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [("a\nb", "control character"), ("tab\there", "control character"), ("nul\x00", "control"),
+     ("x" * 101, "at most 100"), ("   ", "empty")],
+)  # fmt: skip
+def test_label_names_are_one_short_line(name: str, why: str) -> None:
+    with pytest.raises(LabelError, match=why):
+        check_label_name(name)
+    with pytest.raises(LabelError, match=why):
+        resolve_label_set([name, "ok"], None, source="f.csv") if name.strip() else parse_labels(
+            [name, "ok"]
+        )
+
+
+def test_a_label_of_100_characters_and_unicode_is_fine() -> None:
+    assert check_label_name(" caf\u00e9 \U0001f600 ") == "caf\u00e9 \U0001f600"
+    assert check_label_name("y" * 100) == "y" * 100

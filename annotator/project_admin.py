@@ -169,11 +169,31 @@ def server_path(settings: Settings, raw: str) -> Path:
         raise ImportFormatError("the server path is empty")
     candidate = Path(text).expanduser()
     resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
-    if resolved != root and root not in resolved.parents:
+    if not _under(resolved, root):
         raise ImportFormatError(f"{text}: outside the import root {root}; only paths under it")
     if not resolved.exists():
         raise ImportFormatError(f"{text}: no such file or folder under {root}")
+    if resolved.is_dir():
+        _check_folder_stays_under(resolved, root, text)
     return resolved
+
+
+def _under(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _check_folder_stays_under(folder: Path, root: Path, shown: str) -> None:
+    """Every file (and linked folder) in ``folder`` must resolve under ``root``: a symbolic
+    link inside an image folder must not import or preview a file from elsewhere."""
+    for current, dirs, names in os.walk(folder):
+        for name in [*names, *dirs]:
+            path = Path(current) / name
+            if path.is_symlink() and not _under(path.resolve(), root):
+                inside = path.relative_to(folder).as_posix()
+                raise ImportFormatError(
+                    f"{shown}: {inside} links to a file outside the import root {root}; "
+                    "only files under it are read"
+                )
 
 
 def list_server_paths(settings: Settings, limit: int = 500) -> list[str]:

@@ -150,6 +150,34 @@ def test_server_paths_only_under_the_import_root(store: Store, tmp_path: Path) -
     assert summary.added == 20
 
 
+def test_a_link_inside_an_image_folder_cannot_reach_outside_the_root(
+    store: Store, tmp_path: Path
+) -> None:
+    root = tmp_path / "root"
+    images = root / "imgs"
+    images.mkdir(parents=True)
+    for i in range(3):
+        (images / f"{i}.png").write_bytes(_png(40 * i))
+    (tmp_path / "secret.png").write_bytes(_png(200))
+    (tmp_path / "passwd").write_text("root:x:0:0\n")
+    store.settings = dataclasses.replace(store.settings, import_root=root.resolve())
+    (images / "inside.png").symlink_to(images / "0.png")  # a link within the root is fine
+    assert len(project_admin.preview_server_path(store.settings, "imgs").images) == 4
+    for name, target in (("leak.png", "secret.png"), ("passwd.png", "passwd")):
+        link = images / name
+        link.symlink_to(tmp_path / target)
+        before = snapshot(store)
+        with pytest.raises(ImportFormatError, match=f"{name} links to a file outside"):
+            project_admin.import_server_path(store, "imgs", "i", _opts())
+        with pytest.raises(ImportFormatError, match="outside the import root"):
+            project_admin.preview_server_path(store.settings, "imgs")
+        assert snapshot(store) == before
+        link.unlink()
+    (images / "elsewhere").symlink_to(tmp_path, target_is_directory=True)
+    with pytest.raises(ImportFormatError, match="elsewhere links to a file outside"):
+        project_admin.preview_server_path(store.settings, "imgs")
+
+
 # --------------------------------------------------------------------------------------------
 # Projects
 

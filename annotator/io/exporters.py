@@ -4,7 +4,8 @@ Rules of :func:`write_export`:
 
 - The table is written to a temporary file in the target's folder and moved over the target
   with ``os.replace`` only once complete; on any error the temporary file is removed and an
-  existing target is left as it was.
+  existing target is left as it was. What a killed export left beside the target is removed
+  by the next export to it (``annotator.io.tempfiles``).
 - Plain columns are written as they are. In CSV and JSONL, datetimes become ISO 8601 strings
   and missing values are empty (CSV) or ``null`` (JSONL); Parquet keeps the column types.
 - CSV only, unless ``raw_cells``: a text cell that starts with ``=``, ``+``, ``-``, ``@``, a
@@ -34,7 +35,6 @@ import json
 import math
 import os
 import re
-import secrets
 import shutil
 from pathlib import Path
 from typing import Any, Literal
@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from annotator.errors import ExportError
+from annotator.io import tempfiles
 
 EXPORT_FORMATS = ("csv", "jsonl", "parquet")
 ExportFormat = Literal["csv", "jsonl", "parquet"]
@@ -65,6 +66,8 @@ def write_export(
     if fmt == "csv" and not raw_cells:
         df = spreadsheet_safe(df)
     out = _check_target(fmt, Path(out))
+    for stem in (out.name, f"{out.stem}_images"):  # what a killed export left behind
+        tempfiles.sweep(out.parent, stem)
     if images is not None and len(images) != len(df):
         raise ValueError(f"{len(images)} images for {len(df)} rows")
     for column in (IMAGE_COLUMN, FILE_NAME_COLUMN) if images is not None else ():
@@ -98,7 +101,7 @@ def _check_target(fmt: str, out: Path) -> Path:
 
 
 def _temp_name(out: Path, tag: str) -> Path:
-    return out.parent / f".{out.name}.{secrets.token_hex(6)}.{tag}"
+    return tempfiles.temp_path(out.parent, out.name, tag)
 
 
 def _atomic_file(out: Path, write) -> None:

@@ -13,9 +13,11 @@ place only after the database transaction that describes it has committed
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +25,7 @@ import numpy as np
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from annotator.io import tempfiles
 from annotator.store.db import Store
 from annotator.store.models import FeatureChunk, Project
 
@@ -83,7 +86,9 @@ def stage(store: Store, session: Session, project: Project, matrix: np.ndarray) 
         _stage_in_db(session, project, matrix)
         return PendingFeatures()
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npy", dir=folder)
+    _sweep_leftovers(folder)
+    tmp = tempfiles.temp_path(folder, "features", "npy")
+    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     try:
         with os.fdopen(fd, "wb") as fh:
             np.save(fh, matrix)
@@ -95,6 +100,20 @@ def stage(store: Store, session: Session, project: Project, matrix: np.ndarray) 
     final = folder / _file_name(project.id, project.features_version)
     stale = sorted(folder.glob(f"project-{project.id}-v*.npy"))
     return PendingFeatures(Path(tmp), final, [p for p in stale if p != final])
+
+
+#: Temporary feature files of the old naming (no owner in the name) older than this are
+#: leftovers of a killed import.
+_OLD_TMP_AGE_S = 24 * 3600
+
+
+def _sweep_leftovers(folder: Path) -> None:
+    """Remove what killed imports left in the features folder."""
+    tempfiles.sweep(folder, "features")
+    for path in folder.glob(".tmp-*.npy"):
+        with contextlib.suppress(OSError):
+            if time.time() - path.stat().st_mtime > _OLD_TMP_AGE_S:
+                path.unlink()
 
 
 def _stage_in_db(session: Session, project: Project, matrix: np.ndarray) -> None:

@@ -124,6 +124,33 @@ def test_features_cached_and_rebuilt_when_missing(store: Store, tmp_path: Path) 
     np.testing.assert_allclose(again, first, rtol=1e-5, atol=1e-6)
 
 
+def test_a_killed_imports_temporary_features_go_with_the_next_import(
+    store: Store, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from annotator.io import tempfiles
+
+    folder = store.features_dir()
+    if folder is None:
+        pytest.skip("PostgreSQL keeps the features in the database")
+    folder.mkdir(parents=True)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = tempfiles.temp_path(folder, "x").name.split(".")[2].rsplit("-", 2)[0]
+    left = folder / f".features.{host}-{dead.pid}-0123456789ab.npy"
+    left.write_bytes(b"half")
+    old = folder / ".tmp-abc123.npy"  # the naming before owners were recorded
+    old.write_bytes(b"half")
+    os.utime(old, (time.time() - 2 * 86400,) * 2)
+    _import_texts(store, tmp_path)
+    assert not left.exists() and not old.exists()
+    assert [p.name for p in folder.iterdir() if p.name.startswith(".")] == []
+
+
 def test_append_uses_the_stored_featurizer(store: Store, tmp_path: Path) -> None:
     _import_texts(store, tmp_path)
     before = np.array(services.load_features(store, "reviews"))

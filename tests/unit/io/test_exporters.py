@@ -272,3 +272,24 @@ def test_raw_cells_and_the_other_formats_stay_exact(tmp_path: Path) -> None:
     assert first["text"] == FORMULAS["text"][0] and first["label"] == "-1"
     write_export(FORMULAS, "parquet", tmp_path / "x.parquet")
     assert pd.read_parquet(tmp_path / "x.parquet")["text"].tolist() == FORMULAS["text"].tolist()
+
+
+def test_what_a_killed_export_left_is_removed_by_the_next(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from annotator.io import tempfiles
+
+    out = tmp_path / "labels.csv"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a finished process: its pid is free
+    host = tempfiles.temp_path(tmp_path, "x").name.split(".")[2].rsplit("-", 2)[0]
+    left = tmp_path / f".labels.csv.{host}-{dead.pid}-abcdef012345.tmp"
+    left.write_text("half a file")
+    folder = tmp_path / f".labels_images.{host}-{dead.pid}-abcdef012345.tmp"
+    folder.mkdir()
+    mine = tempfiles.temp_path(tmp_path, "labels.csv")  # a live writer's (this process)
+    mine.write_text("in progress")
+    write_export(export_frame(), "csv", out)
+    assert not left.exists() and not folder.exists() and mine.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["labels.csv", mine.name])

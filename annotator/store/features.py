@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +25,10 @@ import numpy as np
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from annotator.errors import DatabaseError
 from annotator.io import tempfiles
 from annotator.store.db import Store
-from annotator.store.models import FeatureChunk, Project
+from annotator.store.models import FeatureChunk, Project, SchemaInfo
 
 CHUNK_ROWS = 16_384
 
@@ -167,11 +168,20 @@ def load_or_none(
 
 
 def _local_copy(store: Store, session: Session, project: Project) -> Path:
-    """Materialise the database-held features once per machine, for memory mapping."""
-    key = hashlib.sha256(store.url_for_humans.encode()).hexdigest()[:16]
-    folder = Path(tempfile.gettempdir()) / "protolabel-features" / key
+    """Materialise the database-held features once per machine, for memory mapping.
+
+    The copy lives in a private folder (0700) of this user's cache
+    (``$XDG_CACHE_HOME/protolabel/features/<database id>/``), named by the project and its
+    features version, beside a ``.json`` record of its size and SHA-256 written with it. It is
+    used only when the record matches (the size is checked on each open; the hash is not
+    recomputed, so a 1M x 384 pool still opens in seconds); otherwise it is rebuilt from the
+    database. The database id is random per database, so a database dropped and recreated at
+    the same URL never gets the old one's features.
+    """
+    folder = private_cache_dir() / _instance_id(store, session)
     path = folder / _file_name(project.id, project.features_version)
-    if path.exists():
+    record = path.with_suffix(".json")
+    if _copy_is_valid(path, record, project):
         return path
     chunks = session.scalars(
         select(FeatureChunk)
@@ -185,9 +195,63 @@ def _local_copy(store: Store, session: Session, project: Project) -> Path:
     matrix = np.concatenate(
         [np.frombuffer(c.data, np.float32).reshape(c.n_rows, dim) for c in chunks]
     )
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npy", dir=folder)
-    with os.fdopen(fd, "wb") as fh:
-        np.save(fh, matrix)
-    os.replace(tmp, path)
+    _private_dir(folder)
+    tmp = tempfiles.temp_path(folder, path.name, "npy")
+    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, matrix)
+        digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    info = {"project": project.id, "version": project.features_version,
+            "size": path.stat().st_size, "sha256": digest}  # fmt: skip
+    record.write_text(json.dumps(info), encoding="utf-8")
     return path
+
+
+def _copy_is_valid(path: Path, record: Path, project: Project) -> bool:
+    try:
+        info = json.loads(record.read_text(encoding="utf-8"))
+        size = path.stat().st_size
+    except (OSError, ValueError):
+        return False
+    return (
+        info.get("project") == project.id
+        and info.get("version") == project.features_version
+        and info.get("size") == size
+    )
+
+
+def private_cache_dir() -> Path:
+    """This user's folder for local copies of database-held features, private (0700)."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    folder = base / "protolabel" / "features"
+    _private_dir(folder)
+    return folder
+
+
+def _private_dir(folder: Path) -> None:
+    """Create ``folder`` readable by this user only, or make it so; refuse one owned by
+    another user (somebody could have planted files in it)."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = folder.stat()
+    if info.st_uid != os.getuid():
+        raise DatabaseError(
+            f"{folder}: owned by another user, so not used for feature copies; set "
+            "XDG_CACHE_HOME to a folder of your own"
+        )
+    if info.st_mode & 0o077:
+        folder.chmod(0o700)
+
+
+def _instance_id(store: Store, session: Session) -> str:
+    """The database's random id (schema version 10), read once per store."""
+    cached = getattr(store, "_instance_id", None)
+    if cached is None:
+        cached = session.scalar(select(SchemaInfo.instance_id).where(SchemaInfo.id == 1))
+        if not cached:
+            raise FeatureCacheMissing("the database has no id yet (schema older than 10)")
+        store._instance_id = cached
+    return cached

@@ -12,6 +12,7 @@ re-reads the version, so two processes opening the same old database upgrade it 
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 
 import sqlalchemy as sa
@@ -321,6 +322,15 @@ def _v9(op: Operations) -> None:
     )
 
 
+def _v10(op: Operations) -> None:
+    """A random id for this database, so that a local copy of its features is never taken
+    for another database's (dropped and recreated at the same URL, say)."""
+    op.add_column("protolabel_schema", sa.Column("instance_id", sa.String(32), nullable=True))
+    op.execute(
+        sa.text("UPDATE protolabel_schema SET instance_id = :i").bindparams(i=secrets.token_hex(16))
+    )
+
+
 MIGRATIONS: dict[int, Callable[[Operations], None]] = {
     1: _v1,
     2: _v2,
@@ -331,6 +341,7 @@ MIGRATIONS: dict[int, Callable[[Operations], None]] = {
     7: _v7,
     8: _v8,
     9: _v9,
+    10: _v10,
 }
 assert max(MIGRATIONS) == SCHEMA_VERSION, "add a migration for every schema version"
 

@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
@@ -63,12 +63,14 @@ class Base(DeclarativeBase):
 
 
 class SchemaInfo(Base):
-    """One row: the schema version of this database."""
+    """One row: the schema version of this database and, since version 10, a random id made
+    when it was created (a new database at an old URL has a new id)."""
 
     __tablename__ = "protolabel_schema"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     version: Mapped[int] = mapped_column(Integer)
+    instance_id: Mapped[str | None] = mapped_column(String(32))
 
     def __repr__(self) -> str:
         return f"SchemaInfo(version={self.version})"

@@ -327,3 +327,45 @@ def test_delete_removes_project_and_features(store: Store, tmp_path: Path) -> No
     folder = store.features_dir()
     if folder is not None:
         assert list(folder.glob("*.npy")) == []
+
+
+def test_a_postgres_projects_local_feature_copy_is_private_and_checked(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    import stat
+
+    from annotator.store import features as feature_cache
+
+    if store.features_dir() is not None:
+        pytest.skip("SQLite keeps the features in files beside the database")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    _import_texts(store, tmp_path)
+    first = np.array(services.load_features(store, "reviews"))
+    base = feature_cache.private_cache_dir()
+    (copy,) = base.glob("*/project-*.npy")
+    assert stat.S_IMODE(base.stat().st_mode) == 0o700
+    assert stat.S_IMODE(copy.parent.stat().st_mode) == 0o700
+    record = json.loads(copy.with_suffix(".json").read_text())
+    assert record["size"] == copy.stat().st_size and len(record["sha256"]) == 64
+    # a planted or truncated file is not used: the copy is rebuilt from the database
+    copy.write_bytes(copy.read_bytes()[:-16])
+    np.testing.assert_array_equal(np.array(services.load_features(store, "reviews")), first)
+    # the same URL, a new database (dropped and recreated): its own copy, never the old one's
+    url = store.settings.db_url
+    store.dispose()
+    from tests.conftest import _reset_postgres
+
+    _reset_postgres(url)
+    again = Store.open(store.settings)
+    try:
+        frame = pd.DataFrame({"text": [f"other words {i}" for i in range(12)],
+                              "label": ["x", "y"] * 6})  # fmt: skip
+        frame.to_csv(tmp_path / "other.csv", index=False)
+        opts = services.ImportOptions(text_col="text", label_col="label")
+        services.import_path(again, tmp_path / "other.csv", "reviews", opts)
+        fresh = np.array(services.load_features(again, "reviews"))
+        assert len(list(base.glob("*/project-*.npy"))) == 2
+        assert not np.array_equal(fresh, first)
+    finally:
+        again.dispose()

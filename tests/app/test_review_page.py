@@ -108,3 +108,21 @@ def test_review_page_model_check_and_single_annotator(
     at.button(key="rv_check").click().run()
     assert not at.exception
     assert any("needs at least 2 classes" in c.value for c in at.caption)
+
+
+def test_labels_on_buttons_and_errors_show_as_text(
+    fresh_db: Path, store: Store, tmp_path: Path
+) -> None:
+    path = tmp_path / "m.csv"
+    pd.DataFrame({"uid": ["r0", "r1"], "review": ["a", "b"]}).to_csv(path, index=False)
+    image = "![x](http://host.invalid/x.png)"
+    services.import_path(
+        store, path, "texts", ImportOptions(text_col="review", id_col="uid", labels=f"{image},b")
+    )
+    services.annotate(store, "texts", "r0", image, "alice")
+    services.annotate(store, "texts", "r0", "b", "bob")
+    at = _app().run()
+    assert not at.exception
+    texts = [b.label for b in at.button]
+    assert "\\!\\[x\\]\\(http\\://host\\.invalid/x\\.png\\)" in texts  # escaped: no image
+    assert image not in texts

@@ -108,7 +108,7 @@ def main() -> None:
         try:
             st.session_state[RUN_KEY] = compare.start(store, config)
         except ProtolabelError as exc:
-            st.error(str(exc))
+            st.error(escape_markdown(str(exc)))
     _progress()
     saved = simulation.list_saved(store)
     if not saved:

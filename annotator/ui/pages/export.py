@@ -42,7 +42,7 @@ def main() -> None:
         key = model_report.change_key(store, project)
         download = _download(project, fmt, include_all, raw_cells, key, store)
     except ProtolabelError as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(str(exc)))
         return
     st.caption(
         f"{download.rows} rows; the same file as `protolabel export --format {fmt}"

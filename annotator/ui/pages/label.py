@@ -76,7 +76,7 @@ def _settings(store, project: str, who: teams.Identity | None) -> None:
                 user=who.name if who else None, authenticated=bool(who and who.authenticated),
             )  # fmt: skip
         except ProtolabelError as exc:
-            st.error(str(exc))
+            st.error(escape_markdown(str(exc)))
             return
         st.toast(f"Next rounds: {new_strategy}, {int(new_batch)} items, overlap {int(new_overlap)}")
 
@@ -101,7 +101,7 @@ def card_panel(project: str, who: teams.Identity) -> None:
     try:
         sync = labelling.CardSync.parse((st.session_state.get(CARD_KEY) or {}).get("sync"))
     except ProtolabelError as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(str(exc)))
         sync = None
     if sync is not None and sync.project != project:
         sync = None  # the card still speaks of the project shown before; it starts over
@@ -123,7 +123,7 @@ def _sync(store, project: str, who: teams.Identity, sync, tab) -> dict:
             authenticated=who.authenticated,
         )  # fmt: skip
     except ProtolabelError as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(str(exc)))
         applied = labelling.Applied()
     if tab.project not in (None, project):  # the tab switched projects: give the old back
         with contextlib.suppress(ProtolabelError):  # (unless it was deleted meanwhile)
@@ -177,7 +177,7 @@ def _history(store, project: str, who: teams.Identity) -> None:
                     authenticated=who.authenticated,
                 )  # fmt: skip
             except ProtolabelError as exc:
-                st.error(str(exc))
+                st.error(escape_markdown(str(exc)))
                 return
             st.rerun(scope="fragment")
 

@@ -63,7 +63,7 @@ def _act(action, message: str) -> None:
     try:
         result = action()
     except ProtolabelError as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(str(exc)))
         return
     st.session_state["pl_labelset_flash"] = message.format(result=result)
     st.rerun()

@@ -44,7 +44,7 @@ def main() -> None:
     st.subheader("Accuracy (estimate)")
     if estimate.accuracy is None:
         st.metric("Cross-validated accuracy", "not yet")
-        st.caption(f"No estimate: {estimate.reason}.")
+        st.caption(f"No estimate: {escape_markdown(estimate.reason)}.")
     else:
         st.metric(
             "Cross-validated accuracy (estimate)",

@@ -122,7 +122,7 @@ def create_section(store) -> None:
         name, data = upload.name, upload.getvalue()
     else:
         found = project_admin.list_server_paths(settings)
-        st.caption(f"Files and image folders under {settings.import_root}")
+        st.caption(f"Files and image folders under {escape_markdown(str(settings.import_root))}")
         path = st.selectbox("Server path", found, key="pl_server_path", index=None)
         if not path:
             return
@@ -130,7 +130,7 @@ def create_section(store) -> None:
         try:
             project_admin.check_upload(settings, name, len(data))
         except ProtolabelError as exc:
-            st.error(str(exc))
+            st.error(escape_markdown(str(exc)))
             return
     try:
         if source == UPLOAD:
@@ -153,7 +153,7 @@ def create_section(store) -> None:
             else:
                 summary = project_admin.import_server_path(store, path, project, opts)
     except ProtolabelError as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(str(exc)))
         return
     st.session_state["pl_flash"] = (
         f"Imported {summary.added} {summary.data_kind} items into "
@@ -204,7 +204,7 @@ def _act(action, message: str) -> None:
     try:
         action()
     except ProtolabelError as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(str(exc)))
         return
     st.session_state["pl_flash"] = message
     st.rerun()
@@ -213,7 +213,7 @@ def _act(action, message: str) -> None:
 def main() -> None:
     store = get_store()
     st.title("Projects")
-    st.caption(f"Database: {store.url_for_humans}")
+    st.caption(f"Database: {escape_markdown(store.url_for_humans)}")
     flash = st.session_state.pop("pl_flash", None)
     if flash:
         st.success(flash)

@@ -200,7 +200,7 @@ def _queue_section(store, project: str, candidates) -> None:
     buttons = st.columns(min(len(labels), 10) + 1)
     for i, label in enumerate(labels):
         buttons[i % 10].button(
-            label,
+            escape_markdown(label),  # a button renders Markdown: a label is shown as text
             key=f"rv_label_{i}",
             on_click=_adjudicate,
             args=(store, project, entry.item_id, label),

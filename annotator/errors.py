@@ -39,6 +39,11 @@ class DatabaseError(ProtolabelError):
     """The database cannot be opened or upgraded."""
 
 
+class DatabaseUnavailableError(DatabaseError):
+    """The database cannot take this action now (locked by another process, disk full): a
+    passing condition. Nothing was written; the caller keeps what it was given and retries."""
+
+
 class FeaturizerError(ProtolabelError):
     """The featurizer cannot be used as asked: unknown, not for this kind of data, its extra
     is not installed, or its saved state does not fit the data."""

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from annotator import session
-from annotator.errors import ProtolabelError
+from annotator.errors import DatabaseUnavailableError, ProtolabelError
 from annotator.store import queries
 from annotator.store.db import Store
 
@@ -170,7 +170,9 @@ def apply_events(
                     store, project, event.item, label,
                     annotator=annotator, owner=owner, client_event=event.id,
                 )  # fmt: skip
-        except ProtolabelError as exc:  # every such error is final for this event
+        except DatabaseUnavailableError:
+            raise  # passing: the card keeps the event and sends it again
+        except ProtolabelError as exc:  # any other is final for this event
             out.refused.append((event.id, str(exc)))
             done.add(event.id)
             continue
@@ -201,6 +203,7 @@ class TabSync:
     seq: int = 0
     excluded: dict[int, int] = field(default_factory=dict)
     project: str | None = None
+    last_payload: dict[str, Any] | None = None  # sent again while the database is unavailable
 
     def release(self, sync: CardSync) -> set[int]:
         """Withdrawn items the card has dropped: left out of a payload it has applied (the

@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from annotator.config import Settings
-from annotator.errors import DatabaseError
+from annotator.errors import DatabaseError, DatabaseUnavailableError
 from annotator.store import migrations
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -76,6 +76,11 @@ def create_engine(settings: Settings) -> Engine:
     return engine
 
 
+def _reason(exc: OperationalError) -> str:
+    """The driver's first line (``database is locked``), without SQL or parameters."""
+    return str(exc.orig).strip().splitlines()[0][:200] if exc.orig is not None else "unavailable"
+
+
 class Store:
     """One database: its engine, a read and a write sessionmaker, and where features live."""
 
@@ -94,7 +99,13 @@ class Store:
         return store
 
     def upgrade(self) -> int:
+        """Create or upgrade the schema; an up-to-date database is only read (no write lock,
+        so read-only commands never wait for a writer)."""
         try:
+            with self.engine.connect() as conn:  # deferred: no writer lock for a look
+                version = migrations.current_version(conn)
+            if version == migrations.SCHEMA_VERSION:
+                return version
             return migrations.upgrade(self.write_engine)
         except OperationalError as exc:
             raise DatabaseError(f"cannot open database {self.url_for_humans}: {exc.orig}") from exc
@@ -119,9 +130,20 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """One user action: commits on success, rolls back and re-raises on any error."""
-        with self._write.begin() as session:
-            yield session
+        """One user action: commits on success, rolls back and re-raises on any error.
+
+        A database that cannot take the write (locked past the busy timeout, disk full) is a
+        ``DatabaseUnavailableError`` with the database's own one-line reason, never the SQL
+        statement or its parameters.
+        """
+        try:
+            with self._write.begin() as session:
+                yield session
+        except OperationalError as exc:
+            raise DatabaseUnavailableError(
+                f"database {self.url_for_humans} cannot take the change now "
+                f"({_reason(exc)}); nothing was written, try again"
+            ) from None
 
     def features_dir(self) -> Path | None:
         """Folder of the feature cache files; None means they live in the database."""

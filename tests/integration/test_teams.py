@@ -417,3 +417,42 @@ def test_a_crashed_sqlite_planner_does_not_wedge_the_others(team: Store) -> None
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_locked_database_refuses_in_one_line_and_the_press_lands_later(
+    team: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _sqlite_file(team)
+    from annotator.errors import DatabaseUnavailableError
+    from annotator.store import db
+
+    (item,) = session.claim_next(team, PROJECT, "ann", n=1)
+    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_MS", 300)
+    impatient = Store.open(team.settings)  # its connections wait 0.3 s for a lock
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
+         "c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); time.sleep(60)",
+         str(team.settings.sqlite_path)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        event = [{"id": "k1", "type": "label", "item": item.item_id, "label": "a"}]
+        with pytest.raises(DatabaseUnavailableError) as caught:
+            labelling.apply_events(impatient, PROJECT, event, owner="ann", annotator="ann",
+                                   done=set())  # fmt: skip
+        message = str(caught.value)
+        assert "database is locked" in message and "\n" not in message
+        assert "INSERT" not in message and "SELECT" not in message
+        assert session.projects_pending_retrain(impatient) == []  # reading still works
+        holder.kill()
+        holder.wait()
+        applied = labelling.apply_events(
+            impatient, PROJECT, event, owner="ann", annotator="ann", done=set()
+        )
+        assert applied.stored == ["k1"] and not applied.refused
+    finally:
+        holder.kill()
+        holder.wait()
+        impatient.dispose()

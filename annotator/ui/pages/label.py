@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from annotator import labelling, services, session, teams
-from annotator.errors import ProtolabelError
+from annotator.errors import DatabaseUnavailableError, ProtolabelError
 from annotator.store import queries
 from annotator.ui.auth import NAME_KEY, login_configured, sidebar_identity
 from annotator.ui.card import CARD_KEY, label_card
@@ -109,7 +109,13 @@ def card_panel(project: str, who: teams.Identity) -> None:
         payload = labelling.card_payload(store, project, [], acked=[])
         payload["loading"] = True
     else:
-        payload = _sync(store, project, who, sync, tab)
+        try:
+            payload = _sync(store, project, who, sync, tab)
+            tab.last_payload = payload
+        except DatabaseUnavailableError as exc:  # the card keeps its presses and its items
+            st.error(escape_markdown(f"{exc} (your presses are kept and sent again)"))
+            last = tab.last_payload
+            payload = last if last and last.get("project") == project else {"loading": True}
     payload["annotator"] = who.name
     payload["remember_name"] = not who.authenticated
     label_card(payload)
@@ -122,6 +128,8 @@ def _sync(store, project: str, who: teams.Identity, sync, tab) -> dict:
             store, project, sync.events, owner=sync.tab, annotator=who.name, done=done,
             authenticated=who.authenticated,
         )  # fmt: skip
+    except DatabaseUnavailableError:
+        raise
     except ProtolabelError as exc:
         st.error(escape_markdown(str(exc)))
         applied = labelling.Applied()

@@ -258,14 +258,38 @@ def _app_parser(sub: argparse._SubParsersAction) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    new_file = _new_sqlite_file(args)
     try:
         return COMMANDS[args.command](args)
     except ProtolabelError as exc:
+        if new_file is not None:  # a bad input leaves no database behind either
+            _remove_database(new_file)
         print(f"protolabel: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("protolabel: interrupted; nothing was written", file=sys.stderr)
         return 130
+
+
+def _new_sqlite_file(args: argparse.Namespace) -> Path | None:
+    """The SQLite file this command would create (None: it exists, or is not SQLite)."""
+    if not hasattr(args, "db") or args.command == "app":
+        return None
+    try:
+        path = Settings.from_env(args.db).sqlite_path
+    except ProtolabelError:
+        return None
+    return path if path is not None and not path.exists() else None
+
+
+def _remove_database(path: Path) -> None:
+    for leftover in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal"))):
+        leftover.unlink(missing_ok=True)
+    features = path.with_name(path.name + ".features")
+    if features.is_dir() and not any(features.iterdir()):
+        features.rmdir()
+    for lock in path.parent.glob(f"{path.name}.*.lock"):
+        lock.unlink(missing_ok=True)
 
 
 def _store(args: argparse.Namespace) -> Store:

@@ -202,3 +202,19 @@ def test_csv_export_defuses_formulas_unless_raw_cells(tmp_path: Path, capsys) ->
                  "--raw-cells"]) == 0  # fmt: skip
     assert sorted(pd.read_csv(safe)["text"]) == ["'=1+1", "'@x", "fine"]
     assert sorted(pd.read_csv(raw)["text"]) == ["=1+1", "@x", "fine"]
+
+
+def test_a_bad_input_with_a_new_database_path_creates_no_database(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,label\n")  # no rows
+    db = tmp_path / "new" / "fresh.db"
+    args = ["import", str(bad), "--project", "p", "--text-col", "text", "--db", str(db)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bad.csv" in err
+    assert not db.exists() and not list(db.parent.iterdir())
+    good = _csv(tmp_path)
+    ok = ["import", str(good), "--project", "p", "--text-col", "text", "--label-col", "label"]
+    assert main([*ok, "--db", str(db)]) == 0
+    assert main(["import", str(bad), "--project", "q", "--text-col", "text", "--db", str(db)]) == 2
+    assert db.exists()  # an existing database is never removed

@@ -17,8 +17,11 @@ import gzip
 import io
 import json
 import os
+import struct
 import tempfile
+import tokenize
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -36,7 +39,9 @@ from annotator.io.readers import (
     IMAGE_SUFFIXES,
     SUPPORTED,
     TABLE_SUFFIXES,
+    check_npy_header,
     detect_format,
+    one_line,
 )
 from annotator.store import queries
 from annotator.store.db import Store
@@ -118,31 +123,81 @@ class _Staged:
         return type(exc)(message.replace(str(self._dir.name) + os.sep, ""))
 
 
+#: At most this many entries in an uploaded zip.
+MAX_ZIP_ENTRIES = 100_000
+
+
 def _unzip(name: str, data: bytes, target: Path, max_bytes: int) -> None:
-    """Unpack the images of a zip; refuse paths leaving the folder and oversized contents."""
+    """Unpack the images of a zip; refuse paths leaving the folder, odd names, too many
+    entries and contents over ``max_bytes`` (counted as unpacked, whatever the zip claims)."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError):
         raise ImportFormatError(f"{name}: not a valid zip file") from None
     with archive:
         members = [m for m in archive.infolist() if not m.is_dir()]
-        total = sum(m.file_size for m in members)
-        if total > max_bytes:
+        if len(members) > MAX_ZIP_ENTRIES:
             raise ImportFormatError(
-                f"{name}: unpacks to {total} bytes, over the import size limit of {max_bytes}"
+                f"{name}: {len(members)} entries; at most {MAX_ZIP_ENTRIES} in one zip"
             )
         target.mkdir()
+        left = max_bytes
         for member in members:
-            parts = PurePosixPath(member.filename.replace("\\", "/")).parts
-            if member.filename.startswith("/") or ".." in parts or not parts:
-                raise ImportFormatError(f"{name}: unsafe path {member.filename!r} in the zip")
+            parts = _safe_parts(name, member.filename)
             if parts[0] == "__MACOSX":
                 continue
+            content = _member_bytes(name, archive, member, left, max_bytes)
+            left -= len(content)
             out = target.joinpath(*parts)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_bytes(archive.read(member))
+            try:
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_bytes(content)
+            except OSError as exc:
+                raise ImportFormatError(
+                    f"{name}: cannot unpack {member.filename!r} ({exc.strerror or exc}; "
+                    "a file and a folder of the same name?)"
+                ) from None
     if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in target.rglob("*")):
         raise ImportFormatError(f"{name}: the zip holds no PNG or JPEG images")
+
+
+def _safe_parts(name: str, filename: str) -> tuple[str, ...]:
+    parts = PurePosixPath(filename.replace("\\", "/")).parts
+    if filename.startswith("/") or ".." in parts or not parts:
+        raise ImportFormatError(f"{name}: unsafe path {filename!r} in the zip")
+    if "\0" in filename or any(len(part.encode()) > 255 for part in parts):
+        raise ImportFormatError(f"{name}: unusable file name {filename[:60]!r}... in the zip")
+    return parts
+
+
+def _member_bytes(
+    name: str, archive: zipfile.ZipFile, member: zipfile.ZipInfo, left: int, limit: int
+) -> bytes:
+    """A member's bytes, refusing damage, encryption, unknown compression and more than
+    ``left`` bytes (read with a cap, so a zip that lies about its sizes cannot flood memory)."""
+    if member.flag_bits & 0x1:
+        raise ImportFormatError(f"{name}: {member.filename!r} is encrypted; unpack it first")
+    try:
+        with archive.open(member) as f:
+            content = f.read(left + 1)
+    except NotImplementedError:
+        raise ImportFormatError(
+            f"{name}: {member.filename!r} uses a compression this reader does not know"
+        ) from None
+    except (zipfile.BadZipFile, zlib.error, ValueError, EOFError, OSError, RuntimeError) as exc:
+        raise ImportFormatError(
+            f"{name}: {member.filename!r} is damaged ({one_line(str(exc), 120)})"
+        ) from None
+    if len(content) > left:
+        raise ImportFormatError(
+            f"{name}: unpacks to more than the import size limit of {_human_mib(limit)} "
+            "(PROTOLABEL_MAX_IMPORT_MB)"
+        )
+    return content
+
+
+def _human_mib(n: int) -> str:
+    return f"{n / 2**20:.0f} MiB"
 
 
 def import_upload(
@@ -269,8 +324,16 @@ def preview_path(path: Path, n: int = PREVIEW_ROWS) -> Preview:
         if fmt in ("npz", "npy"):
             return _preview_arrays(path, fmt, n)
         rows = _preview_table(path, fmt, n)
-    except (OSError, ValueError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ImportFormatError(f"{source}: cannot be read for a preview ({exc})") from None
+    except (OSError, ValueError, EOFError, csv.Error, zlib.error, zipfile.BadZipFile) as exc:
+        reason = one_line(str(exc).split(";")[0], 200)
+        raise ImportFormatError(f"{source}: cannot be read for a preview ({reason})") from None
+    except RecursionError:
+        raise ImportFormatError(f"{source}: nested too deep to preview") from None
+    except MemoryError:
+        raise ImportFormatError(f"{source}: too large to preview") from None
+    except (SyntaxError, struct.error, tokenize.TokenError, NotImplementedError, KeyError) as exc:
+        reason = one_line(f"{type(exc).__name__}: {exc}", 200)
+        raise ImportFormatError(f"{source}: cannot be read for a preview ({reason})") from None
     return Preview("table", rows, [str(c) for c in rows.columns], [])
 
 
@@ -279,7 +342,8 @@ def _preview_table(path: Path, fmt: str, n: int) -> pd.DataFrame:
         import pyarrow.parquet as pq
 
         batch = next(pq.ParquetFile(path).iter_batches(batch_size=n), None)
-        return batch.to_pandas() if batch is not None else pd.DataFrame()
+        # the columns as stored: damaged pandas metadata must not stop a preview
+        return batch.to_pandas(ignore_metadata=True) if batch is not None else pd.DataFrame()
     opener = gzip.open if path.suffix.lower() == ".gz" else open
     with opener(path, "rt", encoding="utf-8-sig", newline="") as f:  # type: ignore[operator]
         if fmt == "jsonl":
@@ -301,7 +365,8 @@ def _preview_table(path: Path, fmt: str, n: int) -> pd.DataFrame:
 
 def _preview_arrays(path: Path, fmt: str, n: int) -> Preview:
     if fmt == "npy":
-        arrays = {"X": np.load(path, allow_pickle=False)}
+        check_npy_header(path)  # before anything is allocated
+        arrays = {"X": np.load(path, allow_pickle=False, mmap_mode="r")}
     else:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {k: archive[k] for k in archive.files}

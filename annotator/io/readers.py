@@ -51,6 +51,8 @@ import json
 import math
 import os
 import re
+import struct
+import zipfile
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -84,8 +86,15 @@ _INTEGRAL_TEXT = re.compile(r"[+-]?\d+\.0+")
 
 
 def fail(source: str, message: str) -> ImportFormatError:
-    """The error for ``source``; ``raise fail(...)`` keeps the raise visible at the call site."""
-    return ImportFormatError(f"{source}: {message}")
+    """The error for ``source``, on one line (a library's reason may span several);
+    ``raise fail(...)`` keeps the raise visible at the call site."""
+    return ImportFormatError(f"{source}: {one_line(message)}")
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """``text`` with its line breaks and runs of spaces collapsed, at most ``limit`` long."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 # --------------------------------------------------------------------------------------------
@@ -108,6 +117,29 @@ def read_input(
     folder the images' total size); ``None`` means no limit.
     """
     path = Path(path)
+    try:
+        return _read_input(
+            path, text_col, feature_cols, id_col, label_col, label_from_folder, max_bytes
+        )
+    except RecursionError:
+        raise fail(str(path), "nested too deep to read") from None
+    except MemoryError:
+        raise fail(str(path), "needs more memory than this machine has") from None
+    except (
+        OSError,
+        EOFError,
+        zlib.error,
+        zipfile.BadZipFile,
+        struct.error,
+        NotImplementedError,
+    ) as exc:
+        # a damaged file the checks above did not name more precisely
+        raise fail(str(path), f"damaged or unreadable ({type(exc).__name__}: {exc})") from None
+
+
+def _read_input(
+    path, text_col, feature_cols, id_col, label_col, label_from_folder, max_bytes
+) -> ImportedData:
     source = str(path)
     fmt = detect_format(path)
     options = _Options(source, text_col, _split_names(source, feature_cols), id_col, label_col)
@@ -360,6 +392,10 @@ def _json_record(source: str, number: int, line: str) -> dict[str, Any]:
         raise fail(
             source, f"line {number}, character {exc.colno}: invalid JSON ({exc.msg})"
         ) from None
+    except RecursionError:
+        raise fail(source, f"line {number}: JSON nested too deep to read") from None
+    except ValueError as exc:  # an integer of thousands of digits
+        raise fail(source, f"line {number}: {str(exc).split(';')[0]}") from None
     if not isinstance(value, dict):
         raise fail(
             source, f"line {number}: expected a JSON object {{...}}, found {type(value).__name__}"
@@ -379,11 +415,11 @@ def _read_parquet(path: Path) -> _Table:
         raise fail(source, f"not a readable Parquet file ({first})") from None
     if table.num_rows == 0:
         raise fail(source, "empty file (no rows)")
-    index = [
-        c
-        for c in (table.schema.pandas_metadata or {}).get("index_columns", [])
-        if isinstance(c, str)
-    ]
+    try:
+        metadata = table.schema.pandas_metadata or {}
+    except ValueError:  # damaged pandas metadata (JSON): read the columns without it
+        metadata = {}
+    index = [c for c in metadata.get("index_columns", []) if isinstance(c, str)]
     table = table.drop_columns(index)  # a pandas index saved beside the data is not data
     names = [str(name) for name in table.column_names]
     _check_names(source, names)
@@ -751,7 +787,36 @@ def _array_data(source, matrix, labels, ids, fmt) -> ImportedData:
     )
 
 
+def check_npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and dtype an .npy file declares, checked against its size before anything
+    is allocated (a header may claim a 10^12 x 1000 array in a 200-byte file)."""
+    source = str(path)
+    try:
+        with open(path, "rb") as f:
+            major, _minor = np.lib.format.read_magic(f)
+            read = (
+                np.lib.format.read_array_header_1_0
+                if major == 1
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, _fortran, dtype = read(f, max_header_size=10_000)
+            data_bytes = path.stat().st_size - f.tell()
+    except Exception as exc:  # noqa: BLE001 - numpy parses the header text with ast: any error
+        raise fail(source, f"not a readable .npy file ({type(exc).__name__}: {exc})") from None
+    if dtype.hasobject:
+        raise fail(source, "holds Python objects, which cannot be read without pickle")
+    declared = math.prod(shape) * dtype.itemsize
+    if declared != data_bytes:
+        raise fail(
+            source,
+            f"its header declares a {'x'.join(map(str, shape)) or 'scalar'} {dtype} array "
+            f"({_human(declared)}) but the file holds {_human(max(data_bytes, 0))} of data",
+        )
+    return shape, dtype
+
+
 def _load_npy(path: Path) -> np.ndarray:
+    check_npy_header(path)
     try:
         return np.load(path, allow_pickle=False)
     except ValueError as exc:
@@ -787,6 +852,14 @@ def _npz_arrays(source: str, archive, options: _Options) -> dict[str, np.ndarray
             raise fail(source, _missing_array(key, names))
         try:
             arrays[role] = archive[key]
+        except (
+            MemoryError,
+            zipfile.BadZipFile,
+            zlib.error,
+            SyntaxError,
+            NotImplementedError,
+        ) as exc:
+            raise fail(source, f"array {key!r} is damaged ({type(exc).__name__}: {exc})") from None
         except (ValueError, OSError, EOFError) as exc:
             raise fail(
                 source,

@@ -1,0 +1,163 @@
+"""Hostile files: valid files of every format, mutated at random (bytes flipped, cut short,
+inserted), read by the readers, previewed and imported through the upload path. The only
+outcomes allowed are a success or a one-line ``ProtolabelError``; never another exception."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import itertools
+import json
+import tempfile
+import zipfile
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from annotator import project_admin, services
+from annotator.config import Settings
+from annotator.errors import ProtolabelError
+from annotator.io.readers import read_input
+from annotator.store.db import Store
+
+from .helpers import image_bytes
+
+
+@cache
+def samples() -> dict[str, bytes]:
+    """One small valid file per format."""
+    frame = pd.DataFrame({"text": ["good film", "bad film", "so so"], "label": ["p", "n", "p"]})
+    out: dict[str, bytes] = {}
+    out["csv"] = frame.to_csv(index=False).encode()
+    out["tsv"] = frame.to_csv(index=False, sep="\t").encode()
+    out["jsonl"] = "".join(json.dumps(r) + "\n" for r in frame.to_dict("records")).encode()
+    out["csv.gz"] = gzip.compress(out["csv"])
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    out["parquet"] = buffer.getvalue()
+    buffer = io.BytesIO()
+    np.save(buffer, np.arange(12, dtype=np.float32).reshape(4, 3))
+    out["npy"] = buffer.getvalue()
+    buffer = io.BytesIO()
+    np.savez(buffer, X=np.eye(4), y=np.array(["a", "b", "a", "b"]))
+    out["npz"] = buffer.getvalue()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for i, label in enumerate("abab"):
+            archive.writestr(f"{label}/{i}.png", image_bytes(seed=i))
+    out["zip"] = buffer.getvalue()
+    return out
+
+
+@cache
+def upload_store() -> Store:
+    folder = Path(tempfile.mkdtemp(prefix="protolabel-fuzz-"))
+    return Store.open(Settings.from_env(str(folder / "fuzz.db")))
+
+
+_names = itertools.count()
+edits = st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=6)
+
+
+def _mutate(data: bytes, flips, cut: int | None, insert: bytes) -> bytes:
+    buf = bytearray(data)
+    for position, value in flips:
+        if buf:
+            buf[position % len(buf)] = value
+    if insert:
+        at = (flips[0][0] if flips else 0) % (len(buf) + 1)
+        buf[at:at] = insert
+    if cut is not None:
+        del buf[cut % (len(buf) + 1) :]
+    return bytes(buf)
+
+
+def _one_line(exc: ProtolabelError) -> None:
+    assert "\n" not in str(exc) and "Traceback" not in str(exc)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    fmt=st.sampled_from(["csv", "tsv", "jsonl", "csv.gz", "parquet", "npy", "npz"]),
+    flips=edits,
+    cut=st.one_of(st.none(), st.integers(0, 10_000)),
+    insert=st.binary(max_size=8),
+)
+def test_mutated_files_read_or_refuse_in_one_line(fmt, flips, cut, insert) -> None:
+    data = _mutate(samples()[fmt], flips, cut, insert)
+    path = Path(tempfile.mkdtemp()) / f"data.{fmt}"
+    path.write_bytes(data)
+    text_col = "text" if fmt not in ("npy", "npz") else None
+    for action in (
+        lambda: read_input(path, text_col=text_col),
+        lambda: project_admin.preview_path(path),
+    ):
+        try:
+            action()
+        except ProtolabelError as exc:
+            _one_line(exc)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    fmt=st.sampled_from(["csv", "jsonl", "npz", "zip"]),
+    flips=edits,
+    cut=st.one_of(st.none(), st.integers(0, 10_000)),
+    insert=st.binary(max_size=8),
+)
+def test_mutated_uploads_import_or_refuse_in_one_line(fmt, flips, cut, insert) -> None:
+    data = _mutate(samples()[fmt], flips, cut, insert)
+    store = upload_store()
+    name = f"upload.{fmt}"
+    opts = services.ImportOptions(
+        text_col="text" if fmt in ("csv", "jsonl") else None,
+        label_from_folder=fmt == "zip",
+        labels=None if fmt in ("npz", "zip") else "p,n",
+    )
+    try:
+        project_admin.preview_upload(store.settings, name, data)
+    except ProtolabelError as exc:
+        _one_line(exc)
+    project = f"fuzz{next(_names)}"
+    try:
+        project_admin.import_upload(store, name, data, project, opts)
+    except ProtolabelError as exc:
+        _one_line(exc)
+        assert project not in {p.name for p in services.list_projects(store)}
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("deep.jsonl", '{"text": ' + "[" * 100_000 + "]" * 100_000 + "}\n", "nested too deep"),
+        ("big.jsonl", '{"text": "x", "n": ' + "9" * 5000 + "}\n", "5000 digits"),
+    ],
+)
+def test_hostile_json_is_refused_in_one_line(tmp_path: Path, name, content, message) -> None:
+    path = tmp_path / name
+    path.write_text(content)
+    for action in (
+        lambda: read_input(path, text_col="text"),
+        lambda: project_admin.preview_path(path),
+    ):
+        with pytest.raises(ProtolabelError, match=message) as caught:
+            action()
+        _one_line(caught.value)
+
+
+def test_an_npy_header_that_lies_about_its_size_is_refused_before_allocating(
+    tmp_path: Path,
+) -> None:
+    buffer = io.BytesIO()
+    header = {"descr": "<f4", "fortran_order": False, "shape": (10**12, 1000)}
+    np.lib.format.write_array_header_1_0(buffer, header)
+    path = tmp_path / "huge.npy"
+    path.write_bytes(buffer.getvalue() + b"\0" * 64)
+    for action in (lambda: read_input(path), lambda: project_admin.preview_path(path)):
+        with pytest.raises(ProtolabelError, match="header declares a 1000000000000x1000"):
+            action()

@@ -63,6 +63,9 @@ class Settings:
     max_upload_bytes: int = 200 * 1024 * 1024
     import_root: Path | None = None  # the app may import server paths under it, nowhere else
     lease_ttl_seconds: float = 600.0  # a claim not renewed for this long returns to the pool
+    max_text_bytes: int = 1024 * 1024  # one text item
+    max_image_pixels: int = 50_000_000  # one image
+    max_zip_entries: int = 100_000  # one uploaded zip
 
     @classmethod
     def from_env(cls, db: str | None = None) -> Settings:
@@ -79,6 +82,9 @@ class Settings:
             max_upload_bytes=_int_env("PROTOLABEL_MAX_UPLOAD_MB", 200) * 1024 * 1024,
             import_root=Path(import_root).expanduser().resolve() if import_root else None,
             lease_ttl_seconds=_int_env("PROTOLABEL_LEASE_TTL", 600),
+            max_text_bytes=_int_env("PROTOLABEL_MAX_TEXT_MB", 1) * 1024 * 1024,
+            max_image_pixels=_int_env("PROTOLABEL_MAX_IMAGE_MEGAPIXELS", 50) * 1_000_000,
+            max_zip_entries=_int_env("PROTOLABEL_MAX_ZIP_ENTRIES", 100_000),
         )
 
     @property

@@ -106,7 +106,7 @@ class _Staged:
         folder = Path(self._dir.name)
         if self.fmt == "zip":
             self.path = folder / Path(self.name).stem
-            _unzip(self.name, data, self.path, settings.max_import_bytes)
+            _unzip(self.name, data, self.path, settings.max_import_bytes, settings.max_zip_entries)
         else:
             self.path = folder / self.name
             self.path.write_bytes(data)
@@ -123,11 +123,7 @@ class _Staged:
         return type(exc)(message.replace(str(self._dir.name) + os.sep, ""))
 
 
-#: At most this many entries in an uploaded zip.
-MAX_ZIP_ENTRIES = 100_000
-
-
-def _unzip(name: str, data: bytes, target: Path, max_bytes: int) -> None:
+def _unzip(name: str, data: bytes, target: Path, max_bytes: int, max_entries: int) -> None:
     """Unpack the images of a zip; refuse paths leaving the folder, odd names, too many
     entries and contents over ``max_bytes`` (counted as unpacked, whatever the zip claims)."""
     try:
@@ -136,9 +132,10 @@ def _unzip(name: str, data: bytes, target: Path, max_bytes: int) -> None:
         raise ImportFormatError(f"{name}: not a valid zip file") from None
     with archive:
         members = [m for m in archive.infolist() if not m.is_dir()]
-        if len(members) > MAX_ZIP_ENTRIES:
+        if len(members) > max_entries:
             raise ImportFormatError(
-                f"{name}: {len(members)} entries; at most {MAX_ZIP_ENTRIES} in one zip"
+                f"{name}: {len(members)} entries; at most {max_entries} in one zip "
+                "(PROTOLABEL_MAX_ZIP_ENTRIES)"
             )
         target.mkdir()
         left = max_bytes

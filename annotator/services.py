@@ -110,6 +110,8 @@ def import_path(
         label_col=opts.label_col,
         label_from_folder=opts.label_from_folder,
         max_bytes=store.settings.max_import_bytes,
+        max_text_bytes=store.settings.max_text_bytes,
+        max_image_pixels=store.settings.max_image_pixels,
     )
     if source_name is not None:
         data.source = source_name

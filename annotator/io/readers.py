@@ -65,6 +65,9 @@ from annotator.errors import ImportFormatError
 from annotator.io.dataset import ImportedData
 
 DEFAULT_MAX_BYTES = 2 * 1024**3
+#: One text item (UTF-8) and one image, unless the caller says otherwise.
+DEFAULT_MAX_TEXT_BYTES = 1024**2
+DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
 
 TABLE_SUFFIXES = {
     ".csv": "csv",
@@ -110,16 +113,20 @@ def read_input(
     label_col: str | None = None,
     label_from_folder: bool = False,
     max_bytes: int | None = DEFAULT_MAX_BYTES,
+    max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES,
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
 ) -> ImportedData:
     """Read and validate one file or folder; see the module docstring for the rules.
 
     ``max_bytes`` limits the file size (for a gzipped file also its decompressed size, for a
-    folder the images' total size); ``None`` means no limit.
+    folder the images' total size); ``None`` means no limit. ``max_text_bytes`` limits one
+    text item (UTF-8), ``max_image_pixels`` one image (width x height).
     """
     path = Path(path)
+    limits = _Limits(max_text_bytes, max_image_pixels)
     try:
         return _read_input(
-            path, text_col, feature_cols, id_col, label_col, label_from_folder, max_bytes
+            path, text_col, feature_cols, id_col, label_col, label_from_folder, max_bytes, limits
         )
     except RecursionError:
         raise fail(str(path), "nested too deep to read") from None
@@ -137,15 +144,27 @@ def read_input(
         raise fail(str(path), f"damaged or unreadable ({type(exc).__name__}: {exc})") from None
 
 
+@dataclass(frozen=True)
+class _Limits:
+    text_bytes: int
+    image_pixels: int
+
+
 def _read_input(
-    path, text_col, feature_cols, id_col, label_col, label_from_folder, max_bytes
+    path, text_col, feature_cols, id_col, label_col, label_from_folder, max_bytes, limits
 ) -> ImportedData:
     source = str(path)
     fmt = detect_format(path)
-    options = _Options(source, text_col, _split_names(source, feature_cols), id_col, label_col)
+    options = _Options(
+        source, text_col, _split_names(source, feature_cols), id_col, label_col,
+        limits.text_bytes,
+    )  # fmt: skip
     if fmt == "images":
         options.refuse("an image folder", "text_col", "feature_cols", "id_col", "label_col")
-        return read_image_folder(path, label_from_folder=label_from_folder, max_bytes=max_bytes)
+        return read_image_folder(
+            path, label_from_folder=label_from_folder, max_bytes=max_bytes,
+            max_pixels=limits.image_pixels,
+        )  # fmt: skip
     if label_from_folder:
         raise fail(source, "--label-from-folder applies to image folders only")
     if fmt in ARRAY_SUFFIXES.values():
@@ -184,6 +203,7 @@ class _Options:
     feature_cols: list[str] | None
     id_col: str | None
     label_col: str | None
+    max_text_bytes: int = 0  # set by read_input
 
     def refuse(self, what: str, *names: str) -> None:
         for name in names:
@@ -446,7 +466,8 @@ def _table_to_data(table: _Table, options: _Options) -> ImportedData:
             raise fail(table.source, "give either --text-col or --feature-cols, not both")
         text_name = _find_column(table, options.text_col, "--text-col")
         _refuse_reserved(table, text_name, reserved, "--text-col")
-        return ImportedData(kind="text", texts=_texts(table, text_name), extra=extra, **common)
+        texts = _texts(table, text_name, options.max_text_bytes)
+        return ImportedData(kind="text", texts=texts, extra=extra, **common)
     names = _feature_names(table, options.feature_cols, reserved)
     extra["ignored_columns"] = [c for c in table.columns if c not in names and c not in reserved]
     features = _feature_matrix(table, names)
@@ -538,7 +559,7 @@ def _scalar_text(value: Any) -> str | None:
     return str(value).strip()
 
 
-def _texts(table: _Table, column: str) -> list[str]:
+def _texts(table: _Table, column: str, max_bytes: int) -> list[str]:
     texts: list[str] = []
     for row, value in enumerate(table.values(column)):
         if isinstance(value, (dict, list)):
@@ -546,8 +567,21 @@ def _texts(table: _Table, column: str) -> list[str]:
         text = value if isinstance(value, str) else _scalar_text(value)
         if text is None or not text.strip():
             raise table.fail(row, column, "empty text (every row needs a text)")
+        if "\x00" in text:
+            raise table.fail(row, column, "the text holds a NUL character")
+        if _LONE_SURROGATE.search(text):
+            raise table.fail(row, column, "the text holds a lone surrogate (broken UTF-16)")
+        if max_bytes and len(text) * 4 > max_bytes and len(text.encode()) > max_bytes:
+            raise table.fail(
+                row, column,
+                f"a text of {_human(len(text.encode()))}; at most {_human(max_bytes)} per item "
+                "(PROTOLABEL_MAX_TEXT_MB)",
+            )  # fmt: skip
         texts.append(text)
     return texts
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _feature_names(table: _Table, wanted: list[str] | None, reserved: set[str]) -> list[str]:
@@ -668,6 +702,7 @@ def read_image_folder(
     *,
     label_from_folder: bool = False,
     max_bytes: int | None = DEFAULT_MAX_BYTES,
+    max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
 ) -> ImportedData:
     """Every PNG/JPEG under ``root``, verified and decoded once; see the module docstring."""
     root = Path(root)
@@ -679,7 +714,7 @@ def read_image_folder(
         source, sum((root / f).stat().st_size for f in files), max_bytes, "the images' total"
     )
     ids = _image_ids(root, files)
-    images = [_read_image(root / f) for f in files]
+    images = [_read_image(root / f, max_pixels) for f in files]
     labels = [_folder_label(f) for f in files] if label_from_folder else None
     return ImportedData(
         kind="image",
@@ -727,14 +762,15 @@ def _folder_label(rel: str) -> str | None:
     return parts[-2] if len(parts) > 1 else None
 
 
-def _read_image(path: Path) -> bytes:
+def _read_image(path: Path, max_pixels: int) -> bytes:
     data = path.read_bytes()
-    check_image(str(path), data)
+    check_image(str(path), data, max_pixels)
     return data
 
 
-def check_image(source: str, data: bytes) -> None:
-    """Raise unless ``data`` is a complete PNG or JPEG image (PIL verify, then a full decode)."""
+def check_image(source: str, data: bytes, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> None:
+    """Raise unless ``data`` is a complete PNG or JPEG image of at most ``max_pixels`` (PIL
+    verify, then a full decode; the size is checked from the header, before decoding)."""
     from PIL import Image
 
     if not data:
@@ -742,9 +778,18 @@ def check_image(source: str, data: bytes) -> None:
     try:
         with Image.open(io.BytesIO(data)) as img:
             fmt = img.format
+            width, height = img.size
+            if width * height > max_pixels:
+                raise fail(
+                    source,
+                    f"a {width} x {height} image ({width * height / 1e6:.0f} megapixels); at "
+                    f"most {max_pixels / 1e6:.0f} (PROTOLABEL_MAX_IMAGE_MEGAPIXELS)",
+                )
             img.verify()
         with Image.open(io.BytesIO(data)) as img:
             img.load()
+    except ImportFormatError:
+        raise
     except Image.DecompressionBombError as exc:
         raise fail(source, f"image too large to decode safely ({exc})") from None
     except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, struct.error, ...

@@ -161,3 +161,34 @@ def test_an_npy_header_that_lies_about_its_size_is_refused_before_allocating(
     for action in (lambda: read_input(path), lambda: project_admin.preview_path(path)):
         with pytest.raises(ProtolabelError, match="header declares a 1000000000000x1000"):
             action()
+
+
+def test_texts_with_nul_or_lone_surrogates_or_over_the_limit_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    for text, message in (
+        ("a\u0000b", "NUL character"),
+        ("\ud800 broken", "lone surrogate"),
+        ("x" * 2000, "at most 1.0 KiB per item"),
+    ):
+        lines = json.dumps({"text": "fine"}) + "\n" + json.dumps({"text": text}) + "\n"
+        path.write_text(lines, encoding="utf-8")  # JSON escapes NUL and the surrogate
+        with pytest.raises(ProtolabelError, match=message) as caught:
+            read_input(path, text_col="text", max_text_bytes=1024)
+        assert "row 1" in str(caught.value) or "line 2" in str(caught.value)
+
+
+def test_an_image_over_the_pixel_limit_is_refused_from_its_header() -> None:
+    from annotator.io.readers import check_image
+
+    with pytest.raises(ProtolabelError, match="a 8 x 6 image"):
+        check_image("big.png", image_bytes(), max_pixels=40)
+    check_image("ok.png", image_bytes(), max_pixels=48)
+
+
+def test_a_zip_with_too_many_entries_is_refused(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for i in range(3):
+            archive.writestr(f"{i}.png", image_bytes(seed=i))
+    with pytest.raises(ProtolabelError, match="3 entries; at most 2"):
+        project_admin._unzip("z.zip", buffer.getvalue(), tmp_path / "out", 10**9, 2)

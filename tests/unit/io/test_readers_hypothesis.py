@@ -21,8 +21,10 @@ SETTINGS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 
-texts = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40
+texts = st.text(  # NUL and lone surrogates are refused by the readers (tested elsewhere)
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    min_size=1,
+    max_size=40,
 ).filter(lambda t: t.strip())
 labels = st.one_of(st.none(), st.sampled_from(["pos", "neg", "a b", "x,y", 'q"'])).map(lambda x: x)
 rows = st.lists(st.tuples(texts, labels), min_size=1, max_size=12)

@@ -28,7 +28,7 @@ def _adjudications(db: Path) -> list[tuple]:
 def test_disagreement_adjudicated_with_a_key(tmp_path: Path, browser_page) -> None:
     db = tmp_path / "review.db"
     store = Store.open(Settings(db_url=normalize_db_url(str(db))))
-    try:  # the digits demo, one item labelled 3 by ann and 5 by bob
+    try:  # the digits demo, one item labelled 3 by ann and 5 by bob: a split
         ensure_demo(store)
         services.annotate(store, DIGITS, "digit-0003", "3", "ann")
         services.annotate(store, DIGITS, "digit-0003", "5", "bob")
@@ -40,7 +40,7 @@ def test_disagreement_adjudicated_with_a_key(tmp_path: Path, browser_page) -> No
         page.goto(server.url + "/review")
         page.get_by_label("Reviewer").fill("rita")
         page.keyboard.press("Enter")
-        page.get_by_text("annotators disagree", exact=False).first.wait_for(timeout=60_000)
+        page.get_by_text("annotators are split", exact=False).first.wait_for(timeout=60_000)
         page.get_by_role("button", name="Next").wait_for(timeout=30_000)  # buttons drawn
         page.locator("h1").first.click()  # focus the page, not the name field
         page.keyboard.press("3")

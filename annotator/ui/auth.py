@@ -31,10 +31,18 @@ def login_configured() -> bool:
         return False
 
 
+def logged_in() -> bool:
+    """Whether this browser session has logged in (False before any login information)."""
+    try:
+        return bool(st.user.is_logged_in)
+    except (AttributeError, KeyError):
+        return False
+
+
 def sidebar_identity() -> teams.Identity | None:
     """Show the login state in the sidebar and return who is labelling (None: nobody yet)."""
     if login_configured():
-        if not st.user.is_logged_in:
+        if not logged_in():
             st.button("Log in", on_click=st.login, icon=":material/login:")
             return None
         who = teams.identity(logged_in=True, claims=st.user.to_dict())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from annotator.ui.auth import logged_in, login_configured
 from annotator.ui.pages import (
     compare,
     export,
@@ -43,11 +44,21 @@ def pages() -> dict[str, st.Page]:
     }
 
 
+def login_prompt() -> None:
+    """All an anonymous visitor sees where a login is configured: no project data at all."""
+    st.title("protolabel")
+    st.info("Log in to see and label the projects you are a member of.")
+    st.button("Log in", on_click=st.login, icon=":material/login:", type="primary")
+
+
 def main() -> None:
     # However the app is started (protolabel app, make run, streamlit run app.py): an error
     # shows its message, never a traceback with the server's paths.
     st.set_option("client.showErrorDetails", "none")
     st.set_page_config(page_title="protolabel", page_icon=":label:", layout="wide")
+    if login_configured() and not logged_in():
+        login_prompt()  # every page, every URL: nothing is read before a login
+        return
     get_workers()  # once per server: resumes retrains that a stopped server left pending
     warm_up()
     st.navigation(list(pages().values())).run()

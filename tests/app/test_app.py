@@ -40,3 +40,16 @@ def test_app_started_twice_keeps_one_demo(fresh_db: Path) -> None:
     at = AppTest.from_file(APP, default_timeout=120).run()
     assert not at.exception
     assert list(at.dataframe[0].value["project"]) == ["digits"]
+
+
+def test_where_a_login_is_configured_anonymous_visitors_see_only_the_login_prompt(
+    fresh_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from annotator.ui import main as app_main
+
+    monkeypatch.setattr(app_main, "login_configured", lambda: True)
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    assert not at.exception
+    assert [b.label for b in at.button] == ["Log in"]
+    assert not at.dataframe and not at.get("file_uploader")  # no project is listed
+    assert not fresh_db.exists()  # not even the database was opened

@@ -90,9 +90,10 @@ def test_two_processes_opening_a_new_database_upgrade_once(settings: Settings) -
     store.dispose()
 
 
-def test_version_4_queue_upgrades_to_slots(settings: Settings) -> None:
+def _old_database(settings: Settings, *, version: int) -> Store:
+    """A database at schema ``version`` with one text project, 'old' (id 1)."""
     old = Store(settings)
-    migrations.upgrade(old.write_engine, target=4)
+    migrations.upgrade(old.write_engine, target=version)
     with old.write_engine.begin() as conn:
         conn.execute(
             sa.text(
@@ -102,6 +103,12 @@ def test_version_4_queue_upgrades_to_slots(settings: Settings) -> None:
                 " CURRENT_TIMESTAMP, 'auto', 10)"
             )
         )
+    return old
+
+
+def test_version_4_queue_upgrades_to_slots(settings: Settings) -> None:
+    old = _old_database(settings, version=4)
+    with old.write_engine.begin() as conn:
         conn.execute(
             sa.text(
                 "INSERT INTO items (project_id, external_id, row, content_hash, created_at)"
@@ -128,17 +135,8 @@ def test_version_4_queue_upgrades_to_slots(settings: Settings) -> None:
 
 
 def test_version_8_records_what_was_served_from_slots_and_decisions(settings: Settings) -> None:
-    old = Store(settings)
-    migrations.upgrade(old.write_engine, target=8)
+    old = _old_database(settings, version=8)
     with old.write_engine.begin() as conn:
-        conn.execute(
-            sa.text(
-                "INSERT INTO projects (name, labels, data_kind, featurizer, feature_dim,"
-                " features_version, instructions, source_info, archived, created_at, strategy,"
-                " batch_size) VALUES ('old', '[\"a\"]', 'text', 'tfidf', 0, 0, '', '{}', false,"
-                " CURRENT_TIMESTAMP, 'auto', 10)"
-            )
-        )
         for i in (1, 2, 3):
             conn.execute(
                 sa.text(

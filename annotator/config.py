@@ -66,6 +66,9 @@ class Settings:
     max_text_bytes: int = 1024 * 1024  # one text item
     max_image_pixels: int = 50_000_000  # one image
     max_zip_entries: int = 100_000  # one uploaded zip
+    # Set by the app from its configuration (an OIDC login in .streamlit/secrets.toml), never
+    # from the environment: the command line acts as the operator and never requires one.
+    login_required: bool = False
 
     @classmethod
     def from_env(cls, db: str | None = None) -> Settings:

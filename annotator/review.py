@@ -60,7 +60,12 @@ REASON_MODEL = "model"
 
 
 def require_reviewer(
-    session: Session, project: Project, actor: str, *, authenticated: bool = False
+    session: Session,
+    project: Project,
+    actor: str,
+    *,
+    authenticated: bool = False,
+    login_required: bool = False,
 ) -> str:
     """Raise ``PermissionDeniedError`` unless ``actor`` may adjudicate in ``project``; return
     the cleaned name.
@@ -74,12 +79,11 @@ def require_reviewer(
         raise PermissionDeniedError("reviewer name is empty: type your name first")
     if len(actor) > 200:
         raise PermissionDeniedError("reviewer name is longer than 200 characters")
-    if authenticated:
-        role = teams.role_of(session, project.id, actor)
-        if not teams.at_least(role, "reviewer"):
-            raise PermissionDeniedError(
-                f"{actor!r} is {role} in {project.name!r}: only reviewers and owners adjudicate"
-            )
+    if authenticated or login_required:
+        teams.authorize(
+            session, project, teams.Identity(actor, authenticated), "reviewer",
+            login_required=True, action="adjudicate",
+        )  # fmt: skip
     return actor
 
 
@@ -382,7 +386,10 @@ def adjudicate(
         raise ProtolabelError(f"note is longer than {MAX_NOTE} characters")
     with store.write() as session:
         project = queries.get_project(session, project_name)
-        reviewer = require_reviewer(session, project, reviewer, authenticated=authenticated)
+        reviewer = require_reviewer(
+            session, project, reviewer, authenticated=authenticated,
+            login_required=store.settings.login_required,
+        )  # fmt: skip
         if label not in project.labels:
             raise LabelError(
                 f"label {label!r} is not in project {project.name!r}'s label set "
@@ -411,7 +418,10 @@ def clear_adjudication(
     """Remove the item's adjudication (its annotators' majority counts again); False if none."""
     with store.write() as session:
         project = queries.get_project(session, project_name)
-        reviewer = require_reviewer(session, project, reviewer, authenticated=authenticated)
+        reviewer = require_reviewer(
+            session, project, reviewer, authenticated=authenticated,
+            login_required=store.settings.login_required,
+        )  # fmt: skip
         item = _item(session, project, item_id)
         row = session.scalar(
             select(Adjudication).where(

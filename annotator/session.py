@@ -180,7 +180,10 @@ def configure(
         old = (project.strategy, project.batch_size, project.overlap, project.semi_supervised)
         if old == new:
             return
-        teams.check_owner(session, project, user, authenticated=authenticated)
+        teams.check_owner(
+            session, project, user, authenticated=authenticated,
+            login_required=store.settings.login_required,
+        )  # fmt: skip
         project.strategy, project.batch_size, project.overlap, project.semi_supervised = new
         queries.log_event(
             session, project.id, "settings", strategy=new[0], batch_size=new[1], overlap=new[2],
@@ -734,8 +737,9 @@ def undo(
         if ann is None or ann.project_id != project.id:
             raise ProtolabelError(f"project {project_name!r} has no decision {annotation_id}")
         teams.check_may_change(
-            session, project, annotator, ann.annotator, authenticated=authenticated
-        )
+            session, project, annotator, ann.annotator, authenticated=authenticated,
+            login_required=store.settings.login_required,
+        )  # fmt: skip
         if ann.undone_at is None:
             ann.undone_at = utcnow()
             queries.log_event(
@@ -815,8 +819,9 @@ def relabel(
         if old is None or old.project_id != project.id:
             raise ProtolabelError(f"project {project_name!r} has no decision {annotation_id}")
         teams.check_may_change(
-            session, project, annotator, old.annotator, authenticated=authenticated
-        )
+            session, project, annotator, old.annotator, authenticated=authenticated,
+            login_required=store.settings.login_required,
+        )  # fmt: skip
         old.undone_at = old.undone_at or utcnow()
         new = Annotation(
             project_id=project.id, item_id=old.item_id, label=label, annotator=annotator,

@@ -1,11 +1,16 @@
 """Teams: who may do what in a project.
 
-Roles per project (``memberships``): *annotator* labels and changes only their own decisions,
-*reviewer* may also undo or change anyone's, *owner* may also change the project's settings
-(strategy, batch size, overlap) and its members. Roles are enforced only for *authenticated*
-users (the app's OIDC login). Without a login the app runs in single-user *trust mode*: a typed
-name, no role checks; the CLI acts as the operator of the database and is not checked either.
-An authenticated user without a membership is an annotator.
+Roles per project (``memberships``): *annotator* labels and changes only their own decisions;
+*reviewer* may also undo or change anyone's, adjudicate, export and run Compare on the project;
+*owner* may also change the project's settings, label set, guidelines, name, archive state and
+members, and delete it.
+
+Where a login is configured (the server's ``Settings.login_required``, never a caller's flag),
+every action in a project needs a logged-in member with the role for it: someone logged in who
+is not a member may do nothing in the project, but may create a project, which they then own;
+nobody logged in may do anything. Without a login the app runs in *trust mode*: a typed name,
+no role checks. The command line acts as the database's operator: its store never requires a
+login.
 """
 
 from __future__ import annotations
@@ -21,53 +26,102 @@ from annotator.store.db import Store
 from annotator.store.models import Membership, Project
 
 ROLES = ("annotator", "reviewer", "owner")
-DEFAULT_ROLE = "annotator"
-#: What each role may do beyond labelling; each role may do what the roles before it may.
+#: Each role may do what the roles before it may.
 _RANK = {role: i for i, role in enumerate(ROLES)}
 
 
-def role_of(session: Session, project_id: int, user: str) -> str:
-    """The user's role in the project (``DEFAULT_ROLE`` without a membership)."""
-    role = session.scalar(
+@dataclass(frozen=True)
+class Identity:
+    """Who acts: a logged-in user (roles enforced) or a typed name (trust mode)."""
+
+    name: str
+    authenticated: bool
+
+
+def role_of(session: Session, project_id: int, user: str) -> str | None:
+    """The user's role in the project; None when they are not a member."""
+    return session.scalar(
         select(Membership.role).where(Membership.project_id == project_id, Membership.user == user)
     )
-    return role or DEFAULT_ROLE
 
 
-def at_least(role: str, needed: str) -> bool:
-    return _RANK[role] >= _RANK[needed]
+def at_least(role: str | None, needed: str) -> bool:
+    return role is not None and _RANK[role] >= _RANK[needed]
+
+
+def authorize(
+    session: Session,
+    project: Project,
+    who: Identity | None,
+    needed: str,
+    *,
+    login_required: bool,
+    action: str,
+) -> None:
+    """Raise ``PermissionDeniedError`` unless ``who`` may do ``action``, which needs the role
+    ``needed``, in ``project``. Trust mode (``login_required`` false) lets anyone through."""
+    if not login_required:
+        return
+    if who is None or not who.authenticated:
+        raise PermissionDeniedError(f"log in to {action}")
+    role = role_of(session, project.id, who.name)
+    if role is None:
+        raise PermissionDeniedError(
+            f"{who.name!r} is not a member of {project.name!r}: an owner can add you"
+        )
+    if not at_least(role, needed):
+        allowed = "owners" if needed == "owner" else f"{needed}s and owners"
+        raise PermissionDeniedError(
+            f"{who.name!r} is {_article(role)} {role} in {project.name!r}: only {allowed} may "
+            f"{action}"
+        )
 
 
 def check_may_change(
-    session: Session, project: Project, user: str, decided_by: str, *, authenticated: bool
+    session: Session,
+    project: Project,
+    user: str,
+    decided_by: str,
+    *,
+    authenticated: bool,
+    login_required: bool = False,
 ) -> None:
-    """An annotator may undo or change only their own decisions; reviewers and owners any."""
-    if not authenticated or user == decided_by:
+    """A member may undo or change their own decisions; reviewers and owners anyone's."""
+    who = Identity(user, authenticated)
+    if not authenticated and not login_required:
         return
-    role = role_of(session, project.id, user)
-    if not at_least(role, "reviewer"):
-        raise PermissionDeniedError(
-            f"{user!r} is {_article(role)} {role} in {project.name!r} and cannot change {decided_by!r}'s "
-            "decisions (reviewers and owners can)"
-        )
+    needed = "annotator" if user == decided_by else "reviewer"
+    authorize(
+        session, project, who, needed, login_required=True,
+        action=f"change {decided_by!r}'s decisions",
+    )  # fmt: skip
 
 
 def check_owner(
-    session: Session, project: Project, user: str | None, *, authenticated: bool
+    session: Session,
+    project: Project,
+    user: str | None,
+    *,
+    authenticated: bool,
+    login_required: bool = False,
 ) -> None:
     """Only an owner may change a project's settings or members."""
-    if not authenticated:
+    if not authenticated and not login_required:
         return
-    role = role_of(session, project.id, user or "")
-    if role != "owner":
-        raise PermissionDeniedError(
-            f"{user!r} is {_article(role)} {role} in {project.name!r}: "
-            "only an owner can change the project's settings and members"
-        )
+    authorize(
+        session, project, Identity(user or "", authenticated), "owner", login_required=True,
+        action="change the project's settings and members",
+    )  # fmt: skip
 
 
 def _article(role: str) -> str:
     return "an" if role[0] in "aeiou" else "a"
+
+
+def add_creator(session: Session, project: Project, who: Identity | None) -> None:
+    """A logged-in user who creates a project owns it (call in the creating transaction)."""
+    if who is not None and who.authenticated:
+        session.add(Membership(project_id=project.id, user=who.name, role="owner"))
 
 
 def set_role(
@@ -92,7 +146,10 @@ def set_role(
         raise ProtolabelError(f"unknown role {role!r} (choose {', '.join(ROLES)})")
     with store.write() as session:
         project = queries.get_project(session, project_name)
-        check_owner(session, project, by, authenticated=authenticated)
+        check_owner(
+            session, project, by, authenticated=authenticated,
+            login_required=store.settings.login_required,
+        )  # fmt: skip
         member = session.scalar(
             select(Membership).where(Membership.project_id == project.id, Membership.user == user)
         )
@@ -136,18 +193,10 @@ def members(store: Store, project_name: str) -> list[tuple[str, str]]:
         ]
 
 
-def role_in(store: Store, project_name: str, user: str) -> str:
+def role_in(store: Store, project_name: str, user: str) -> str | None:
     with store.read() as session:
         project = queries.get_project(session, project_name)
         return role_of(session, project.id, user)
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who is labelling: a logged-in user (roles enforced) or a typed name (trust mode)."""
-
-    name: str
-    authenticated: bool
 
 
 #: OIDC claims tried in order for a logged-in user's name.

@@ -13,7 +13,9 @@ from typing import Any
 
 import pandas as pd
 
-from annotator import simulation
+from annotator import simulation, teams
+from annotator.errors import PermissionDeniedError
+from annotator.store import queries
 from annotator.store.db import Store
 
 
@@ -38,9 +40,19 @@ class CompareRun:
         return self.done_runs / self.total_runs if self.total_runs else 0.0
 
 
-def start(store: Store, config: simulation.SimulationConfig, *, jobs: int = 1) -> CompareRun:
-    """Check ``config`` now (a bad one raises at once), then simulate it in the background."""
+def start(
+    store: Store,
+    config: simulation.SimulationConfig,
+    *,
+    jobs: int = 1,
+    who: teams.Identity | None = None,
+) -> CompareRun:
+    """Check ``config`` now (a bad one raises at once), then simulate it in the background.
+
+    Where a login is required, ``who`` must be logged in, and a reviewer or owner of the
+    project that ``project:NAME`` data replays."""
     simulation.check_config(config)
+    check_may_simulate(store, config.data, who)
     run = CompareRun(config, total_runs=len(config.strategies) * config.seeds)
 
     def tick(done: int, total: int) -> None:
@@ -57,6 +69,38 @@ def start(store: Store, config: simulation.SimulationConfig, *, jobs: int = 1) -
     run._thread = threading.Thread(target=work, name="protolabel-compare", daemon=True)
     run._thread.start()
     return run
+
+
+def check_may_simulate(store: Store, data: str, who: teams.Identity | None) -> None:
+    teams.require_login(who, login_required=store.settings.login_required, action="run Compare")
+    if data.startswith("project:"):
+        with store.read() as session:
+            project = queries.get_project(session, data.removeprefix("project:"))
+            teams.require(store, session, project, who, "reviewer", "run Compare on the project")
+
+
+def saved_runs(store: Store, who: teams.Identity | None) -> list[dict[str, Any]]:
+    """The stored comparisons ``who`` may see (``simulation.list_saved``): runs on bundled
+    data, and where a login is required, replays only of projects they review or own."""
+    runs = simulation.list_saved(store)
+    if not store.settings.login_required:
+        return runs
+    if who is None or not (who.authenticated or who.operator):
+        return []
+    with store.read() as session:
+        allowed = {
+            p.id
+            for p in queries.all_projects(session)
+            if teams.may(store, session, p, who, "reviewer")
+        }
+    return [r for r in runs if r["project_id"] is None or r["project_id"] in allowed]
+
+
+def load_saved(store: Store, run_id: int, who: teams.Identity | None) -> dict[str, Any]:
+    """A stored comparison's results, if ``who`` may see it (``saved_runs``)."""
+    if run_id not in {r["id"] for r in saved_runs(store, who)}:
+        raise PermissionDeniedError(f"no stored comparison #{run_id} that you may see")
+    return simulation.load_results(store, run_id)
 
 
 def summary_table(results: dict[str, Any]) -> pd.DataFrame:

@@ -11,6 +11,7 @@ import io
 
 import numpy as np
 
+from annotator import teams
 from annotator.errors import ProjectExistsError
 from annotator.io.dataset import ImportedData
 from annotator.services import ImportOptions, import_data
@@ -58,7 +59,7 @@ def ensure_demo(store: Store) -> bool:
         instructions="Which digit is this? Press its key (0-9).",
     )
     try:
-        import_data(store, digits_data(), DIGITS, opts)
+        import_data(store, digits_data(), DIGITS, opts, who=teams.OPERATOR)
     except ProjectExistsError:
         return False
     # The digits cluster by class, so refining the prototypes with the unlabelled digits pays:

@@ -17,6 +17,7 @@ from pathlib import Path
 from annotator import services
 from annotator.errors import ExportError
 from annotator.store.db import Store
+from annotator.teams import Identity
 
 MIME = {
     "csv": "text/csv",
@@ -42,9 +43,16 @@ def file_stem(project: str, include_all: bool) -> str:
 
 
 def export_download(
-    store: Store, project: str, fmt: str, *, include_all: bool = False, raw_cells: bool = False
+    store: Store,
+    project: str,
+    fmt: str,
+    *,
+    include_all: bool = False,
+    raw_cells: bool = False,
+    who: Identity | None = None,
 ) -> Download:
-    """The export of ``project`` as ``fmt`` (csv, jsonl, parquet) in memory."""
+    """The export of ``project`` as ``fmt`` (csv, jsonl, parquet) in memory, for ``who`` (a
+    reviewer or owner where a login is required)."""
     if fmt not in services.EXPORT_FORMATS:
         raise ExportError(
             f"unknown export format {fmt!r} (choose {', '.join(services.EXPORT_FORMATS)})"
@@ -54,7 +62,7 @@ def export_download(
         folder = Path(tmp)
         out = folder / f"{stem}.{fmt}"
         rows = services.export_project(
-            store, project, fmt, out, include_all=include_all, raw_cells=raw_cells
+            store, project, fmt, out, include_all=include_all, raw_cells=raw_cells, who=who
         )
         images = folder / f"{stem}_images"
         if not images.is_dir():

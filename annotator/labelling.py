@@ -169,6 +169,7 @@ def apply_events(
                 session.submit(
                     store, project, event.item, label,
                     annotator=annotator, owner=owner, client_event=event.id,
+                    authenticated=authenticated,
                 )  # fmt: skip
         except DatabaseUnavailableError:
             raise  # passing: the card keeps the event and sends it again

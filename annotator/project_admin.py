@@ -46,6 +46,7 @@ from annotator.io.readers import (
 from annotator.store import queries
 from annotator.store.db import Store
 from annotator.store.models import Adjudication, Annotation, Item, Project
+from annotator.teams import Identity, require, require_login
 
 PREVIEW_ROWS = 5
 PREVIEW_IMAGES = 8
@@ -198,12 +199,22 @@ def _human_mib(n: int) -> str:
 
 
 def import_upload(
-    store: Store, name: str, data: bytes, project: str, opts: services.ImportOptions
+    store: Store,
+    name: str,
+    data: bytes,
+    project: str,
+    opts: services.ImportOptions,
+    *,
+    who: Identity | None = None,
 ) -> services.ImportSummary:
-    """Import an uploaded file (or zip of images) exactly as ``protolabel import`` would."""
+    """Import an uploaded file (or zip of images) exactly as ``protolabel import`` would, as
+    ``who`` (``services.import_path`` checks them before the upload is unpacked)."""
+    services.check_may_import(store, project, opts.append, who)
     with _Staged(store.settings, name, data) as staged:
         try:
-            return services.import_path(store, staged.path, project, opts, source_name=staged.name)
+            return services.import_path(
+                store, staged.path, project, opts, source_name=staged.name, who=who
+            )
         except ProtolabelError as exc:
             raise staged.rename_errors(exc) from None
 
@@ -248,8 +259,11 @@ def _check_folder_stays_under(folder: Path, root: Path, shown: str) -> None:
                 )
 
 
-def list_server_paths(settings: Settings, limit: int = 500) -> list[str]:
+def list_server_paths(
+    settings: Settings, limit: int = 500, *, who: Identity | None = None
+) -> list[str]:
     """Importable files and folders under the import root, relative to it (for a picker)."""
+    require_login(who, login_required=settings.login_required, action="list server files")
     root = settings.import_root
     if root is None or not root.is_dir():
         return []
@@ -272,10 +286,16 @@ def list_server_paths(settings: Settings, limit: int = 500) -> list[str]:
 
 
 def import_server_path(
-    store: Store, raw: str, project: str, opts: services.ImportOptions
+    store: Store,
+    raw: str,
+    project: str,
+    opts: services.ImportOptions,
+    *,
+    who: Identity | None = None,
 ) -> services.ImportSummary:
     """Import a file or image folder under the import root with the CLI's importer."""
-    return services.import_path(store, server_path(store.settings, raw), project, opts)
+    services.check_may_import(store, project, opts.append, who)
+    return services.import_path(store, server_path(store.settings, raw), project, opts, who=who)
 
 
 # --------------------------------------------------------------------------------------------
@@ -293,7 +313,10 @@ class Preview:
     note: str = ""
 
 
-def preview_upload(settings: Settings, name: str, data: bytes) -> Preview:
+def preview_upload(
+    settings: Settings, name: str, data: bytes, *, who: Identity | None = None
+) -> Preview:
+    require_login(who, login_required=settings.login_required, action="preview a file")
     with _Staged(settings, name, data) as staged:
         try:
             return preview_path(staged.path)
@@ -301,7 +324,8 @@ def preview_upload(settings: Settings, name: str, data: bytes) -> Preview:
             raise staged.rename_errors(exc) from None
 
 
-def preview_server_path(settings: Settings, raw: str) -> Preview:
+def preview_server_path(settings: Settings, raw: str, *, who: Identity | None = None) -> Preview:
+    require_login(who, login_required=settings.login_required, action="preview a file")
     return preview_path(server_path(settings, raw))
 
 
@@ -336,11 +360,18 @@ def preview_path(path: Path, n: int = PREVIEW_ROWS) -> Preview:
 
 def _preview_table(path: Path, fmt: str, n: int) -> pd.DataFrame:
     if fmt == "parquet":
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        batch = next(pq.ParquetFile(path).iter_batches(batch_size=n), None)
-        # the columns as stored: damaged pandas metadata must not stop a preview
-        return batch.to_pandas(ignore_metadata=True) if batch is not None else pd.DataFrame()
+        try:
+            batch = next(pq.ParquetFile(path).iter_batches(batch_size=n), None)
+            if batch is None:
+                return pd.DataFrame()
+            batch.validate(full=True)  # e.g. invalid UTF-8, else a conversion error later
+            # the columns as stored: damaged pandas metadata must not stop a preview
+            return batch.to_pandas(ignore_metadata=True)
+        except pa.ArrowException as exc:  # not all of them are ValueError or OSError
+            raise ValueError(str(exc) or type(exc).__name__) from None
     opener = gzip.open if path.suffix.lower() == ".gz" else open
     with opener(path, "rt", encoding="utf-8-sig", newline="") as f:  # type: ignore[operator]
         if fmt == "jsonl":
@@ -377,10 +408,11 @@ def _preview_arrays(path: Path, fmt: str, n: int) -> Preview:
 # Projects
 
 
-def rename_project(store: Store, name: str, new_name: str) -> str:
+def rename_project(store: Store, name: str, new_name: str, *, who: Identity | None = None) -> str:
     new = services.check_project_name(new_name)
     with store.write() as session:
         project = queries.get_project(session, name)
+        require(store, session, project, who, "owner", "rename the project")
         if new == project.name:
             return new
         if queries.find_project(session, new) is not None:
@@ -390,10 +422,11 @@ def rename_project(store: Store, name: str, new_name: str) -> str:
     return new
 
 
-def set_archived(store: Store, name: str, archived: bool) -> None:
+def set_archived(store: Store, name: str, archived: bool, *, who: Identity | None = None) -> None:
     """Archive (hidden from the Label page, kept whole) or restore a project."""
     with store.write() as session:
         project = queries.get_project(session, name)
+        require(store, session, project, who, "owner", "archive or restore the project")
         if project.archived == archived:
             return
         project.archived = archived
@@ -412,11 +445,14 @@ def _in_set(project: Project, label: str) -> None:
         )
 
 
-def add_label(store: Store, project_name: str, label: str) -> list[str]:
+def add_label(
+    store: Store, project_name: str, label: str, *, who: Identity | None = None
+) -> list[str]:
     """Add a class; the model learns it from its first labelled example (next retrain)."""
     name = check_label_name(label)
     with store.write() as session:
         project = queries.get_project(session, project_name)
+        require(store, session, project, who, "owner", "change the label set")
         if name in project.labels:
             raise LabelError(f"label {name!r} is already in project {project.name!r}'s label set")
         project.labels = [*project.labels, name]
@@ -424,11 +460,14 @@ def add_label(store: Store, project_name: str, label: str) -> list[str]:
         return list(project.labels)
 
 
-def rename_label(store: Store, project_name: str, old: str, new: str) -> int:
+def rename_label(
+    store: Store, project_name: str, old: str, new: str, *, who: Identity | None = None
+) -> int:
     """Rename a class; its annotations (and hidden ground truth) follow. Returns how many."""
     name = check_label_name(new)
     with store.write() as session:
         project = queries.get_project(session, project_name)
+        require(store, session, project, who, "owner", "change the label set")
         _in_set(project, old)
         if name == old:
             return 0
@@ -449,11 +488,14 @@ def rename_label(store: Store, project_name: str, old: str, new: str) -> int:
         return moved
 
 
-def merge_labels(store: Store, project_name: str, source: str, target: str) -> int:
+def merge_labels(
+    store: Store, project_name: str, source: str, target: str, *, who: Identity | None = None
+) -> int:
     """Merge class ``source`` into ``target``: its annotations become ``target``'s; ``source``
     leaves the label set. Returns the number of annotations moved."""
     with store.write() as session:
         project = queries.get_project(session, project_name)
+        require(store, session, project, who, "owner", "change the label set")
         _in_set(project, source)
         _in_set(project, target)
         if source == target:
@@ -527,7 +569,13 @@ class ClassGuide:
 
 
 def set_guideline(
-    store: Store, project_name: str, label: str, text: str, examples: list[str] | str
+    store: Store,
+    project_name: str,
+    label: str,
+    text: str,
+    examples: list[str] | str,
+    *,
+    who: Identity | None = None,
 ) -> None:
     """Set a class's guideline and its example items (external ids, comma-separated or a list)."""
     text = (text or "").strip()
@@ -539,6 +587,7 @@ def set_guideline(
         raise LabelError(f"at most {MAX_EXAMPLES} example items per label, got {len(ids)}")
     with store.write() as session:
         project = queries.get_project(session, project_name)
+        require(store, session, project, who, "owner", "change the guidelines")
         _in_set(project, label)
         known = queries.existing_external_ids(session, project.id, ids)
         missing = [i for i in ids if i not in known]

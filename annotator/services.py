@@ -22,6 +22,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from annotator import teams
 from annotator.errors import (
     ExportError,
     ImportFormatError,
@@ -94,14 +95,18 @@ def import_path(
     opts: ImportOptions,
     *,
     source_name: str | None = None,
+    who: teams.Identity | None = None,
 ) -> ImportSummary:
     """Read, validate and featurize ``path``, then add it to ``project`` in one transaction.
+
+    Where a login is required, ``who`` must be logged in; a new project is theirs (owner), and
+    adding to an existing one (``append``) needs its owner.
 
     ``source_name`` (an upload's file name) stands for ``path`` in the project's record and in
     messages after reading; the app uses it for files staged in a temporary folder.
     """
     name = check_project_name(project)
-    _check_project_state(store, name, opts.append)  # fail fast, before reading a large file
+    _check_project_state(store, name, opts.append, who)  # fail fast, before reading a file
     data = read_input(
         path,
         text_col=opts.text_col,
@@ -115,12 +120,24 @@ def import_path(
     )
     if source_name is not None:
         data.source = source_name
-    return import_data(store, data, name, opts)
+    return import_data(store, data, name, opts, who=who)
 
 
-def _check_project_state(store: Store, name: str, append: bool) -> Project | None:
+def check_may_import(store: Store, project: str, append: bool, who: teams.Identity | None) -> None:
+    """Raise unless ``who`` may import into ``project``: creating a project needs a login where
+    one is required, adding to one (``append``) its owner. Reads only names and roles."""
+    _check_project_state(store, check_project_name(project), append, who)
+
+
+def _check_project_state(
+    store: Store, name: str, append: bool, who: teams.Identity | None
+) -> Project | None:
+    required = store.settings.login_required
+    teams.require_login(who, login_required=required, action="import")
     with store.read() as session:
         existing = queries.find_project(session, name)
+        if existing is not None and append:
+            teams.require(store, session, existing, who, "owner", "add items to the project")
         if existing is not None and not append:
             raise ProjectExistsError(
                 f"project {name!r} already exists (use --append to add items to it, "
@@ -132,11 +149,17 @@ def _check_project_state(store: Store, name: str, append: bool) -> Project | Non
 
 
 def import_data(
-    store: Store, data: ImportedData, project: str, opts: ImportOptions
+    store: Store,
+    data: ImportedData,
+    project: str,
+    opts: ImportOptions,
+    *,
+    who: teams.Identity | None = None,
 ) -> ImportSummary:
-    """Add already-read items to a new project (or to an existing one with ``opts.append``)."""
+    """Add already-read items to a new project (or to an existing one with ``opts.append``);
+    ``who`` as for ``import_path``."""
     name = check_project_name(project)
-    existing = _check_project_state(store, name, opts.append)
+    existing = _check_project_state(store, name, opts.append, who)
     if existing is None:
         labels = resolve_label_set(data.labels, opts.labels, source=data.source, ids=data.ids)
         featurizer_name = resolve_featurizer(opts.features, data.kind)
@@ -145,7 +168,7 @@ def import_data(
     else:
         labels, featurizer, start_row = _prepare_append(store, existing, data, opts)
     matrix = featurizer.transform(data, progress=opts.progress)
-    return _write_import(store, data, name, opts, labels, featurizer, matrix, start_row)
+    return _write_import(store, data, name, opts, labels, featurizer, matrix, start_row, who)
 
 
 def _prepare_append(store: Store, project: Project, data: ImportedData, opts: ImportOptions):
@@ -214,11 +237,14 @@ def _write_import(
     featurizer: Any,
     matrix: np.ndarray,
     start_row: int,
+    who: teams.Identity | None,
 ) -> ImportSummary:
     pending = feature_cache.PendingFeatures()
     try:
         with store.write() as session:
-            project = _project_for_write(session, data, name, opts, labels, featurizer)
+            project = _project_for_write(session, data, name, opts, labels, featurizer, who)
+            if opts.append:  # checked again where it counts: in the writing transaction
+                teams.require(store, session, project, who, "owner", "add items to the project")
             full = matrix
             if start_row:
                 old = feature_cache.load_or_none(store, session, project, start_row)
@@ -260,7 +286,7 @@ def _write_import(
 
 
 def _project_for_write(
-    session: Session, data: ImportedData, name: str, opts: ImportOptions, labels, featurizer
+    session: Session, data: ImportedData, name: str, opts: ImportOptions, labels, featurizer, who
 ) -> Project:
     project = queries.find_project(session, name)
     if project is not None and not opts.append:
@@ -284,6 +310,7 @@ def _project_for_write(
         )
         session.add(project)
         session.flush()
+        teams.add_creator(session, project, who)  # a logged-in creator owns the project
     return project
 
 
@@ -396,12 +423,22 @@ class ProjectSummary:
         return self.items - self.labelled - self.skipped
 
 
-def list_projects(store: Store, *, include_archived: bool = True) -> list[ProjectSummary]:
+def list_projects(
+    store: Store,
+    *,
+    include_archived: bool = True,
+    who: teams.Identity | None = None,
+    role: str = "annotator",
+) -> list[ProjectSummary]:
+    """The projects with their counts; where a login is required, only those in which ``who``
+    has at least ``role`` (nothing for nobody)."""
     with store.read() as session:
-        projects = session.scalars(select(Project).order_by(Project.name)).all()
+        projects = queries.all_projects(session)
         out = []
         for p in projects:
             if p.archived and not include_archived:
+                continue
+            if not teams.may(store, session, p, who, role):
                 continue
             counts = queries.project_counts(session, p.id)
             out.append(
@@ -419,10 +456,11 @@ def list_projects(store: Store, *, include_archived: bool = True) -> list[Projec
         return out
 
 
-def delete_project(store: Store, name: str) -> int:
+def delete_project(store: Store, name: str, *, who: teams.Identity | None = None) -> int:
     """Delete a project with its items, decisions and models; return how many items went."""
     with store.write() as session:
         project = queries.get_project(session, name)
+        teams.require(store, session, project, who, "owner", "delete the project")
         n_items = queries.item_count(session, project.id)
         project_id = project.id
         queries.log_event(session, project_id, "delete", name=name, items=n_items)
@@ -514,10 +552,13 @@ def undo(store: Store, project_name: str, annotation_id: int, annotator: str) ->
 EXPORT_FORMATS = ("csv", "jsonl", "parquet")
 
 
-def export_frame(store: Store, project_name: str, *, include_all: bool = False):
+def export_frame(
+    store: Store, project_name: str, *, include_all: bool = False, who: teams.Identity | None = None
+):
     """The export table and, for image projects, the image bytes aligned with its rows."""
     with store.read() as session:
         project = queries.get_project(session, project_name)
+        teams.require(store, session, project, who, "reviewer", "export the project")
         decided = queries.item_labels(session, project.id)
         wanted = {d.annotation_id or d.newest_id for d in decided.values()} - {0}
         annotations = {
@@ -637,12 +678,14 @@ def export_project(
     *,
     include_all: bool = False,
     raw_cells: bool = False,
+    who: teams.Identity | None = None,
 ) -> int:
     """Write the export file atomically; return the number of rows. CSV text cells that a
-    spreadsheet would run as formulas get a leading apostrophe unless ``raw_cells``."""
+    spreadsheet would run as formulas get a leading apostrophe unless ``raw_cells``. Where a
+    login is required, ``who`` must be a reviewer or owner of the project."""
     if fmt not in EXPORT_FORMATS:
         raise ExportError(f"unknown export format {fmt!r} (choose {', '.join(EXPORT_FORMATS)})")
-    frame, images = export_frame(store, project_name, include_all=include_all)
+    frame, images = export_frame(store, project_name, include_all=include_all, who=who)
     write_export(frame, fmt, out, images=images, raw_cells=raw_cells)
     return len(frame)
 

@@ -212,10 +212,14 @@ def claim_next(
     n: int = LOOKAHEAD,
     plan: bool = True,
     annotator: str | None = None,
+    authenticated: bool = False,
 ) -> list[QueuedItem]:
     """The owner's next ``n`` items, for a caller that shows only what this returns (the
     command line, stress annotators): items a retrain withdrew are given up at once."""
-    return lease(store, project_name, owner, n=n, plan=plan, annotator=annotator).items
+    return lease(
+        store, project_name, owner, n=n, plan=plan, annotator=annotator,
+        authenticated=authenticated,
+    ).items  # fmt: skip
 
 
 def lease(
@@ -229,6 +233,7 @@ def lease(
     shown: int | None = None,
     release: Collection[int] | None = None,
     low_water: int = LOW_WATER,
+    authenticated: bool = False,
 ) -> Lease:
     """Renew the owner's leases and reserve more, up to ``n`` items.
 
@@ -240,8 +245,14 @@ def lease(
     The worker keeps the shared queue stocked. Only when the owner holds fewer than
     ``low_water`` items with nothing left to claim (and ``plan`` is true) are batches chosen
     here, right away, with the newest model: the caller never waits for training.
+
+    Where a login is required, the annotator must be ``authenticated`` and a member.
     """
     annotator = annotator or owner
+    if store.settings.login_required:
+        with store.read() as session:
+            project = queries.get_project(session, project_name)
+            _check_labeller(store, session, project, annotator, authenticated)
     entries = _claim(store, project_name, owner, annotator, n, shown, release)
     if plan and _live_count(entries) < min(n, low_water):
         with locks.planner_lock(store, project_id(store, project_name)):
@@ -533,16 +544,19 @@ def submit(
     annotator: str,
     owner: str | None = None,
     client_event: str | None = None,
+    authenticated: bool = False,
 ) -> SubmitResult:
     """Record a label (``None`` = skip) for the item it was shown for, and commit it.
 
     The selection context (round, strategy, score, model version) comes from the item's queue
     entry, which is removed; a round whose last entry goes is complete. Replaying a
-    ``client_event`` already recorded returns the first result and writes nothing.
+    ``client_event`` already recorded returns the first result and writes nothing. Where a
+    login is required, the annotator must be ``authenticated`` and a member.
     """
     annotator = _check_annotator(annotator)
+    who = teams.Identity(annotator, authenticated)
     try:
-        return _submit(store, project_name, item_id, label, annotator, owner, client_event)
+        return _submit(store, project_name, item_id, label, who, owner, client_event)
     except IntegrityError:
         if client_event is None:
             raise
@@ -558,9 +572,11 @@ def submit(
         return SubmitResult(existing, round_completed=False, replayed=True)
 
 
-def _submit(store, project_name, item_id, label, annotator, owner, client_event) -> SubmitResult:
+def _submit(store, project_name, item_id, label, who, owner, client_event) -> SubmitResult:
+    annotator = who.name
     with store.write() as session:
         project = queries.get_project(session, project_name)
+        _check_labeller(store, session, project, annotator, who.authenticated)
         if client_event is not None:
             seen = session.scalar(
                 select(Annotation.id).where(
@@ -653,6 +669,13 @@ def _slot_for_decision(
         .limit(1)
         .with_for_update(skip_locked=True)
     )
+
+
+def _check_labeller(
+    store: Store, session: Session, project: Project, annotator: str, authenticated: bool
+) -> None:
+    who = teams.Identity(annotator, authenticated)
+    teams.require(store, session, project, who, "annotator", "label")
 
 
 def _check_annotator(annotator: str) -> str:

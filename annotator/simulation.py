@@ -680,6 +680,7 @@ def list_saved(store) -> list[dict[str, Any]]:
         return [
             {
                 "id": e.id,
+                "project_id": e.project_id,
                 "created_at": e.created_at,
                 "data": e.payload["config"]["data"],
                 "strategies": e.payload["config"]["strategies"],

@@ -32,10 +32,16 @@ _RANK = {role: i for i, role in enumerate(ROLES)}
 
 @dataclass(frozen=True)
 class Identity:
-    """Who acts: a logged-in user (roles enforced) or a typed name (trust mode)."""
+    """Who acts: a logged-in user (roles enforced), a typed name (trust mode), or the server
+    itself (``OPERATOR``: the demo it creates)."""
 
     name: str
     authenticated: bool
+    operator: bool = False
+
+
+#: The server acting on its own behalf (never a person in the browser).
+OPERATOR = Identity("protolabel", authenticated=False, operator=True)
 
 
 def role_of(session: Session, project_id: int, user: str) -> str | None:
@@ -60,7 +66,7 @@ def authorize(
 ) -> None:
     """Raise ``PermissionDeniedError`` unless ``who`` may do ``action``, which needs the role
     ``needed``, in ``project``. Trust mode (``login_required`` false) lets anyone through."""
-    if not login_required:
+    if not login_required or (who is not None and who.operator):
         return
     if who is None or not who.authenticated:
         raise PermissionDeniedError(f"log in to {action}")
@@ -75,6 +81,26 @@ def authorize(
             f"{who.name!r} is {_article(role)} {role} in {project.name!r}: only {allowed} may "
             f"{action}"
         )
+
+
+def require(
+    store: Store, session: Session, project: Project, who: Identity | None, needed: str, action: str
+) -> None:
+    """``authorize`` in the server's login mode (``store.settings.login_required``)."""
+    authorize(
+        session, project, who, needed, login_required=store.settings.login_required, action=action
+    )
+
+
+def may(
+    store: Store, session: Session, project: Project, who: Identity | None, needed: str
+) -> bool:
+    """Whether ``require`` would let ``who`` through (for what a page lists or offers)."""
+    try:
+        require(store, session, project, who, needed, "act")
+    except PermissionDeniedError:
+        return False
+    return True
 
 
 def check_may_change(
@@ -122,6 +148,12 @@ def add_creator(session: Session, project: Project, who: Identity | None) -> Non
     """A logged-in user who creates a project owns it (call in the creating transaction)."""
     if who is not None and who.authenticated:
         session.add(Membership(project_id=project.id, user=who.name, role="owner"))
+
+
+def require_login(who: Identity | None, *, login_required: bool, action: str) -> None:
+    """For actions outside any project (creating one): in login mode, someone logged in."""
+    if login_required and not (who is not None and (who.authenticated or who.operator)):
+        raise PermissionDeniedError(f"log in to {action}")
 
 
 def set_role(

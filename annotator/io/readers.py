@@ -430,6 +430,7 @@ def _read_parquet(path: Path) -> _Table:
     source = str(path)
     try:
         table = pq.read_table(path)
+        table.validate(full=True)  # e.g. invalid UTF-8 in a string column, else found later
     except (pa.ArrowException, OSError, ValueError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise fail(source, f"not a readable Parquet file ({first})") from None

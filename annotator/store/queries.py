@@ -26,6 +26,11 @@ def find_project(session: Session, name: str) -> Project | None:
     return session.scalar(select(Project).where(Project.name == name))
 
 
+def all_projects(session: Session) -> list[Project]:
+    """Every project, by name."""
+    return list(session.scalars(select(Project).order_by(Project.name)))
+
+
 def get_project(session: Session, name: str) -> Project:
     project = find_project(session, name)
     if project is None:

@@ -39,13 +39,29 @@ def logged_in() -> bool:
         return False
 
 
+def _claims() -> dict:
+    """The logged-in user's OIDC claims."""
+    return st.user.to_dict()
+
+
+def current_identity() -> teams.Identity | None:
+    """Who acts in this browser session, drawing nothing: where a login is configured the
+    logged-in user (None before a login), else the trust-mode name (None before one)."""
+    if login_configured():
+        if not logged_in():
+            return None
+        return teams.identity(logged_in=True, claims=_claims())
+    name = st.session_state.get(NAME_KEY) or remembered_name()
+    return teams.identity(logged_in=False, typed_name=name)
+
+
 def sidebar_identity() -> teams.Identity | None:
     """Show the login state in the sidebar and return who is labelling (None: nobody yet)."""
     if login_configured():
         if not logged_in():
             st.button("Log in", on_click=st.login, icon=":material/login:")
             return None
-        who = teams.identity(logged_in=True, claims=st.user.to_dict())
+        who = teams.identity(logged_in=True, claims=_claims())
         if who is not None:
             st.caption(f"Signed in as **{escape_markdown(who.name)}**")
         st.button("Log out", on_click=st.logout, icon=":material/logout:")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from annotator.ui.auth import logged_in, login_configured
+from annotator.ui import auth
 from annotator.ui.pages import (
     compare,
     export,
@@ -56,7 +56,7 @@ def main() -> None:
     # shows its message, never a traceback with the server's paths.
     st.set_option("client.showErrorDetails", "none")
     st.set_page_config(page_title="protolabel", page_icon=":label:", layout="wide")
-    if login_configured() and not logged_in():
+    if auth.login_configured() and not auth.logged_in():
         login_prompt()  # every page, every URL: nothing is read before a login
         return
     get_workers()  # once per server: resumes retrains that a stopped server left pending

@@ -7,6 +7,7 @@ across threads (SQLAlchemy engines are; sessions are made per action).
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import importlib
 import threading
 
@@ -16,14 +17,19 @@ from annotator import session
 from annotator.config import Settings
 from annotator.demo import ensure_demo
 from annotator.store.db import Store
+from annotator.ui import auth
 from annotator.worker import WorkerPool
 
 
 @st.cache_resource(show_spinner="Opening the database...")
 def get_store() -> Store:
-    """The server's store (``$PROTOLABEL_DB``), with the digits demo in place."""
-    store = Store.open(Settings.from_env())
-    ensure_demo(store)
+    """The server's store (``$PROTOLABEL_DB``). Where a login is configured its services
+    enforce roles (``Settings.login_required``); otherwise (trust mode) the digits demo is
+    put in place. With a login nobody would be a member of the demo, so there is none."""
+    required = auth.login_configured()
+    store = Store.open(dataclasses.replace(Settings.from_env(), login_required=required))
+    if not required:
+        ensure_demo(store)
     return store
 
 

@@ -43,11 +43,9 @@ def test_app_started_twice_keeps_one_demo(fresh_db: Path) -> None:
 
 
 def test_where_a_login_is_configured_anonymous_visitors_see_only_the_login_prompt(
-    fresh_db: Path, monkeypatch: pytest.MonkeyPatch
+    fresh_db: Path, login
 ) -> None:
-    from annotator.ui import main as app_main
-
-    monkeypatch.setattr(app_main, "login_configured", lambda: True)
+    login(None)
     at = AppTest.from_file(APP, default_timeout=120).run()
     assert not at.exception
     assert [b.label for b in at.button] == ["Log in"]

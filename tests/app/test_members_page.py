@@ -16,6 +16,7 @@ from annotator.services import ImportOptions
 from annotator.store.db import Store
 from annotator.ui.pages import members as page
 from annotator.ui.pages.labelset import PROJECT_KEY
+from annotator.ui.resources import get_store
 
 
 def _page() -> None:
@@ -44,18 +45,12 @@ def _sidebar_texts(at: AppTest) -> list[str]:
     return [m.value for m in at.sidebar.markdown] + [c.value for c in at.sidebar.caption]
 
 
-def _logged_in(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
-    """Simulate Streamlit's OIDC login: roles enforced for ``name``."""
-    monkeypatch.setattr(page, "login_configured", lambda: True)
-    monkeypatch.setattr(page, "_identity", lambda: teams.Identity(name, authenticated=True))
-
-
 def test_trust_mode_lists_adds_changes_and_removes(fresh_db: Path, store: Store) -> None:
     teams.set_role(store, "texts", "olga", "owner")
     at = _app().run()
     assert not at.exception
     assert any("Trust mode" in t for t in _sidebar_texts(at))
-    assert any("only take effect for users logged in" in c.value for c in at.caption)
+    assert any("Roles take effect where a login is configured" in c.value for c in at.caption)
     assert at.dataframe[0].value.to_dict("records") == [{"user": "olga", "role": "owner"}]
 
     at.text_input(key=page.NEW_USER_KEY).input(" bob ")
@@ -98,35 +93,35 @@ def test_empty_name_and_unknown_role_are_refused(fresh_db: Path, store: Store) -
     assert teams.members(store, "texts") == []
 
 
-def test_a_logged_in_non_owner_is_refused(
-    fresh_db: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+def test_a_logged_in_non_owner_sees_the_members_but_no_controls(
+    fresh_db: Path, store: Store, login
 ) -> None:
     teams.set_role(store, "texts", "olga", "owner")
     teams.set_role(store, "texts", "rita", "reviewer")
-    _logged_in(monkeypatch, "rita")
+    login("rita")
     at = _app().run()
     assert not at.exception
     assert not any("Trust mode" in t for t in _sidebar_texts(at))  # roles apply
     assert any("Only an owner of texts" in c.value for c in at.caption)
-    at.selectbox(key=page.MEMBER_KEY).select("rita").run()
-    at.selectbox(key=page._role_key("rita")).select("owner")
-    at.button(key="mb_change").click().run()
-    assert not at.exception
-    assert "'rita' is a reviewer in 'texts'" in at.error[0].value
-    assert "only owners may change the project's settings and members" in at.error[0].value
+    assert at.dataframe[0].value["user"].tolist() == ["olga", "rita"]
+    assert [b.label for b in at.button] == [
+        "Log out"
+    ] and not at.text_input  # no Add, Change, Remove
+    app_store = get_store()  # the app's store: in login mode
+    kind, message = page.change_member(
+        app_store, "texts", "rita", "owner", teams.Identity("rita", True), login_required=True
+    )
+    assert kind == "error" and "'rita' is a reviewer in 'texts'" in message
+    assert "only owners may change the project's settings and members" in message
+    kind, message = page.change_member(app_store, "texts", "mallory", "annotator",
+                                       teams.Identity("rita", True), login_required=True)  # fmt: skip
+    assert kind == "error" and "only owners" in message
     assert teams.members(store, "texts") == [("olga", "owner"), ("rita", "reviewer")]
-    at.text_input(key=page.NEW_USER_KEY).input("mallory")
-    at.button(key="mb_add").click().run()
-    assert "only owners" in at.error[0].value
-    assert teams.role_in(store, "texts", "mallory") is None  # no membership written
-    assert len(teams.members(store, "texts")) == 2
 
 
-def test_a_logged_in_owner_keeps_the_last_owner(
-    fresh_db: Path, store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_logged_in_owner_keeps_the_last_owner(fresh_db: Path, store: Store, login) -> None:
     teams.set_role(store, "texts", "olga", "owner")
-    _logged_in(monkeypatch, "olga")
+    login("olga")
     at = _app().run()
     at.button(key="mb_remove").click().run()  # olga removes herself: the last owner
     assert not at.exception
@@ -146,14 +141,12 @@ def test_a_logged_in_owner_keeps_the_last_owner(
     assert teams.members(store, "texts") == [("bob", "owner"), ("olga", "reviewer")]
 
 
-def test_nobody_logged_in_cannot_edit_where_a_login_is_configured(
-    fresh_db: Path, store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(page, "login_configured", lambda: True)
-    monkeypatch.setattr(page, "_identity", lambda: None)
+def test_nobody_logged_in_sees_nothing_and_cannot_edit(fresh_db: Path, store: Store, login) -> None:
+    login(None)
     at = _app().run()
-    at.text_input(key=page.NEW_USER_KEY).input("bob")
-    at.button(key="mb_add").click().run()
     assert not at.exception
-    assert "Log in to change the members" in at.error[0].value
+    assert not at.dataframe and not at.button  # no project is listed to anybody
+    kind, message = page.change_member(get_store(), "texts", "bob", "owner", None,
+                                       login_required=True)  # fmt: skip
+    assert kind == "error" and "Log in to change the members" in message
     assert teams.members(store, "texts") == []

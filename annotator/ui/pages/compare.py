@@ -9,6 +9,7 @@ import streamlit as st
 
 from annotator import compare, services, simulation
 from annotator.errors import ProtolabelError
+from annotator.ui import auth
 from annotator.ui.resources import get_store
 from annotator.ui.text import escape_markdown
 from strategies import NAMES
@@ -102,15 +103,19 @@ def main() -> None:
         "p vs random is a paired t-test over seeds."
     )
     store = get_store()
-    projects = [p.name for p in services.list_projects(store, include_archived=False)]
+    who = auth.current_identity()
+    projects = [
+        p.name
+        for p in services.list_projects(store, include_archived=False, who=who, role="reviewer")
+    ]
     config = _form(projects)
     if config is not None:
         try:
-            st.session_state[RUN_KEY] = compare.start(store, config)
+            st.session_state[RUN_KEY] = compare.start(store, config, who=who)
         except ProtolabelError as exc:
             st.error(escape_markdown(str(exc)))
     _progress()
-    saved = simulation.list_saved(store)
+    saved = compare.saved_runs(store, who)
     if not saved:
         return
     ids = [s["id"] for s in saved]
@@ -125,4 +130,4 @@ def main() -> None:
         "Past runs", ids, index=ids.index(shown) if shown in ids else 0, format_func=label.get
     )
     st.subheader(escape_markdown(label[choice]))
-    _show(simulation.load_results(store, choice))
+    _show(compare.load_saved(store, choice, who))

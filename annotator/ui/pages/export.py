@@ -7,6 +7,7 @@ import streamlit as st
 
 from annotator import downloads, model_report, services
 from annotator.errors import ProtolabelError
+from annotator.ui import auth
 from annotator.ui.pages.labelset import choose_project
 from annotator.ui.resources import get_store
 from annotator.ui.text import escape_markdown
@@ -16,17 +17,18 @@ SCOPES = {"Labelled items only": False, "All items, with predictions": True}
 
 @st.cache_data(max_entries=8, show_spinner="Preparing the export...")
 def _download(
-    project: str, fmt: str, include_all: bool, raw_cells: bool, change_key: int, _store
+    project: str, fmt: str, include_all: bool, raw_cells: bool, change_key: int, who, _store
 ) -> downloads.Download:
-    """The export, rebuilt only when the project changed (``change_key``)."""
+    """The export, rebuilt only when the project changed (``change_key``); cached per user
+    (``who`` is in the key), so each one's role is checked."""
     return downloads.export_download(
-        _store, project, fmt, include_all=include_all, raw_cells=raw_cells
+        _store, project, fmt, include_all=include_all, raw_cells=raw_cells, who=who
     )
 
 
 def main() -> None:
     store = get_store()
-    project = choose_project(store)
+    project = choose_project(store, role="reviewer")
     if project is None:
         return
     st.title(f"Export · {escape_markdown(project)}")
@@ -40,7 +42,8 @@ def main() -> None:
     )  # fmt: skip
     try:
         key = model_report.change_key(store, project)
-        download = _download(project, fmt, include_all, raw_cells, key, store)
+        who = auth.current_identity()
+        download = _download(project, fmt, include_all, raw_cells, key, who, store)
     except ProtolabelError as exc:
         st.error(escape_markdown(str(exc)))
         return

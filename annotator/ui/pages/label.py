@@ -10,7 +10,8 @@ import streamlit as st
 from annotator import labelling, services, session, teams
 from annotator.errors import DatabaseUnavailableError, ProtolabelError
 from annotator.store import queries
-from annotator.ui.auth import NAME_KEY, login_configured, sidebar_identity
+from annotator.ui import auth
+from annotator.ui.auth import NAME_KEY
 from annotator.ui.card import CARD_KEY, label_card
 from annotator.ui.pages.labelset import guides_panel
 from annotator.ui.resources import get_store, get_workers
@@ -34,13 +35,14 @@ def _init_state() -> None:
 def _sidebar(store, projects: list[str]) -> tuple[str, teams.Identity | None]:
     with st.sidebar:
         if PROJECT_KEY not in st.session_state or st.session_state[PROJECT_KEY] not in projects:
-            st.session_state[PROJECT_KEY] = session.most_recent_project(store) or projects[0]
+            recent = session.most_recent_project(store)
+            st.session_state[PROJECT_KEY] = recent if recent in projects else projects[0]
         project = st.selectbox("Project", projects, key=PROJECT_KEY)
-        who = sidebar_identity()
+        who = auth.sidebar_identity()
         role = teams.role_in(store, project, who.name) if who and who.authenticated else None
         if role is not None:
             st.caption(f"Role in this project: **{role}**")
-        if role in (None, "owner"):  # trust mode, or an owner
+        if not store.settings.login_required or role == "owner":  # trust mode, or an owner
             _settings(store, project, who)
     return project, who
 
@@ -193,9 +195,17 @@ def _history(store, project: str, who: teams.Identity) -> None:
 def main() -> None:
     _init_state()
     store = get_store()
-    projects = [p.name for p in services.list_projects(store, include_archived=False)]
+    projects = [
+        p.name
+        for p in services.list_projects(store, include_archived=False, who=auth.current_identity())
+    ]
     if not projects:
-        st.info("No projects yet. Import one with `protolabel import PATH --project NAME`.")
+        st.info(
+            "You are not a member of any project: ask a project's owner to add you, or create "
+            "a project on the Projects page."
+            if store.settings.login_required
+            else "No projects yet. Import one with `protolabel import PATH --project NAME`."
+        )
         return
     project, who = _sidebar(store, projects)
     get_workers().ensure(project)  # starting takes seconds: begin while the name is typed
@@ -210,7 +220,7 @@ def main() -> None:
         status_line(store, project)
         st.warning(
             "Log in in the sidebar to start labelling."
-            if login_configured()
+            if auth.login_configured()
             else "Type your name in the sidebar and press Enter to start labelling."
         )
         return

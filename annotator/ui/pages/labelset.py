@@ -9,17 +9,29 @@ import streamlit as st
 
 from annotator import project_admin, services
 from annotator.errors import ProtolabelError
+from annotator.ui import auth
 from annotator.ui.resources import get_store
 from annotator.ui.text import escape_markdown
 
 PROJECT_KEY = "pl_project"  # shared with the Label page: the project being worked on
 
 
-def choose_project(store) -> str | None:
-    """The sidebar's project selector, shared by the admin pages and the Label page."""
-    names = [p.name for p in services.list_projects(store, include_archived=False)]
+def choose_project(store, role: str = "annotator") -> str | None:
+    """The sidebar's project selector, shared by the admin pages: where a login is required,
+    the projects in which the visitor has at least ``role``."""
+    who = auth.current_identity()
+    names = [
+        p.name for p in services.list_projects(store, include_archived=False, who=who, role=role)
+    ]
     if not names:
-        st.info("No projects yet: create one on the Projects page.")
+        if store.settings.login_required:
+            needed = "owner" if role == "owner" else f"{role} or owner"
+            st.info(
+                f"This page needs the {needed} role in a project, and you have it in none: ask "
+                "a project's owner, or create a project on the Projects page."
+            )
+        else:
+            st.info("No projects yet: create one on the Projects page.")
         return None
     if st.session_state.get(PROJECT_KEY) not in names:
         st.session_state[PROJECT_KEY] = names[0]
@@ -92,6 +104,13 @@ def main() -> None:
         hide_index=True,
         width="stretch",
     )
+    who = auth.current_identity()
+    owner = project in {p.name for p in services.list_projects(store, who=who, role="owner")}
+    if not owner:
+        st.caption("Only the project's owners may change its label set and guidelines.")
+        with st.expander("Guidelines as annotators see them"):
+            guides_panel(store, project)
+        return
     st.caption(
         "Changes apply at once; the model learns them at its next retrain (a new class from "
         "its first labelled example)."
@@ -101,21 +120,21 @@ def main() -> None:
         st.subheader("Add a class")
         new = st.text_input("New label", key="pl_add_label")
         if st.button("Add", key="pl_add", disabled=not new.strip()):
-            _act(lambda: project_admin.add_label(store, project, new),
+            _act(lambda: project_admin.add_label(store, project, new, who=who),
                  f"Added {escape_markdown(new.strip())}")  # fmt: skip
     with rename:
         st.subheader("Rename")
         old = st.selectbox("Label", labels, key="pl_rename_from")
         to = st.text_input("New name", key="pl_rename_label_to")
         if st.button("Rename", key="pl_rename_label", disabled=not to.strip()):
-            _act(lambda: project_admin.rename_label(store, project, old, to),
+            _act(lambda: project_admin.rename_label(store, project, old, to, who=who),
                  "Renamed; {result} annotations follow")  # fmt: skip
     with merge:
         st.subheader("Merge")
         source = st.selectbox("Merge this label", labels, key="pl_merge_source")
         target = st.selectbox("into", [x for x in labels if x != source], key="pl_merge_target")
         if st.button("Merge", key="pl_merge", disabled=target is None):
-            _act(lambda: project_admin.merge_labels(store, project, source, target),
+            _act(lambda: project_admin.merge_labels(store, project, source, target, who=who),
                  "Merged; {result} annotations moved")  # fmt: skip
     st.subheader("Guideline and examples")
     label = st.selectbox("Class", labels, key="pl_guide_label")
@@ -128,7 +147,8 @@ def main() -> None:
             key=f"pl_guide_examples_{label}",
         )
         if st.form_submit_button("Save"):
-            _act(lambda: project_admin.set_guideline(store, project, label, text, examples),
+            _act(lambda: project_admin.set_guideline(
+                store, project, label, text, examples, who=who),
                  f"Saved the guideline of {escape_markdown(label)}")  # fmt: skip
     with st.expander("Guidelines as annotators see them"):
         guides_panel(store, project)

@@ -9,7 +9,7 @@ import streamlit as st
 
 from annotator import teams
 from annotator.errors import ProtolabelError
-from annotator.ui.auth import login_configured, sidebar_identity
+from annotator.ui import auth
 from annotator.ui.pages.labelset import choose_project
 from annotator.ui.resources import get_store
 from annotator.ui.text import escape_markdown
@@ -52,7 +52,7 @@ def change_member(
 def _identity() -> teams.Identity | None:
     """Who edits: the logged-in user (roles enforced), else the typed name (trust mode)."""
     with st.sidebar:
-        return sidebar_identity()
+        return auth.sidebar_identity()
 
 
 def _role_key(user: str) -> str:
@@ -62,7 +62,7 @@ def _role_key(user: str) -> str:
 def _apply(store, project: str, user: str, role: str | None) -> None:
     st.session_state[MESSAGE_KEY] = change_member(
         store, project, user, role, st.session_state.get(IDENTITY_KEY),
-        login_required=login_configured(),
+        login_required=store.settings.login_required,
     )  # fmt: skip
 
 
@@ -90,9 +90,11 @@ def main() -> None:
     st.session_state[IDENTITY_KEY] = who
     st.title(f"Members · {escape_markdown(project)}")
     st.caption(
-        "Roles only take effect for users logged in to the app: annotators label and change "
-        "their own decisions, reviewers also anyone's (and adjudicate), owners also the "
-        "project's settings and members. Without a login (trust mode) nothing is checked."
+        "Roles take effect where a login is configured: annotators label and change their own "
+        "decisions; reviewers also anyone's, adjudicate, export and run Compare; owners also "
+        "change the project's settings, label set, guidelines, name and members, archive and "
+        "delete it. Someone logged in who is not a member sees nothing of the project. Without "
+        "a login (trust mode) nothing is checked."
     )
     message = st.session_state.pop(MESSAGE_KEY, None)
     if message is not None:
@@ -107,7 +109,7 @@ def main() -> None:
             key="mb_table",
         )
     else:
-        st.info("No members yet: logged-in users label as annotators.")
+        st.info("No members yet: where a login is configured, nobody may work in it.")
     if not any(role == "owner" for _, role in rows):
         st.caption(
             escape_markdown(
@@ -116,8 +118,11 @@ def main() -> None:
                 f"{project} --set USER owner"
             )
         )
-    if login_configured() and (who is None or teams.role_in(store, project, who.name) != "owner"):
+    if auth.login_configured() and (
+        who is None or teams.role_in(store, project, who.name) != "owner"
+    ):
         st.caption(escape_markdown(f"Only an owner of {project} can change its members."))
+        return  # no controls that would only be refused
 
     st.subheader("Add a member")
     left, mid, right = st.columns([3, 2, 1], vertical_alignment="bottom")

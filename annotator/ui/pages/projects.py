@@ -9,6 +9,8 @@ import streamlit as st
 from annotator import project_admin, services
 from annotator.errors import ProtolabelError
 from annotator.io.featurizers import FEATURIZERS
+from annotator.teams import Identity
+from annotator.ui import auth
 from annotator.ui.resources import get_store
 from annotator.ui.text import escape_markdown
 
@@ -54,9 +56,11 @@ def _show_preview(preview: project_admin.Preview) -> None:
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def _upload_preview(file_id: str, name: str, _data: bytes, _settings) -> project_admin.Preview:
+def _upload_preview(
+    file_id: str, name: str, _data: bytes, _settings, _who: Identity | None
+) -> project_admin.Preview:
     """The upload's preview, once per uploaded file (not on every rerun)."""
-    return project_admin.preview_upload(_settings, name, _data)
+    return project_admin.preview_upload(_settings, name, _data, who=_who)
 
 
 def _column(label: str, columns: list[str], key: str, help: str) -> str | None:
@@ -105,7 +109,7 @@ def _import_options(preview: project_admin.Preview) -> services.ImportOptions:
     )
 
 
-def create_section(store) -> None:
+def create_section(store, who: Identity | None) -> None:
     st.subheader("New project")
     settings = store.settings
     sources = [UPLOAD, SERVER] if settings.import_root is not None else [UPLOAD]
@@ -121,7 +125,7 @@ def create_section(store) -> None:
             return
         name, data = upload.name, upload.getvalue()
     else:
-        found = project_admin.list_server_paths(settings)
+        found = project_admin.list_server_paths(settings, who=who)
         st.caption(f"Files and image folders under {escape_markdown(str(settings.import_root))}")
         path = st.selectbox("Server path", found, key="pl_server_path", index=None)
         if not path:
@@ -134,9 +138,9 @@ def create_section(store) -> None:
             return
     try:
         if source == UPLOAD:
-            preview = _upload_preview(upload.file_id, name, data, settings)
+            preview = _upload_preview(upload.file_id, name, data, settings, who)
         else:
-            preview = project_admin.preview_server_path(settings, path)
+            preview = project_admin.preview_server_path(settings, path, who=who)
     except ProtolabelError as exc:  # the import itself gives the full diagnosis
         st.warning(f"No preview: {exc}")
         preview = project_admin.Preview("table", pd.DataFrame(), [], [])
@@ -149,9 +153,9 @@ def create_section(store) -> None:
     try:
         with st.spinner("Importing..."):
             if source == UPLOAD:
-                summary = project_admin.import_upload(store, name, data, project, opts)
+                summary = project_admin.import_upload(store, name, data, project, opts, who=who)
             else:
-                summary = project_admin.import_server_path(store, path, project, opts)
+                summary = project_admin.import_server_path(store, path, project, opts, who=who)
     except ProtolabelError as exc:
         st.error(escape_markdown(str(exc)))
         return
@@ -167,7 +171,9 @@ def _open(name: str) -> None:
     st.session_state[LABEL_PROJECT_KEY] = name
 
 
-def manage_section(store, summaries: list[services.ProjectSummary]) -> None:
+def manage_section(
+    store, summaries: list[services.ProjectSummary], owned: set[str], who: Identity | None
+) -> None:
     st.subheader("Manage")
     names = [p.name for p in summaries]
     name = st.selectbox("Project", names, key="pl_manage_project")
@@ -181,13 +187,16 @@ def manage_section(store, summaries: list[services.ProjectSummary]) -> None:
         "Open in Label", key="pl_open", disabled=current.archived, on_click=_open, args=(name,)
     ):
         st.switch_page(pages()["label"])
+    if name not in owned:
+        st.caption("Only the project's owners may rename, archive or delete it.")
+        return
     verb = "Restore" if current.archived else "Archive"
     if cols[1].button(verb, key="pl_archive"):
-        _act(lambda: project_admin.set_archived(store, name, not current.archived),
+        _act(lambda: project_admin.set_archived(store, name, not current.archived, who=who),
              f"{verb}d {escape_markdown(name)}")  # fmt: skip
     new_name = st.text_input("New name", key="pl_rename_to", value="")
     if st.button("Rename", key="pl_rename", disabled=not new_name.strip()):
-        _act(lambda: project_admin.rename_project(store, name, new_name),
+        _act(lambda: project_admin.rename_project(store, name, new_name, who=who),
              f"Renamed to {escape_markdown(new_name.strip())}")  # fmt: skip
     with st.expander("Delete this project"):
         st.warning(
@@ -196,7 +205,7 @@ def manage_section(store, summaries: list[services.ProjectSummary]) -> None:
         )
         typed = st.text_input("Project name to delete", key="pl_delete_confirm")
         if st.button("Delete", key="pl_delete", type="primary", disabled=typed != name):
-            _act(lambda: services.delete_project(store, name),
+            _act(lambda: services.delete_project(store, name, who=who),
                  f"Deleted {escape_markdown(name)}")  # fmt: skip
 
 
@@ -217,14 +226,19 @@ def main() -> None:
     flash = st.session_state.pop("pl_flash", None)
     if flash:
         st.success(flash)
-    summaries = services.list_projects(store)
+    who = auth.current_identity()
+    summaries = services.list_projects(store, who=who)
     if summaries:
         st.dataframe(projects_table(summaries), hide_index=True, width="stretch")
         from annotator.ui.main import pages  # at call time: main imports this module
 
         st.page_link(pages()["label"], label="Start labelling", icon=":material/label:")
+    elif store.settings.login_required:
+        st.info("You are not a member of any project yet: create one below (you will own it), "
+                "or ask a project's owner to add you.")  # fmt: skip
     else:
         st.info("No projects yet: create one below.")
-    create_section(store)
+    create_section(store, who)
     if summaries:
-        manage_section(store, summaries)
+        owned = {p.name for p in services.list_projects(store, who=who, role="owner")}
+        manage_section(store, summaries, owned, who)

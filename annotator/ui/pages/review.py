@@ -9,7 +9,7 @@ import streamlit as st
 from annotator import review
 from annotator.agreement import AgreementReport
 from annotator.errors import ProtolabelError
-from annotator.ui.auth import login_configured, sidebar_identity
+from annotator.ui import auth
 from annotator.ui.pages.label import ANNOTATOR_KEY
 from annotator.ui.pages.labelset import choose_project, show_example
 from annotator.ui.resources import get_store
@@ -250,14 +250,14 @@ def _adjudicated_section(store, project: str) -> None:
 
 def main() -> None:
     store = get_store()
-    project = choose_project(store)
+    project = choose_project(store, role="reviewer")
     if project is None:
         return
     st.title(f"Review · {escape_markdown(project)}")
     st.session_state[IDENTITY_KEY] = None
-    if login_configured():  # roles apply: only reviewers and owners adjudicate
+    if auth.login_configured():  # roles apply: only reviewers and owners adjudicate
         with st.sidebar:
-            st.session_state[IDENTITY_KEY] = sidebar_identity()
+            st.session_state[IDENTITY_KEY] = auth.sidebar_identity()
     else:
         if REVIEWER_KEY not in st.session_state:
             st.session_state[REVIEWER_KEY] = st.session_state.get(ANNOTATOR_KEY, "")

@@ -24,6 +24,7 @@ from annotator.errors import DatabaseError, DatabaseUnavailableError
 from annotator.store import migrations
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+WAL_SIZE_LIMIT = 4 * 1024 * 1024
 _IMMEDIATE = "protolabel_sqlite_immediate"
 
 
@@ -36,6 +37,10 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA foreign_keys = ON")
         _enable_wal(cur)
         cur.execute("PRAGMA synchronous = NORMAL")
+        # A long-running server never closes its last connection, so the WAL is never deleted:
+        # truncate it to this size each time a checkpoint resets it, so a large transaction (or
+        # one that failed on a full disk) does not leave a large file behind for good.
+        cur.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
         cur.close()
 
     @event.listens_for(engine, "begin")

@@ -25,7 +25,7 @@ import numpy as np
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from annotator.errors import DatabaseError
+from annotator.errors import DatabaseError, DatabaseUnavailableError
 from annotator.io import tempfiles
 from annotator.store.db import Store
 from annotator.store.models import FeatureChunk, Project, SchemaInfo
@@ -86,17 +86,24 @@ def stage(store: Store, session: Session, project: Project, matrix: np.ndarray) 
     if folder is None:
         _stage_in_db(session, project, matrix)
         return PendingFeatures()
-    folder.mkdir(parents=True, exist_ok=True)
-    _sweep_leftovers(folder)
-    tmp = tempfiles.temp_path(folder, "features", "npy")
-    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    tmp: Path | None = None
     try:
+        folder.mkdir(parents=True, exist_ok=True)
+        _sweep_leftovers(folder)
+        tmp = Path(tempfiles.temp_path(folder, "features", "npy"))
+        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
         with os.fdopen(fd, "wb") as fh:
             np.save(fh, matrix)
             fh.flush()
             os.fsync(fh.fileno())
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # a full disk, a read-only folder: one line, no traceback
+            reason = exc.strerror or f"{exc}: is the disk full?"
+            raise DatabaseUnavailableError(
+                f"cannot write the features to {folder} ({reason}); nothing was written"
+            ) from None
         raise
     final = folder / _file_name(project.id, project.features_version)
     stale = sorted(folder.glob(f"project-{project.id}-v*.npy"))

@@ -18,6 +18,7 @@ from annotator import services, simulate_cli
 from annotator.config import Settings
 from annotator.errors import ProtolabelError
 from annotator.io.featurizers import FEATURIZERS
+from annotator.io.roles import Roles
 from annotator.store.db import Store
 
 EXIT_USER_ERROR = 2
@@ -51,10 +52,20 @@ featurizers (--features):
   The resolved featurizer and its fitted state are stored in the project, so --append
   featurizes new items the same way.
 
-ground truth: labels read from --label-col or class folders are hidden from labelling and
-used only by simulation and evaluation, unless --as-annotations records them as labels.
+columns not given are inferred from their names (and printed; --no-infer turns this off):
+  label  a column named label, labels, class, category, target or gold_label
+  id     a column named id, ids, item_id, uid, uuid, key or doc_id with unique values
+  text   a column named text, content, body, message, sentence, review, document, comment
+         or description holding words; else, when no column is numeric, the one with the
+         longest values
+  A column given with a flag is never inferred for another role.
+
+ground truth: labels read from --label-col (given or inferred) or class folders are hidden
+from labelling and used only by simulation and evaluation, unless --as-annotations records
+them as labels.
 
 examples:
+  protolabel import emails.csv            # project 'emails'; id, text, label inferred
   protolabel import reviews.csv --project reviews --text-col text --label-col label
   protolabel import photos/ --project pets --label-from-folder --features efficientnet
   protolabel import more.csv --project reviews --text-col text --append
@@ -179,9 +190,9 @@ def _import_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--project",
-        required=True,
         metavar="NAME",
-        help="project to create (or extend with --append)",
+        help="project to create (or extend with --append); default: the file or folder name "
+        "without its extensions",
     )
     p.add_argument("--text-col", metavar="COL", help="column holding the text of each item")
     p.add_argument(
@@ -215,6 +226,11 @@ def _import_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--append", action="store_true", help="add items to an existing project")
     p.add_argument("--instructions", default="", metavar="TEXT", help="labelling guidelines")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--no-infer",
+        action="store_true",
+        help="infer no column roles: only the flags given say which column is what",
+    )
 
 
 def _export_parser(sub: argparse._SubParsersAction) -> None:
@@ -310,8 +326,13 @@ def cmd_import(args: argparse.Namespace) -> int:
         append=args.append,
         instructions=args.instructions,
         progress=not args.no_progress and sys.stderr.isatty(),
+        infer=not args.no_infer,
     )
-    s = services.import_path(store, args.path, args.project, opts)
+    project = args.project or services.default_project_name(args.path)
+    s = services.import_path(store, args.path, project, opts)
+    if s.inferred:
+        roles = Roles(**s.inferred).describe()
+        print(f"inferred from the column names: {roles} (flags override; --no-infer: none)")
     verb = "appended" if args.append else "imported"
     print(
         f"{verb} {s.added} {s.data_kind} items into {s.project!r} ({s.total} in all); "

@@ -141,7 +141,7 @@ def _unzip(name: str, data: bytes, target: Path, max_bytes: int, max_entries: in
         target.mkdir()
         left = max_bytes
         for member in members:
-            parts = _safe_parts(name, member.filename)
+            parts = _safe_parts(name, member.orig_filename)  # zipfile cuts .filename at a NUL
             if parts[0] == "__MACOSX":
                 continue
             content = _member_bytes(name, archive, member, left, max_bytes)

@@ -12,7 +12,7 @@ import shutil
 import sqlite3
 import tempfile
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,8 @@ class ImportOptions:
     append: bool = False
     instructions: str = ""
     progress: bool = False
+    #: Infer a table's text, label and id columns not given from their names (io.roles).
+    infer: bool = True
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,15 @@ class ImportSummary:
     feature_dim: int
     labels: list[str]
     annotations: int
+    #: Roles inferred from the column names ({"text": "body", ...}; empty when none were).
+    inferred: dict[str, str] = field(default_factory=dict)
+
+
+def default_project_name(path: str | os.PathLike[str]) -> str:
+    """A project name from a file or folder name: ``emails.csv.gz`` -> ``emails``."""
+    name = Path(path).name or Path(path).resolve().name
+    stem = name.lstrip(".").split(".")[0]
+    return stem.strip() or "project"
 
 
 def check_project_name(name: str) -> str:
@@ -117,6 +128,7 @@ def import_path(
         max_bytes=store.settings.max_import_bytes,
         max_text_bytes=store.settings.max_text_bytes,
         max_image_pixels=store.settings.max_image_pixels,
+        infer=opts.infer,
     )
     if source_name is not None:
         data.source = source_name
@@ -272,6 +284,7 @@ def _write_import(
                 feature_dim=project.feature_dim,
                 labels=list(project.labels),
                 annotations=n_annotations,
+                inferred=dict(data.extra.get("inferred") or {}),
             )
     except IntegrityError as exc:
         pending.abort()

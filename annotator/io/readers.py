@@ -43,6 +43,7 @@ counts physical lines of the file from 1, header included. Examples::
 from __future__ import annotations
 
 import csv
+import dataclasses
 import difflib
 import gzip
 import hashlib
@@ -52,6 +53,7 @@ import math
 import os
 import re
 import struct
+import warnings
 import zipfile
 import zlib
 from collections.abc import Sequence
@@ -63,6 +65,7 @@ import numpy as np
 
 from annotator.errors import ImportFormatError
 from annotator.io.dataset import ImportedData
+from annotator.io.roles import SAMPLE_ROWS, Roles, infer_roles
 
 DEFAULT_MAX_BYTES = 2 * 1024**3
 #: One text item (UTF-8) and one image, unless the caller says otherwise.
@@ -115,19 +118,23 @@ def read_input(
     max_bytes: int | None = DEFAULT_MAX_BYTES,
     max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES,
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+    infer: bool = True,
 ) -> ImportedData:
     """Read and validate one file or folder; see the module docstring for the rules.
 
     ``max_bytes`` limits the file size (for a gzipped file also its decompressed size, for a
     folder the images' total size); ``None`` means no limit. ``max_text_bytes`` limits one
-    text item (UTF-8), ``max_image_pixels`` one image (width x height).
+    text item (UTF-8), ``max_image_pixels`` one image (width x height). ``infer``: a table's
+    text, label and id columns not given are inferred from its column names and values
+    (:mod:`annotator.io.roles`); what was inferred is in ``extra["inferred"]``.
     """
     path = Path(path)
     limits = _Limits(max_text_bytes, max_image_pixels)
     try:
         return _read_input(
-            path, text_col, feature_cols, id_col, label_col, label_from_folder, max_bytes, limits
-        )
+            path, text_col, feature_cols, id_col, label_col, label_from_folder, max_bytes,
+            limits, infer,
+        )  # fmt: skip
     except RecursionError:
         raise fail(str(path), "nested too deep to read") from None
     except MemoryError:
@@ -151,13 +158,13 @@ class _Limits:
 
 
 def _read_input(
-    path, text_col, feature_cols, id_col, label_col, label_from_folder, max_bytes, limits
+    path, text_col, feature_cols, id_col, label_col, label_from_folder, max_bytes, limits, infer
 ) -> ImportedData:
     source = str(path)
     fmt = detect_format(path)
     options = _Options(
         source, text_col, _split_names(source, feature_cols), id_col, label_col,
-        limits.text_bytes,
+        limits.text_bytes, infer,
     )  # fmt: skip
     if fmt == "images":
         options.refuse("an image folder", "text_col", "feature_cols", "id_col", "label_col")
@@ -170,7 +177,7 @@ def _read_input(
     if fmt in ARRAY_SUFFIXES.values():
         options.refuse(f"an .{fmt} file", "text_col", "feature_cols")
         return _read_arrays(path, fmt, options, max_bytes)
-    table = _load_table(path, fmt, max_bytes)
+    table = _load_table(path, fmt, max_bytes, limits.text_bytes)
     return _table_to_data(table, options)
 
 
@@ -204,6 +211,7 @@ class _Options:
     id_col: str | None
     label_col: str | None
     max_text_bytes: int = 0  # set by read_input
+    infer: bool = False
 
     def refuse(self, what: str, *names: str) -> None:
         for name in names:
@@ -276,12 +284,19 @@ class _Table:
         col = self.cells[column]
         return col.to_pylist() if _is_arrow(col) else list(col)
 
+    def head(self, column: str, n: int) -> list[Any]:
+        """The column's first ``n`` values."""
+        col = self.cells[column]
+        return col.slice(0, n).to_pylist() if _is_arrow(col) else list(col[:n])
+
 
 def _is_arrow(col: Any) -> bool:
     return type(col).__module__.startswith("pyarrow")
 
 
-def _load_table(path: Path, fmt: str, max_bytes: int | None) -> _Table:
+def _load_table(
+    path: Path, fmt: str, max_bytes: int | None, max_field: int = DEFAULT_MAX_TEXT_BYTES
+) -> _Table:
     source = str(path)
     _check_size(source, path.stat().st_size, max_bytes)
     if fmt == "parquet":
@@ -289,7 +304,7 @@ def _load_table(path: Path, fmt: str, max_bytes: int | None) -> _Table:
     text = _decode(source, _read_bytes(path, max_bytes))
     if fmt == "jsonl":
         return _parse_jsonl(source, text)
-    return _parse_delimited(source, text, fmt, "\t" if fmt == "tsv" else ",")
+    return _parse_delimited(source, text, fmt, "\t" if fmt == "tsv" else ",", max_field)
 
 
 def _read_bytes(path: Path, max_bytes: int | None) -> bytes:
@@ -321,8 +336,10 @@ def _decode(source: str, data: bytes) -> str:
         ) from None
 
 
-def _parse_delimited(source: str, text: str, fmt: str, delimiter: str) -> _Table:
-    records, spans = _csv_records(source, text, delimiter)
+def _parse_delimited(
+    source: str, text: str, fmt: str, delimiter: str, max_field: int = DEFAULT_MAX_TEXT_BYTES
+) -> _Table:
+    records, spans = _csv_records(source, text, delimiter, max_field)
     if not records:
         raise fail(source, "empty file (no header, no rows)")
     header = _header(source, records[0], spans[0][0])
@@ -337,7 +354,11 @@ def _parse_delimited(source: str, text: str, fmt: str, delimiter: str) -> _Table
     return _Table(source, fmt, header, cells, len(records) - 1, lines)
 
 
-def _csv_records(source: str, text: str, delimiter: str):
+def _csv_records(source: str, text: str, delimiter: str, max_field: int = DEFAULT_MAX_TEXT_BYTES):
+    # The csv module's field limit (131,072 characters by default) is process-wide: only ever
+    # raise it, to the per-text limit, so a text the limits allow is never refused here.
+    if csv.field_size_limit() < max_field:
+        csv.field_size_limit(max_field)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     records: list[list[str]] = []
     spans: list[tuple[int, int]] = []
@@ -360,7 +381,10 @@ def _csv_problem(exc: csv.Error) -> str:
     if "expected after" in text:
         return "unexpected character after a closing quote (unbalanced quote?)"
     if "field larger than field limit" in text:
-        return f"field longer than {csv.field_size_limit()} characters (unbalanced quote?)"
+        return (
+            f"a field longer than {csv.field_size_limit()} characters: over the limit per text "
+            "(PROTOLABEL_MAX_TEXT_MB), or an unbalanced quote"
+        )
     return f"cannot parse the record ({text})"
 
 
@@ -455,12 +479,38 @@ def _read_parquet(path: Path) -> _Table:
 def _table_to_data(table: _Table, options: _Options) -> ImportedData:
     id_name = _find_column(table, options.id_col, "--id-col")
     label_name = _find_column(table, options.label_col, "--label-col")
+    text_given = _find_column(table, options.text_col, "--text-col")
     if id_name is not None and id_name == label_name:
         raise fail(table.source, f"--id-col and --label-col both name column {id_name!r}")
-    ids = _ids(table, id_name) if id_name else [str(i) for i in range(table.n_rows)]
+    inferred: dict[str, str] = {}
+    if options.infer:
+        given = Roles(text=text_given, label=label_name, id=id_name)
+        sample = {c: table.head(c, SAMPLE_ROWS) for c in table.columns}
+        roles = infer_roles(
+            table.columns, sample, given=given, features_given=options.feature_cols is not None
+        )
+        inferred = {
+            role: getattr(roles, role)
+            for role in ("text", "label", "id")
+            if getattr(given, role) is None and getattr(roles, role) is not None
+        }
+        id_name, label_name = roles.id, roles.label
+        options = dataclasses.replace(options, text_col=roles.text)
+    ids = None
+    if id_name is not None:
+        try:
+            ids = _ids(table, id_name)
+        except ImportFormatError:
+            if "id" not in inferred:
+                raise
+            del inferred["id"]  # named like ids, but not ids after all: row numbers
+            id_name = None
+    ids = ids if ids is not None else [str(i) for i in range(table.n_rows)]
     labels = _labels(table, label_name) if label_name else None
     common = {"source": table.source, "ids": ids, "labels": labels}
     extra: dict[str, Any] = {"format": table.fmt, "columns": list(table.columns)}
+    if inferred:
+        extra["inferred"] = inferred
     reserved = {id_name, label_name} - {None}
     if options.text_col is not None:
         if options.feature_cols is not None:
@@ -777,7 +827,10 @@ def check_image(source: str, data: bytes, max_pixels: int = DEFAULT_MAX_IMAGE_PI
     if not data:
         raise fail(source, "empty file, not an image")
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with warnings.catch_warnings():  # the size is checked below, in one line of our own
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+        with img:
             fmt = img.format
             width, height = img.size
             if width * height > max_pixels:

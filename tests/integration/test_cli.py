@@ -218,3 +218,29 @@ def test_a_bad_input_with_a_new_database_path_creates_no_database(tmp_path: Path
     assert main([*ok, "--db", str(db)]) == 0
     assert main(["import", str(bad), "--project", "q", "--text-col", "text", "--db", str(db)]) == 2
     assert db.exists()  # an existing database is never removed
+
+
+def test_import_infers_the_columns_and_the_project_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "support_emails.csv"
+    pd.DataFrame({
+        "id": ["e1", "e2", "e3", "e4"],
+        "text": ["Invoice missing", "App crashes", "Refund please", "Login broken"],
+        "label": ["billing", "support", "billing", "support"],
+    }).to_csv(path, index=False)  # fmt: skip
+    db = str(tmp_path / "p.db")
+    assert main(["import", str(path), "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "inferred from the column names: text 'text', label 'label' (hidden ground truth), "
+        "id 'id'" in out
+    )
+    assert "imported 4 text items into 'support_emails'" in out
+    assert main(["export", "--project", "support_emails", "--format", "jsonl", "--all",
+                 "--out", str(tmp_path / "o.jsonl"), "--db", db]) == 0  # fmt: skip
+    rows = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["e1", "e2", "e3", "e4"]
+    assert all(r["label"] is None for r in rows)  # the inferred label is hidden ground truth
+    assert main(["import", str(path), "--project", "plain", "--no-infer", "--db", db]) == 2
+    assert "no numeric feature columns" in capsys.readouterr().err

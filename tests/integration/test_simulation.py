@@ -152,6 +152,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, argv, m
 
 def test_file_without_ground_truth_is_refused(tmp_path, capsys) -> None:
     path = _blobs_csv(tmp_path)
+    pd.read_csv(path).rename(columns={"label": "kind"}).to_csv(path, index=False)  # no label
     assert _main(["--data", str(path), *SMALL, "--out", str(tmp_path / "r.json")]) == 2
     assert "no ground-truth labels" in capsys.readouterr().err
 

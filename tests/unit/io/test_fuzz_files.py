@@ -192,3 +192,39 @@ def test_a_zip_with_too_many_entries_is_refused(tmp_path: Path) -> None:
             archive.writestr(f"{i}.png", image_bytes(seed=i))
     with pytest.raises(ProtolabelError, match="3 entries; at most 2"):
         project_admin._unzip("z.zip", buffer.getvalue(), tmp_path / "out", 10**9, 2)
+
+
+def test_a_zip_entry_name_with_a_nul_is_refused_not_cut_short(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("ok.png", image_bytes())
+        archive.writestr("xQy.png", image_bytes(seed=1))
+    data = buffer.getvalue().replace(b"xQy.png", b"x\0y.png")  # zipfile would write "x"
+    with pytest.raises(ProtolabelError, match="unusable file name"):
+        project_admin._unzip("z.zip", data, tmp_path / "out", 10**9, 10)
+
+
+def test_an_image_past_pils_bomb_warning_is_refused_in_one_line_without_a_warning(
+    recwarn: pytest.WarningsRecorder,
+) -> None:
+    from PIL import Image
+
+    from annotator.io.readers import check_image
+
+    buffer = io.BytesIO()
+    Image.new("L", (10_000, 10_000)).save(buffer, "PNG")  # 100 megapixels, PIL warns at 89
+    with pytest.raises(ProtolabelError, match="a 10000 x 10000 image"):
+        check_image("big.png", buffer.getvalue())
+    assert not [w for w in recwarn if "DecompressionBomb" in type(w.message).__name__]
+
+
+def test_a_csv_text_under_the_limit_is_read_whatever_the_csv_modules_default(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "long.csv"
+    long = "word " * 40_000  # 200,000 characters: over csv's 131,072, under 1 MiB
+    pd.DataFrame({"text": [long, "short"]}).to_csv(path, index=False)
+    assert read_input(path, text_col="text").texts[0] == long
+    with pytest.raises(ProtolabelError, match="PROTOLABEL_MAX_TEXT_MB") as caught:
+        read_input(path, text_col="text", max_text_bytes=150_000)
+    _one_line(caught.value)

@@ -56,7 +56,7 @@ def test_text_round_trip(tmp_path: Path, name: str) -> None:
 @pytest.mark.parametrize("name", FORMATS)
 def test_features_round_trip(tmp_path: Path, name: str) -> None:
     path = save(FRAME, tmp_path / name)
-    data = read_input(path, id_col="id", label_col="label")
+    data = read_input(path, id_col="id", label_col="label", infer=False)  # the column rules
     assert data.kind == "features"
     assert data.feature_names == ["a", "b"]
     assert data.features.dtype == np.float64
@@ -66,8 +66,8 @@ def test_features_round_trip(tmp_path: Path, name: str) -> None:
 
 def test_feature_cols_as_string_or_list_and_row_number_ids(tmp_path: Path) -> None:
     path = save(FRAME, tmp_path / "x.csv")
-    by_string = read_input(path, feature_cols="b, a")
-    by_list = read_input(path, feature_cols=["b", "a"])
+    by_string = read_input(path, feature_cols="b, a", infer=False)
+    by_list = read_input(path, feature_cols=["b", "a"], infer=False)
     assert by_string.feature_names == by_list.feature_names == ["b", "a"]
     np.testing.assert_array_equal(by_string.features, FRAME[["b", "a"]].to_numpy(dtype=float))
     assert by_string.ids == ["0", "1", "2"] and by_string.labels is None
@@ -94,7 +94,7 @@ def test_labels_are_strings_with_integral_floats_shortened(tmp_path: Path, name:
 def test_parquet_pandas_index_is_not_a_feature(tmp_path: Path) -> None:
     path = tmp_path / "x.parquet"
     FRAME.set_index("id").iloc[[2, 0]].to_parquet(path)  # the index is stored as a column
-    data = read_input(path, label_col="label")
+    data = read_input(path, label_col="label", infer=False)
     assert data.feature_names == ["a", "b"] and data.ids == ["0", "1"]
 
 
@@ -249,7 +249,7 @@ BAD = {
     "no numeric column": (
         "bad.csv",
         "id,review,label\nr1,good,pos\n",
-        {"id_col": "id", "label_col": "label"},
+        {"id_col": "id", "label_col": "label", "infer": False},
         ["no numeric feature columns", "pass --text-col review"],
     ),
     "text and features": (

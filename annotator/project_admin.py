@@ -17,6 +17,7 @@ import gzip
 import io
 import json
 import os
+import re
 import struct
 import tempfile
 import tokenize
@@ -43,10 +44,14 @@ from annotator.io.readers import (
     detect_format,
     one_line,
 )
+from annotator.io.roles import Roles, infer_roles
 from annotator.store import queries
 from annotator.store.db import Store
 from annotator.store.models import Adjudication, Annotation, Item, Project
 from annotator.teams import Identity, require, require_login
+
+#: Rows a preview reads to infer the columns' roles (it shows PREVIEW_ROWS of them).
+ROLE_SAMPLE_ROWS = 200
 
 PREVIEW_ROWS = 5
 PREVIEW_IMAGES = 8
@@ -194,6 +199,28 @@ def _member_bytes(
     return content
 
 
+#: The Projects page's import fields, by the command-line flag an error message names.
+FORM_FIELDS = {
+    "--text-col": "Text column",
+    "--label-col": "Label column",
+    "--id-col": "Id column",
+    "--feature-cols": "Feature columns",
+    "--labels": "Label set",
+    "--features": "Featurizer",
+    "--label-from-folder": "Images: label from folder name",
+    "--as-annotations": "Record the labels read as annotations",
+    "--project": "Project name",
+}
+_FLAG = re.compile("|".join(sorted(map(re.escape, FORM_FIELDS), key=len, reverse=True)))
+
+
+def for_the_form(message: str) -> str:
+    """An import error as the browser form reads it: each flag named by its field
+    (``pass --text-col review`` -> ``set the "Text column" field to review``)."""
+    message = re.sub(r"\bpass (--[a-z-]+)", r"set \1 to", message)
+    return _FLAG.sub(lambda m: f'the "{FORM_FIELDS[m.group(0)]}" field', message)
+
+
 def _human_mib(n: int) -> str:
     return f"{n / 2**20:.0f} MiB"
 
@@ -311,6 +338,8 @@ class Preview:
     columns: list[str]
     images: list[tuple[str, bytes]]
     note: str = ""
+    #: A table's text, label and id columns as the import would infer them.
+    roles: Roles = Roles()
 
 
 def preview_upload(
@@ -344,7 +373,7 @@ def preview_path(path: Path, n: int = PREVIEW_ROWS) -> Preview:
             )
         if fmt in ("npz", "npy"):
             return _preview_arrays(path, fmt, n)
-        rows = _preview_table(path, fmt, n)
+        rows = _preview_table(path, fmt, max(n, ROLE_SAMPLE_ROWS))
     except (OSError, ValueError, EOFError, csv.Error, zlib.error, zipfile.BadZipFile) as exc:
         reason = one_line(str(exc).split(";")[0], 200)
         raise ImportFormatError(f"{source}: cannot be read for a preview ({reason})") from None
@@ -355,7 +384,10 @@ def preview_path(path: Path, n: int = PREVIEW_ROWS) -> Preview:
     except (SyntaxError, struct.error, tokenize.TokenError, NotImplementedError, KeyError) as exc:
         reason = one_line(f"{type(exc).__name__}: {exc}", 200)
         raise ImportFormatError(f"{source}: cannot be read for a preview ({reason})") from None
-    return Preview("table", rows, [str(c) for c in rows.columns], [])
+    columns = [str(c) for c in rows.columns]
+    sample = {str(c): rows[c].tolist() for c in rows.columns}
+    roles = infer_roles(columns, sample)
+    return Preview("table", rows.head(n), columns, [], roles=roles)
 
 
 def _preview_table(path: Path, fmt: str, n: int) -> pd.DataFrame:

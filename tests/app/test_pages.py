@@ -67,9 +67,15 @@ def _events(store: Store, project: str, kind: str) -> list[dict]:
 # Projects
 
 
+def _field(widgets, prefix: str):
+    """The import form's widget whose key is ``prefix`` (keys carry the form and file)."""
+    (found,) = [w for w in widgets if (w.key or "").startswith(prefix + "_")]
+    return found
+
+
 def _upload(at: AppTest, name: str, content: str) -> AppTest:
     at.radio(key="pl_new_source").set_value("Upload a file")
-    at.file_uploader(key="pl_upload").upload(name, content.encode(), "text/csv")
+    at.file_uploader(key="pl_upload_0").upload(name, content.encode(), "text/csv")
     return at.run()
 
 
@@ -80,14 +86,21 @@ def test_create_project_from_uploaded_csv(fresh_db: Path, store: Store) -> None:
     assert not at.exception
     preview = at.dataframe[1].value  # [0] is the projects table
     assert list(preview.columns) == ["text", "label"] and len(preview) == 5
-    at.text_input(key="pl_new_name").input("reviews")
-    at.selectbox(key="pl_new_text").select("text")
-    at.selectbox(key="pl_new_label").select("label")
+    # the form starts from what the import infers: the defaults import the file as it is
+    assert _field(at.text_input, "pl_new_name").value == "reviews"
+    assert _field(at.selectbox, "pl_new_text").value == "text"
+    assert _field(at.selectbox, "pl_new_label").value == "label"
+    assert _field(at.selectbox, "pl_new_id").value == "(none)"
+    assert any("Inferred from the column names: text" in plain(c.value) for c in at.caption)
     at.button(key="pl_import").click().run()
     assert not at.exception, at.exception
     assert "Imported 24 text items into reviews" in at.success[0].value
     summary = {p.name: p for p in services.list_projects(store)}["reviews"]
     assert (summary.items, summary.labels, summary.labelled) == (24, ["neg", "pos"], 0)
+    # the form is fresh: no file, no preview, nothing left to import twice
+    assert at.file_uploader(key="pl_upload_1").value is None
+    assert "pl_import" not in [b.key for b in at.button]
+    assert len(at.dataframe) == 1  # the projects table only
 
 
 def test_bad_upload_gets_the_cli_error_and_creates_nothing(
@@ -96,8 +109,8 @@ def test_bad_upload_gets_the_cli_error_and_creates_nothing(
     at = AppTest.from_file(APP, default_timeout=120).run()
     before = [p.name for p in services.list_projects(store)]
     _upload(at, "bad.csv", BAD_CSV)
-    at.text_input(key="pl_new_name").input("bad")
-    at.selectbox(key="pl_new_text").select("text")
+    _field(at.text_input, "pl_new_name").input("bad")
+    _field(at.selectbox, "pl_new_text").select("text")
     at.button(key="pl_import").click().run()
     assert not at.exception
     shown = plain(at.error[0].value)
@@ -118,7 +131,7 @@ def test_upload_of_unsupported_type_or_size_is_refused(
 ) -> None:
     at = _app("projects").run()
     # the browser's filter lets any .gz through; the server checks what is inside the name
-    at.file_uploader(key="pl_upload").upload("notes.txt.gz", b"hello").run()
+    at.file_uploader(key="pl_upload_0").upload("notes.txt.gz", b"hello").run()
     assert not at.exception
     assert "notes.txt.gz: unsupported file type .txt.gz" in plain(at.error[0].value)
     assert "pl_import" not in [b.key for b in at.button]
@@ -128,7 +141,7 @@ def test_upload_of_unsupported_type_or_size_is_refused(
     get_store.clear()
     at = _app("projects").run()
     big = GOOD_CSV + "x" * 2**20
-    at.file_uploader(key="pl_upload").upload("big.csv", big.encode()).run()
+    at.file_uploader(key="pl_upload_0").upload("big.csv", big.encode()).run()
     assert "big.csv: the upload is 1.0 MiB, over the upload limit of 1 MiB" in plain(
         at.error[0].value
     )
@@ -145,11 +158,11 @@ def test_create_project_from_a_server_path_under_the_import_root(
     monkeypatch.setenv("PROTOLABEL_IMPORT_ROOT", str(root))
     at = _app("projects").run()
     at.radio(key="pl_new_source").set_value("Server path").run()
-    assert at.selectbox(key="pl_server_path").options == ["reviews.csv"]  # nothing outside
-    at.selectbox(key="pl_server_path").select("reviews.csv").run()
-    at.text_input(key="pl_new_name").input("served")
-    at.selectbox(key="pl_new_text").select("text")
-    at.selectbox(key="pl_new_label").select("label")
+    assert at.selectbox(key="pl_server_path_0").options == ["reviews.csv"]  # nothing outside
+    at.selectbox(key="pl_server_path_0").select("reviews.csv").run()
+    _field(at.text_input, "pl_new_name").input("served")
+    _field(at.selectbox, "pl_new_text").select("text")
+    _field(at.selectbox, "pl_new_label").select("label")
     at.button(key="pl_import").click().run()
     assert not at.exception
     assert not at.error, at.error[0].value
@@ -358,3 +371,16 @@ def test_image_project_exports_csv_as_zip_with_images(
     table = pd.read_csv(archive.open("digits_labelled.csv"), dtype=str)
     assert len(table) == 3
     assert sorted(names[1:]) == sorted(table["file_name"])
+
+
+def test_import_errors_in_the_browser_name_the_forms_fields(fresh_db: Path, store: Store) -> None:
+    at = _app("projects").run()
+    _upload(at, "nums.csv", "a,b,notes\n1,2,x\n3,4,y\n")
+    assert _field(at.selectbox, "pl_new_text").value == "(none)"  # numbers: a feature table
+    _field(at.text_input, "pl_new_features_cols").input("a,zz")
+    at.button(key="pl_import").click().run()
+    assert not at.exception
+    message = plain(at.error[0].value)
+    assert "column 'zz' (the \"Feature columns\" field) not found" in message
+    assert "--" not in message  # no command-line flag in the browser
+    assert "nums" not in [p.name for p in services.list_projects(store)]

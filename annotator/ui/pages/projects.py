@@ -3,6 +3,8 @@ the import root, with a preview first; open, rename, archive or delete a project
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 import streamlit as st
 
@@ -18,6 +20,9 @@ NONE = "(none)"
 UPLOAD, SERVER = "Upload a file", "Server path"
 UPLOAD_TYPES = ["csv", "tsv", "jsonl", "ndjson", "gz", "parquet", "npz", "npy", "zip"]
 LABEL_PROJECT_KEY = "pl_project"  # the Label page's project selector
+FORM_KEY = "pl_import_form"  # the import form's number: a new one (all fields reset) per import
+FILE_KEY = "pl_import_file"  # the file the form is for: its column fields start from its guess
+FLASH_KEY = "pl_import_flash"
 
 
 def projects_table(summaries: list[services.ProjectSummary]) -> pd.DataFrame:
@@ -63,40 +68,56 @@ def _upload_preview(
     return project_admin.preview_upload(_settings, name, _data, who=_who)
 
 
-def _column(label: str, columns: list[str], key: str, help: str) -> str | None:
-    choice = st.selectbox(label, [NONE, *columns], key=key, help=help)
+def _column(label: str, columns: list[str], key: str, help: str, guess: str | None) -> str | None:
+    options = [NONE, *columns]
+    index = options.index(guess) if guess in options else 0
+    choice = st.selectbox(label, options, index=index, key=key, help=help)
     return None if choice == NONE else choice
 
 
+def _key(name: str) -> str:
+    """A widget key of the import form: new with each form (after an import) and file."""
+    return f"{name}_{st.session_state.get(FORM_KEY, 0)}_{st.session_state.get(FILE_KEY, '')}"
+
+
 def _import_options(preview: project_admin.Preview) -> services.ImportOptions:
-    """The CLI's import options, read from widgets (columns offered from the preview)."""
+    """The CLI's import options, read from widgets. The column fields start at what the
+    import infers from the column names (shown, changeable); with no columns to offer (no
+    preview) the import infers them itself."""
     cols = preview.columns if preview.kind == "table" else []
+    roles = preview.roles
+    if roles.describe():
+        st.caption(escape_markdown(f"Inferred from the column names: {roles.describe()}."))
     left, right = st.columns(2)
     with left:
-        text_col = _column("Text column", cols, "pl_new_text", "--text-col: the item's text")
+        text_col = _column("Text column", cols, _key("pl_new_text"),
+                           "the item's text (--text-col)", roles.text)  # fmt: skip
         label_col = _column(
-            "Label column", cols, "pl_new_label", "--label-col: ground truth, kept hidden"
-        )
-        id_col = _column("Id column", cols, "pl_new_id", "--id-col (default: row numbers)")
+            "Label column", cols, _key("pl_new_label"),
+            "ground truth, kept hidden from annotators (--label-col)", roles.label,
+        )  # fmt: skip
+        id_col = _column("Id column", cols, _key("pl_new_id"),
+                         "stable item ids (--id-col; none: row numbers)", roles.id)  # fmt: skip
         feature_cols = st.text_input(
-            "Feature columns", key="pl_new_features_cols",
+            "Feature columns", key=_key("pl_new_features_cols"),
             help="--feature-cols A,B (default: every numeric column but id and label)",
         )  # fmt: skip
     with right:
         labels = st.text_input(
-            "Label set", key="pl_new_labels", placeholder="a,b,c",
+            "Label set", key=_key("pl_new_labels"), placeholder="a,b,c",
             help="--labels (default: the labels read from the label column)",
         )  # fmt: skip
-        features = st.selectbox("Featurizer", ["auto", *FEATURIZERS], key="pl_new_featurizer")
+        features = st.selectbox("Featurizer", ["auto", *FEATURIZERS], key=_key("pl_new_featurizer"))
         as_annotations = st.checkbox(
-            "Record the labels read as annotations", key="pl_new_as_annotations"
+            "Record the labels read as annotations", key=_key("pl_new_as_annotations")
         )
         from_folder = st.checkbox(
-            "Images: label from folder name", key="pl_new_from_folder",
+            "Images: label from folder name", key=_key("pl_new_from_folder"),
             disabled=preview.kind != "images",
         )  # fmt: skip
-    instructions = st.text_area("Instructions for annotators", key="pl_new_instructions")
+    instructions = st.text_area("Instructions for annotators", key=_key("pl_new_instructions"))
     return services.ImportOptions(
+        infer=not cols,
         text_col=text_col,
         feature_cols=feature_cols.strip() or None,
         id_col=id_col,
@@ -113,23 +134,29 @@ def create_section(store, who: Identity | None) -> None:
     st.subheader("New project")
     settings = store.settings
     sources = [UPLOAD, SERVER] if settings.import_root is not None else [UPLOAD]
+    flash = st.session_state.pop(FLASH_KEY, None)
+    if flash:  # here, where the person who pressed Import is looking
+        st.success(flash)
     source = st.radio("Data", sources, key="pl_new_source", horizontal=True)
+    form = st.session_state.get(FORM_KEY, 0)
     if source == UPLOAD:
         limit = min(settings.max_upload_bytes, settings.max_import_bytes) // 2**20
         upload = st.file_uploader(
             f"A table (.csv .tsv .jsonl .parquet, optionally .gz), arrays (.npz .npy) or a .zip "
             f"of PNG/JPEG images; up to {limit} MiB",
-            type=UPLOAD_TYPES, key="pl_upload", max_upload_size=max(1, limit),
+            type=UPLOAD_TYPES, key=f"pl_upload_{form}", max_upload_size=max(1, limit),
         )  # fmt: skip
         if upload is None:
             return
         name, data = upload.name, upload.getvalue()
+        st.session_state[FILE_KEY] = upload.file_id
     else:
         found = project_admin.list_server_paths(settings, who=who)
         st.caption(f"Files and image folders under {escape_markdown(str(settings.import_root))}")
-        path = st.selectbox("Server path", found, key="pl_server_path", index=None)
+        path = st.selectbox("Server path", found, key=f"pl_server_path_{form}", index=None)
         if not path:
             return
+        st.session_state[FILE_KEY] = path
     if source == UPLOAD:
         try:
             project_admin.check_upload(settings, name, len(data))
@@ -146,25 +173,43 @@ def create_section(store, who: Identity | None) -> None:
         preview = project_admin.Preview("table", pd.DataFrame(), [], [])
     st.markdown("**Preview**")
     _show_preview(preview)
-    project = st.text_input("Project name", key="pl_new_name")
+    guessed = services.default_project_name(name if source == UPLOAD else path)
+    project = st.text_input("Project name", value=guessed, key=_key("pl_new_name"))
     opts = _import_options(preview)
     if not st.button("Import", type="primary", key="pl_import"):
         return
+    bar = st.progress(0.0, text="Reading and checking the file…")
+    opts = dataclasses.replace(opts, progress=_featurizing(bar))
     try:
-        with st.spinner("Importing..."):
-            if source == UPLOAD:
-                summary = project_admin.import_upload(store, name, data, project, opts, who=who)
-            else:
-                summary = project_admin.import_server_path(store, path, project, opts, who=who)
+        if source == UPLOAD:
+            summary = project_admin.import_upload(store, name, data, project, opts, who=who)
+        else:
+            summary = project_admin.import_server_path(store, path, project, opts, who=who)
     except ProtolabelError as exc:
-        st.error(escape_markdown(str(exc)))
+        bar.empty()
+        st.error(escape_markdown(project_admin.for_the_form(str(exc))))
         return
-    st.session_state["pl_flash"] = (
+    bar.progress(1.0, text="Saved")
+    message = (
         f"Imported {summary.added} {summary.data_kind} items into "
         f"{escape_markdown(summary.project)}; features: {summary.featurizer}, "
         f"{summary.feature_dim}-d; labels: {escape_markdown(', '.join(summary.labels))}"
     )
+    st.session_state[FLASH_KEY] = message
+    st.session_state[FORM_KEY] = form + 1  # a fresh, empty form
+    st.session_state.pop(FILE_KEY, None)
+    st.toast(message, icon=":material/check_circle:")
     st.rerun()  # list the new project everywhere on the page
+
+
+def _featurizing(bar):
+    """A featurizer progress callback that moves ``bar`` from 10% to 95%."""
+
+    def update(done: int, total: int) -> None:
+        share = done / total if total else 1.0
+        bar.progress(0.1 + 0.85 * share, text=f"Featurizing: {done:,} of {total:,} items")
+
+    return update
 
 
 def _open(name: str) -> None:

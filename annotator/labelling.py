@@ -35,9 +35,12 @@ from annotator.errors import DatabaseUnavailableError, ProtolabelError
 from annotator.store import queries
 from annotator.store.db import Store
 
-SKIP_KEY = "s"
-UNDO_KEYS = ("z", "Backspace")
-RESERVED = {SKIP_KEY, "z"}
+#: Keys tried in turn for Skip and for Undo: the first that no label has and that starts no
+#: label (someone pressing "s" for "support" must never skip). Backspace always undoes.
+SKIP_CANDIDATES = ("s", "x", "q", "-")
+UNDO_CANDIDATES = ("z", "u", "=")
+#: Keys given to labels in turn (after one-character labels and the project's own keys).
+LABEL_KEYS = "1234567890" + string.ascii_lowercase
 #: The most events one sync may carry (a card offline for a long while sends them in turns).
 MAX_EVENTS = 500
 _TAB_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
@@ -45,22 +48,67 @@ _MODEL_CACHE: OrderedDict[tuple[str, int, int], Any] = OrderedDict()
 _MODEL_CACHE_SIZE = 4
 
 
-def keymap(labels: list[str]) -> dict[str, str]:
-    """label -> key. A one-character label gets that key (digit 0 is key 0); the others get
-    1-9, then letters, skipping keys already taken and the Skip (s) and Undo (z) keys."""
-    keys: dict[str, str] = {}
-    taken = set(RESERVED)
+@dataclass(frozen=True)
+class KeyMap:
+    """The label card's keys: one per label while keys last (None: found by typing its name
+    in the card's search), Skip (None when every candidate is taken) and Undo."""
+
+    labels: dict[str, str | None]
+    skip: str | None
+    undo: tuple[str, ...]
+
+
+def keymap(labels: list[str], custom: dict[str, str] | None = None) -> KeyMap:
+    """The keys for ``labels``: the project's own choices (``custom``, label -> key) first,
+    then a one-character label's own character, then 1-9, 0 and the letters in turn. Skip and
+    Undo take the first of their candidates that no label has and that starts no label."""
+    keys: dict[str, str | None] = {}
+    taken: set[str] = set()
+    for label, key in (custom or {}).items():
+        if label in labels and key and key.lower() not in taken:
+            keys[label] = key.lower()
+            taken.add(key.lower())
     for label in labels:
-        if len(label) == 1 and label.lower() not in taken and label.isprintable() and label != " ":
-            keys[label] = label.lower()
-            taken.add(label.lower())
-    spare = [k for k in "123456789" + string.ascii_lowercase if k not in taken]
+        own = label.lower()
+        single = len(label) == 1 and label.isprintable() and label != " "
+        if label not in keys and single and own not in taken:
+            keys[label] = own
+            taken.add(own)
+    initials = {label[:1].lower() for label in labels}
+    skip = _control_key(SKIP_CANDIDATES, taken | initials) or _control_key(SKIP_CANDIDATES, taken)
+    taken |= {skip} if skip else set()
+    undo = _control_key(UNDO_CANDIDATES, taken | initials)
+    taken |= {undo} if undo else set()
+    spare = [k for k in LABEL_KEYS if k not in taken]
     for label in labels:
         if label not in keys:
-            if not spare:
-                raise ProtolabelError(f"too many labels for keyboard shortcuts: {len(labels)}")
-            keys[label] = spare.pop(0)
-    return keys
+            keys[label] = spare.pop(0) if spare else None
+    return KeyMap({label: keys[label] for label in labels}, skip,
+                  (undo, "Backspace") if undo else ("Backspace",))  # fmt: skip
+
+
+def _control_key(candidates: tuple[str, ...], avoid: set[str]) -> str | None:
+    return next((k for k in candidates if k not in avoid), None)
+
+
+def check_custom_keys(labels: list[str], custom: dict[str, str]) -> dict[str, str]:
+    """The project's own label keys, checked: each one printable character (stored in lower
+    case), used once, for a label of the set; Backspace stays Undo's. Empty keys are dropped."""
+    out: dict[str, str] = {}
+    seen: dict[str, str] = {}
+    for label, raw in custom.items():
+        key = (raw or "").strip().lower()
+        if not key:
+            continue
+        if label not in labels:
+            raise ProtolabelError(f"label {label!r} is not in the label set")
+        if len(key) != 1 or not key.isprintable():
+            raise ProtolabelError(f"the key for {label!r} must be one character, got {raw!r}")
+        if key in seen:
+            raise ProtolabelError(f"key {key!r} is given to both {seen[key]!r} and {label!r}")
+        seen[key] = label
+        out[label] = key
+    return out
 
 
 @dataclass(frozen=True)
@@ -281,9 +329,9 @@ def card_payload(
     content) go without it."""
     with store.read() as s:
         p = queries.get_project(s, project)
-        labels, kind = list(p.labels), p.data_kind
+        labels, kind, custom = list(p.labels), p.data_kind, dict(p.keys or {})
     progress = session.progress(store, project)
-    keys = keymap(labels)
+    keys = keymap(labels, custom)
     newest = progress.model_version or 0
     out_items = []
     for it, hint in zip(items, suggestions(store, project, items), strict=True):
@@ -305,9 +353,9 @@ def card_payload(
         "project": project,
         "seq": seq,
         "kind": kind,
-        "labels": [{"label": label, "key": keys[label]} for label in labels],
-        "skip_key": SKIP_KEY,
-        "undo_keys": list(UNDO_KEYS),
+        "labels": [{"label": label, "key": keys.labels[label]} for label in labels],
+        "skip_key": keys.skip,
+        "undo_keys": list(keys.undo),
         "items": out_items,
         "acked": acked,
         "refused": [{"id": i, "reason": why} for i, why in refused or []],

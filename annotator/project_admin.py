@@ -45,6 +45,7 @@ from annotator.io.readers import (
     one_line,
 )
 from annotator.io.roles import Roles, infer_roles
+from annotator.labelling import check_custom_keys
 from annotator.store import queries
 from annotator.store.db import Store
 from annotator.store.models import Adjudication, Annotation, Item, Project
@@ -509,6 +510,8 @@ def rename_label(
                 f"(to join {old!r} into it, merge the two)"
             )
         project.labels = [name if label == old else label for label in project.labels]
+        if project.keys and old in project.keys:
+            project.keys = {name if k == old else k: v for k, v in project.keys.items()}
         guides = dict(project.guidelines or {})
         if old in guides:
             guides[name] = guides.pop(old)
@@ -538,6 +541,8 @@ def merge_labels(
                 "needs at least 2 (add a label first)"
             )
         project.labels = [label for label in project.labels if label != source]
+        if project.keys and source in project.keys:
+            project.keys = {k: v for k, v in project.keys.items() if k != source}
         guides = dict(project.guidelines or {})
         if source in guides:
             merged = guides.pop(source)
@@ -573,6 +578,26 @@ def _relabel(session, project_id: int, old: str, new: str) -> int:
         .values(ground_truth=new)
     )
     return int(moved or 0)
+
+
+def custom_keys(store: Store, project_name: str) -> dict[str, str]:
+    """The label card's keys an owner chose (label -> key)."""
+    with store.read() as session:
+        return dict(queries.get_project(session, project_name).keys or {})
+
+
+def set_keys(
+    store: Store, project_name: str, keys: dict[str, str], *, who: Identity | None = None
+) -> dict[str, str]:
+    """Choose the label card's key per label (label -> one character; empty: the default).
+    Returns the keys stored; Skip and Undo then take keys no label has."""
+    with store.write() as session:
+        project = queries.get_project(session, project_name)
+        require(store, session, project, who, "owner", "change the label set")
+        checked = check_custom_keys(list(project.labels), keys)
+        project.keys = checked or None
+        queries.log_event(session, project.id, "keys", keys=checked)
+        return checked
 
 
 # --------------------------------------------------------------------------------------------

@@ -331,6 +331,11 @@ def _v10(op: Operations) -> None:
     )
 
 
+def _v11(op: Operations) -> None:
+    """The label card's keys an owner chose per label."""
+    op.add_column("projects", sa.Column("keys", _json(), nullable=True))
+
+
 MIGRATIONS: dict[int, Callable[[Operations], None]] = {
     1: _v1,
     2: _v2,
@@ -342,6 +347,7 @@ MIGRATIONS: dict[int, Callable[[Operations], None]] = {
     8: _v8,
     9: _v9,
     10: _v10,
+    11: _v11,
 }
 assert max(MIGRATIONS) == SCHEMA_VERSION, "add a migration for every schema version"
 

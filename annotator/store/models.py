@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
@@ -104,6 +104,8 @@ class Project(Base):
     overlap: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # Added in schema version 7: refine the prototypes with unlabelled items at each retrain.
     semi_supervised: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    # The label card's keys the owner chose, label -> key (schema version 11; None: defaults).
+    keys: Mapped[dict[str, Any] | None] = mapped_column()
 
     items: Mapped[list[Item]] = relationship(
         back_populates="project", cascade="all, delete-orphan", passive_deletes=True

@@ -10,6 +10,7 @@
 // - The counters follow each press at once: the server's counts plus the unacknowledged events.
 const HISTORY = 20;
 const CACHE_LIMIT = 300;
+const PICKER_SHOWN = 10;  // labels the search lists at once
 
 function randomId() {
   const raw = crypto.randomUUID ? crypto.randomUUID() : `${Math.random()}${Date.now()}`;
@@ -197,6 +198,17 @@ export default function (component) {
     return node;
   }
 
+  // E-mail-like header lines ("From: ...", "Subject: ...") before the first blank line are
+  // shown small and grey above the body, which is what people read to decide.
+  const HEADER = /^[A-Za-z][A-Za-z-]{1,30}:[ \t]/;
+  function splitHeaders(text) {
+    const lines = text.split(/\r?\n/);
+    let n = 0;
+    while (n < lines.length && n < 30 && HEADER.test(lines[n])) n++;
+    if (n < 2 || (n < lines.length && lines[n].trim() !== "")) return { headers: "", body: text };
+    return { headers: lines.slice(0, n).join("\n"), body: lines.slice(n + 1).join("\n") };
+  }
+
   function renderItem(item) {
     const box = el("div", "pl-item");
     box.setAttribute("data-testid", "pl-item");
@@ -208,7 +220,10 @@ export default function (component) {
       img.onload = () => { if (img.naturalWidth > 64) img.classList.add("pl-photo"); };
       box.appendChild(img);
     } else if (item.text !== undefined) {
-      box.appendChild(el("div", "pl-text", item.text));
+      box.classList.add("pl-textbox");  // bounded height, scrolls: the buttons stay in view
+      const { headers, body } = splitHeaders(item.text);
+      if (headers) box.appendChild(el("div", "pl-headers", headers));
+      box.appendChild(el("div", "pl-text", body));
     } else {
       const table = el("table", "pl-table");
       for (const [name, value] of item.features || []) {
@@ -289,7 +304,7 @@ export default function (component) {
   function button(text, key, onClick, cls) {
     const b = el("button", cls, text);
     b.type = "button";
-    b.appendChild(el("kbd", null, key));
+    if (key) b.appendChild(el("kbd", null, key === "Backspace" ? "⌫" : key));
     b.addEventListener("click", (ev) => { ev.preventDefault(); onClick(); });
     return b;
   }
@@ -323,32 +338,109 @@ export default function (component) {
       note.setAttribute("data-testid", "pl-notice");
       card.appendChild(note);
     }
-    const buttons = el("div", "pl-buttons");
-    for (const { label, key } of s.data.labels || []) {
+    // Skip and Undo first, then the search (labels beyond the keys), then the labels: with
+    // many labels their buttons scroll in a strip of bounded height, all of it in view.
+    const controls = el("div", "pl-buttons pl-controls");
+    controls.appendChild(button("Skip", s.data.skip_key, () => decide("skip")));
+    controls.appendChild(button("Undo", (s.data.undo_keys || ["Backspace"])[0], undo));
+    card.appendChild(controls);
+    const labels = s.data.labels || [];
+    const buttons = el("div", labels.length > 12 ? "pl-buttons pl-labels pl-many" : "pl-buttons pl-labels");
+    for (const { label, key } of labels) {
+      if (!key) continue;  // beyond the keys: found by typing (the search)
       const cls = item && item.suggestion === label ? "pl-suggested" : "";
       buttons.appendChild(button(label, key, () => decide("label", label), cls));
     }
-    buttons.appendChild(button("Skip", s.data.skip_key || "s", () => decide("skip")));
-    buttons.appendChild(button("Undo", "z", undo));
-    card.appendChild(buttons);
     if (!s.host || !s.host.isConnected) {
       // our own host element: the root also holds the component's <style>, keep it
       s.host = document.createElement("div");
+      s.cardSlot = el("div");
+      s.pickerSlot = el("div");
+      s.labelSlot = el("div");
+      s.host.append(s.cardSlot, s.pickerSlot, s.labelSlot);
       root.appendChild(s.host);
     }
-    s.host.replaceChildren(card);
+    s.cardSlot.replaceChildren(card);
+    // The search lives beside the card and is never re-created, so what is typed in it and
+    // its focus survive the refreshes.
+    if (labels.some((l) => !l.key)) {
+      const picker = ensurePicker();
+      if (picker.box.parentNode !== s.pickerSlot) s.pickerSlot.replaceChildren(picker.box);
+      fillPicker();
+    } else {
+      s.pickerSlot.replaceChildren();
+    }
+    s.labelSlot.replaceChildren(buttons);
+  }
+
+  // Labels by name: those starting with what was typed first, then those containing it.
+  function matches(query) {
+    const q = query.trim().toLowerCase();
+    if (!q) return [];
+    const starts = [];
+    const within = [];
+    for (const l of s.data.labels || []) {
+      const name = l.label.toLowerCase();
+      if (name.startsWith(q)) starts.push(l);
+      else if (within.length < PICKER_SHOWN && name.includes(q)) within.push(l);
+      if (starts.length >= PICKER_SHOWN) break;
+    }
+    return starts.concat(within).slice(0, PICKER_SHOWN);
+  }
+
+  function ensurePicker() {
+    if (s.picker) return s.picker;
+    const box = el("div", "pl-picker");
+    const input = el("input", "pl-search");
+    input.type = "search";
+    input.placeholder = `${(s.data.labels || []).length} labels: type a name, Enter picks the first (/ comes here)`;
+    input.setAttribute("data-testid", "pl-search");
+    input.setAttribute("aria-label", "Find a label");
+    const list = el("div", "pl-buttons pl-matches");
+    input.addEventListener("input", () => fillPicker());
+    input.addEventListener("keydown", (ev) => {
+      if (ev.key === "Enter") {
+        const found = matches(input.value);
+        if (found.length) pick(found[0].label);
+        ev.preventDefault();
+      } else if (ev.key === "Escape") {
+        input.blur();
+        ev.preventDefault();
+      }
+    });
+    box.appendChild(input);
+    box.appendChild(list);
+    s.picker = { box, input, list, shown: null };
+    return s.picker;
+  }
+
+  function fillPicker() {
+    const { input, list } = s.picker;
+    const found = matches(input.value);
+    const shown = found.map((l) => l.label).join("\u0000");
+    if (shown === s.picker.shown) return;  // unchanged: keep the nodes (no flicker)
+    s.picker.shown = shown;
+    list.replaceChildren(...found.map((l) => button(l.label, l.key, () => pick(l.label), "")));
+  }
+
+  function pick(label) {
+    s.picker.input.value = "";
+    fillPicker();
+    decide("label", label);
   }
 
   function onKey(ev) {
     if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.repeat) return;
-    const t = ev.target;
+    // the element typed in, even inside the component's shadow root (ev.target is the host)
+    const t = (ev.composedPath && ev.composedPath()[0]) || ev.target;
     const tag = t && t.tagName ? t.tagName.toLowerCase() : "";
     if (tag === "input" || tag === "textarea" || tag === "select" || (t && t.isContentEditable)) return;
     const key = ev.key.length === 1 ? ev.key.toLowerCase() : ev.key;
-    const hit = (s.data.labels || []).find((l) => l.key === key);
+    const hit = (s.data.labels || []).find((l) => l.key && l.key === key);
     if (hit) decide("label", hit.label);
-    else if (key === (s.data.skip_key || "s")) decide("skip");
-    else if ((s.data.undo_keys || ["z", "Backspace"]).includes(key)) undo();
+    else if (s.data.skip_key && key === s.data.skip_key) decide("skip");
+    else if ((s.data.undo_keys || ["Backspace"]).includes(key)) undo();
+    else if (key === "/" && s.picker && s.picker.box.isConnected) s.picker.input.focus();
     else return;
     ev.preventDefault();
     ev.stopPropagation();

@@ -15,8 +15,8 @@ from annotator.config import Settings
 from annotator.services import ImportOptions
 from annotator.store.db import Store
 from annotator.ui.pages import members as page
-from annotator.ui.pages.labelset import PROJECT_KEY
 from annotator.ui.resources import get_store
+from annotator.ui.state import CURRENT_PROJECT as PROJECT_KEY
 
 
 def _page() -> None:

@@ -15,7 +15,7 @@ import pytest
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
-from annotator import cli, services, session
+from annotator import cli, project_admin, services, session
 from annotator.config import Settings
 from annotator.demo import ensure_demo
 from annotator.store import queries
@@ -221,7 +221,7 @@ def test_add_and_merge_a_class(fresh_db: Path, store: Store) -> None:
     _tiny_project(store)
     _label_round(store, "tiny", _truth(store, "tiny"))
     at = _app("labelset")
-    at.session_state["pl_project"] = "tiny"
+    at.session_state["pl_current_project"] = "tiny"
     at.run()
     assert not at.exception
     at.text_input(key="pl_add_label").input("c").run()
@@ -248,7 +248,7 @@ def test_add_and_merge_a_class(fresh_db: Path, store: Store) -> None:
 def test_guideline_with_examples_shows_on_the_label_page(fresh_db: Path, store: Store) -> None:
     _tiny_project(store)
     at = _app("labelset")
-    at.session_state["pl_project"] = "tiny"
+    at.session_state["pl_current_project"] = "tiny"
     at.run()
     at.selectbox(key="pl_guide_label").select("b").run()
     at.text_area(key="pl_guide_text_b").input("Shifted *up* <b>by three</b>")
@@ -256,7 +256,7 @@ def test_guideline_with_examples_shows_on_the_label_page(fresh_db: Path, store: 
     at.button[-1].click().run()  # the form's Save
     assert not at.exception
     label = AppTest.from_file(str(Path(__file__).with_name("label_app.py")), default_timeout=120)
-    label.session_state["pl_project"] = "tiny"
+    label.session_state["pl_current_project"] = "tiny"
     label.run()
     assert not label.exception
     texts = [t.value for t in label.text]
@@ -273,7 +273,7 @@ def test_model_page_after_two_rounds(fresh_db: Path, store: Store) -> None:
     _label_round(store, "tiny", truth)
     _label_round(store, "tiny", truth)
     at = _app("model")
-    at.session_state["pl_project"] = "tiny"
+    at.session_state["pl_current_project"] = "tiny"
     at.run()
     assert not at.exception, at.exception
     assert "needs 4" in at.info[0].value  # 2 versions: too early for advice
@@ -293,7 +293,7 @@ def test_model_page_after_two_rounds(fresh_db: Path, store: Store) -> None:
 def test_model_page_without_labels_says_why(fresh_db: Path, store: Store) -> None:
     _tiny_project(store)
     at = _app("model")
-    at.session_state["pl_project"] = "tiny"
+    at.session_state["pl_current_project"] = "tiny"
     at.run()
     assert not at.exception
     assert at.info[0].value.startswith("No model yet")
@@ -329,7 +329,7 @@ def test_each_export_format_downloads_and_parses(
     _tiny_project(store)
     _label_round(store, "tiny", _truth(store, "tiny"))
     at = _app("export")
-    at.session_state["pl_project"] = "tiny"
+    at.session_state["pl_current_project"] = "tiny"
     at.run()
     at.radio(key="pl_export_format").set_value(fmt).run()
     assert not at.exception, at.exception
@@ -363,7 +363,7 @@ def test_image_project_exports_csv_as_zip_with_images(
     for it in queue:
         session.submit(store, "digits", it.item_id, "3", annotator="t", owner="o")
     at = _app("export")
-    at.session_state["pl_project"] = "digits"
+    at.session_state["pl_current_project"] = "digits"
     at.run()
     assert not at.exception
     archive = zipfile.ZipFile(io.BytesIO(served["digits_labelled.csv.zip"]))
@@ -384,3 +384,26 @@ def test_import_errors_in_the_browser_name_the_forms_fields(fresh_db: Path, stor
     assert "column 'zz' (the \"Feature columns\" field) not found" in message
     assert "--" not in message  # no command-line flag in the browser
     assert "nums" not in [p.name for p in services.list_projects(store)]
+
+
+def test_every_page_opens_on_the_tabs_project_or_the_one_in_the_url(
+    fresh_db: Path, store: Store
+) -> None:
+    csv = "text,label\n" + "".join(f"t{i},{'ab'[i % 2]}\n" for i in range(6))
+    for name in ("alpha", "zulu"):
+        project_admin.import_upload(store, f"{name}.csv", csv.encode(), name,
+                                    services.ImportOptions())  # fmt: skip
+    (item,) = session.claim_next(store, "zulu", "me", n=1)
+    session.submit(store, "zulu", item.item_id, "a", annotator="me", owner="me")
+    for page in ("labelset", "model", "review", "export", "members"):  # a new tab: most recent
+        at = _app(page).run()
+        assert not at.exception
+        assert at.sidebar.selectbox(key="pl_project").value == "zulu", page
+        assert at.query_params["project"] in ("zulu", ["zulu"])
+    at = _app("labelset")
+    at.query_params["project"] = "alpha"  # a link to a project
+    at.run()
+    assert at.sidebar.selectbox(key="pl_project").value == "alpha"
+    at.sidebar.selectbox(key="pl_project").select("digits").run()  # the person's own choice
+    assert at.session_state["pl_current_project"] == "digits"
+    assert at.query_params["project"] in ("digits", ["digits"])

@@ -13,7 +13,7 @@ from annotator import review, services
 from annotator.config import Settings
 from annotator.services import ImportOptions
 from annotator.store.db import Store
-from annotator.ui.pages.labelset import PROJECT_KEY
+from annotator.ui.state import CURRENT_PROJECT as PROJECT_KEY
 
 
 def _page() -> None:

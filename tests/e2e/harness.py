@@ -115,10 +115,13 @@ def enter_name(page, name: str) -> None:
     field.press("Enter")
 
 
-def open_label_page(page, url: str, name: str = "alice", *, click: bool = True) -> None:
-    """Open /label, enter the annotator's name, wait for the first item; then, unless
-    ``click`` is false, click the page heading (as a careful person would before a key)."""
-    page.goto(url + "/label")
+def open_label_page(
+    page, url: str, name: str = "alice", *, click: bool = True, path: str = "/label"
+) -> None:
+    """Open ``url`` + ``path`` (the Label page), enter the annotator's name, wait for the
+    first item; then, unless ``click`` is false, click the page heading (as a careful person
+    would before a key)."""
+    page.goto(url + path)
     enter_name(page, name)
     page.wait_for_selector("[data-testid=pl-item]", timeout=60_000)
     if click:

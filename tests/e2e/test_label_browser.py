@@ -215,8 +215,9 @@ def test_item_text_and_names_render_as_text(tmp_path, browser_page) -> None:
             _wait_shown(page, item, changed=True)
             texts.append(card.inner_text())
         assert any(html in t for t in texts)
-        assert card.locator("b, img, i").count() == 0
-        assert "<i>a</i>" in card.inner_text()
+        buttons = page.locator(".pl-labels")  # beside the card, outside its re-rendered part
+        assert card.locator("b, img, i").count() == 0 and buttons.locator("b, img, i").count() == 0
+        assert "<i>a</i>" in buttons.inner_text()
         assert page.locator("h1").first.inner_text().startswith("Label · **<u>x</u>**")
     finally:
         stop_server(srv)
@@ -320,3 +321,55 @@ def test_presses_made_offline_are_kept_per_annotator_and_saved_after_a_reload(
     assert [(d[0], d[1], d[2]) for d in _decisions(server.db)] == [
         (item, key, "erin") for item, key in pressed
     ]
+
+
+def _many_labels_db(tmp_path: Path) -> Path:
+    """Two text projects of long e-mails: 80 classes and 1,000 classes."""
+    import pandas as pd
+
+    from annotator import services
+    from annotator.config import Settings
+    from annotator.store.db import Store
+
+    db = tmp_path / "many.db"
+    body = "Hello team,\n\n" + "The invoice for last month is missing a line. " * 110  # ~5 KB
+    mail = "From: ann@example.com\nTo: help@example.com\nSubject: invoice {i}\n\n" + body
+    store = Store.open(Settings.from_env(str(db)))
+    for name, n in (("eighty", 80), ("thousand", 1000)):
+        path = tmp_path / f"{name}.csv"
+        labels = [f"class {k:04d}" for k in range(n)]
+        pd.DataFrame(
+            {"id": [f"m{i}" for i in range(30)], "text": [mail.format(i=i) for i in range(30)]}
+        ).to_csv(path, index=False)
+        services.import_path(store, path, name, services.ImportOptions(labels=labels))
+    store.dispose()
+    return db
+
+
+def test_long_texts_and_more_labels_than_keys_at_1280_by_720(tmp_path, browser_page) -> None:
+    """A 5 KB e-mail leaves the buttons in view; labels beyond the keys are found by typing
+    their name (80 and 1,000 classes); what is picked is what the database holds."""
+    db = _many_labels_db(tmp_path)
+    srv = start_server(db, tmp_path / "many.log")
+    try:
+        page = browser_page
+        page.set_viewport_size({"width": 1280, "height": 720})
+        for project, wanted in (("eighty", "class 0071"), ("thousand", "class 0777")):
+            open_label_page(page, f"{srv.url}/label?project={project}", path="")
+            expect(page.locator("h1").first).to_contain_text(f"Label · {project}")
+            expect(page.locator(".pl-headers")).to_contain_text("Subject: invoice")
+            skip = page.locator("[data-testid=pl-card] .pl-buttons button", has_text="Skip")
+            expect(skip).to_be_in_viewport()  # the text scrolls in its box, the keys stay
+            expect(page.locator(".pl-labels button").first).to_be_in_viewport()
+            item = _shown(page)
+            page.keyboard.press("/")  # to the search, then type and press Enter
+            page.keyboard.type(wanted.split()[-1])
+            expect(page.locator(".pl-matches button").first).to_have_text(wanted)
+            page.keyboard.press("Enter")
+            _wait_shown(page, item, changed=True)
+            _wait_for(lambda item=item, wanted=wanted: (item, wanted, "alice", 0)
+                      in _decisions(db), what=f"{wanted} in the database")  # fmt: skip
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / f"label-{project}-1280x720.png"))
+    finally:
+        stop_server(srv)

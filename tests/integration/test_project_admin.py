@@ -357,3 +357,33 @@ def test_download_is_the_cli_export(store: Store, tmp_path: Path, fmt: str) -> N
         )
     else:
         assert download.data == out.read_bytes()
+
+
+# --------------------------------------------------------------------------------------------
+# The label card's keys
+
+
+def test_owner_keys_reach_the_card_follow_renames_and_bad_keys_write_nothing(
+    store: Store,
+) -> None:
+    from annotator import labelling
+
+    data = CSV.replace(",a\n", ",billing\n").replace(",b\n", ",support\n").encode()
+    project_admin.import_upload(store, "k.csv", data, "k", _opts())
+    payload = labelling.card_payload(store, "k", [], acked=[])
+    assert payload["labels"] == [{"label": "billing", "key": "1"}, {"label": "support", "key": "2"}]
+    assert payload["skip_key"] == "x"  # "s" starts "support"
+    assert project_admin.set_keys(store, "k", {"billing": "B", "support": "s"}) == {
+        "billing": "b", "support": "s"}  # fmt: skip
+    payload = labelling.card_payload(store, "k", [], acked=[])
+    assert [x["key"] for x in payload["labels"]] == ["b", "s"] and payload["skip_key"] == "x"
+    before = snapshot(store)
+    with pytest.raises(Exception, match="given to both"):
+        project_admin.set_keys(store, "k", {"billing": "q", "support": "Q"})
+    assert snapshot(store) == before and project_admin.custom_keys(store, "k")["billing"] == "b"
+    project_admin.rename_label(store, "k", "billing", "invoices")
+    assert project_admin.custom_keys(store, "k") == {"invoices": "b", "support": "s"}
+    project_admin.add_label(store, "k", "other")
+    project_admin.merge_labels(store, "k", "support", "other")
+    assert project_admin.custom_keys(store, "k") == {"invoices": "b"}
+    assert _events(store, "keys")[0]["keys"] == {"billing": "b", "support": "s"}

@@ -10,7 +10,7 @@ import streamlit as st
 from annotator import labelling, services, session, teams
 from annotator.errors import DatabaseUnavailableError, ProtolabelError
 from annotator.store import queries
-from annotator.ui import auth
+from annotator.ui import auth, state
 from annotator.ui.auth import NAME_KEY
 from annotator.ui.card import CARD_KEY, label_card
 from annotator.ui.pages.labelset import guides_panel
@@ -20,7 +20,6 @@ from annotator.ui.text import escape_markdown
 DONE_KEY = "pl_done_events"
 TAB_SYNC_KEY = "pl_tab_sync"
 ANNOTATOR_KEY = NAME_KEY
-PROJECT_KEY = "pl_project"
 #: The card refreshes this often on its own (counters, leases, a retrain's new items).
 REFRESH_SECONDS = 2.0
 
@@ -33,11 +32,8 @@ def _init_state() -> None:
 
 
 def _sidebar(store, projects: list[str]) -> tuple[str, teams.Identity | None]:
+    project = state.choose_project(store, projects)
     with st.sidebar:
-        if PROJECT_KEY not in st.session_state or st.session_state[PROJECT_KEY] not in projects:
-            recent = session.most_recent_project(store)
-            st.session_state[PROJECT_KEY] = recent if recent in projects else projects[0]
-        project = st.selectbox("Project", projects, key=PROJECT_KEY)
         who = auth.sidebar_identity()
         role = teams.role_in(store, project, who.name) if who and who.authenticated else None
         if role is not None:

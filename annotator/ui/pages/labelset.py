@@ -7,13 +7,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from annotator import project_admin, services
+from annotator import labelling, project_admin, services
 from annotator.errors import ProtolabelError
-from annotator.ui import auth
+from annotator.ui import auth, state
 from annotator.ui.resources import get_store
 from annotator.ui.text import escape_markdown
-
-PROJECT_KEY = "pl_project"  # shared with the Label page: the project being worked on
 
 
 def choose_project(store, role: str = "annotator") -> str | None:
@@ -33,9 +31,7 @@ def choose_project(store, role: str = "annotator") -> str | None:
         else:
             st.info("No projects yet: create one on the Projects page.")
         return None
-    if st.session_state.get(PROJECT_KEY) not in names:
-        st.session_state[PROJECT_KEY] = names[0]
-    return st.sidebar.selectbox("Project", names, key=PROJECT_KEY)
+    return state.choose_project(store, names)
 
 
 def show_example(example: project_admin.Example) -> None:
@@ -79,6 +75,24 @@ def _act(action, message: str) -> None:
         return
     st.session_state["pl_labelset_flash"] = message.format(result=result)
     st.rerun()
+
+
+def _keys_section(store, project: str, labels: list[str], who) -> None:
+    st.subheader("Keys")
+    current = labelling.keymap(labels, project_admin.custom_keys(store, project))
+    st.caption(
+        f"The key for each label on the Label page (one character; empty: the default). Skip is "
+        f"{current.skip or 'a click'}, Undo {' or '.join(current.undo)}: they never take a key "
+        "that starts a label. Labels beyond the keys are found by typing their name."
+    )
+    frame = pd.DataFrame({"label": labels, "key": [current.labels[x] or "" for x in labels]})
+    edited = st.data_editor(
+        frame, key=f"pl_keys_{project}", hide_index=True, disabled=["label"],
+        column_config={"key": st.column_config.TextColumn("key", max_chars=1)},
+    )  # fmt: skip
+    if st.button("Save keys", key="pl_save_keys"):
+        chosen = dict(zip(edited["label"], edited["key"].fillna(""), strict=True))
+        _act(lambda: project_admin.set_keys(store, project, chosen, who=who), "Saved the keys")
 
 
 def main() -> None:
@@ -136,6 +150,7 @@ def main() -> None:
         if st.button("Merge", key="pl_merge", disabled=target is None):
             _act(lambda: project_admin.merge_labels(store, project, source, target, who=who),
                  "Merged; {result} annotations moved")  # fmt: skip
+    _keys_section(store, project, labels, who)
     st.subheader("Guideline and examples")
     label = st.selectbox("Class", labels, key="pl_guide_label")
     current = next(g for g in guides if g.label == label)

@@ -12,14 +12,13 @@ from annotator import project_admin, services
 from annotator.errors import ProtolabelError
 from annotator.io.featurizers import FEATURIZERS
 from annotator.teams import Identity
-from annotator.ui import auth
+from annotator.ui import auth, state
 from annotator.ui.resources import get_store
 from annotator.ui.text import escape_markdown
 
 NONE = "(none)"
 UPLOAD, SERVER = "Upload a file", "Server path"
 UPLOAD_TYPES = ["csv", "tsv", "jsonl", "ndjson", "gz", "parquet", "npz", "npy", "zip"]
-LABEL_PROJECT_KEY = "pl_project"  # the Label page's project selector
 FORM_KEY = "pl_import_form"  # the import form's number: a new one (all fields reset) per import
 FILE_KEY = "pl_import_file"  # the file the form is for: its column fields start from its guess
 FLASH_KEY = "pl_import_flash"
@@ -213,7 +212,7 @@ def _featurizing(bar):
 
 
 def _open(name: str) -> None:
-    st.session_state[LABEL_PROJECT_KEY] = name
+    state.set_project(name)
 
 
 def manage_section(

@@ -83,6 +83,8 @@ def saved_runs(store: Store, who: teams.Identity | None) -> list[dict[str, Any]]
     """The stored comparisons ``who`` may see (``simulation.list_saved``): runs on bundled
     data, and where a login is required, replays only of projects they review or own."""
     runs = simulation.list_saved(store)
+    for number, run in enumerate(sorted(runs, key=lambda r: r["id"]), start=1):
+        run["number"] = number  # per database, from 1 (the event id counts every event)
     if not store.settings.login_required:
         return runs
     if who is None or not (who.authenticated or who.operator):
@@ -118,7 +120,26 @@ def summary_table(results: dict[str, Any]) -> pd.DataFrame:
                 "seeds": s.get("n"),
             }
         )
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    # "—" where a value does not apply (random against itself, say): text columns, since a
+    # table column holds one type
+    for column, shown in (
+        ("labels to random's final accuracy", "{:.0f}"),
+        ("p vs random", "{:.3f}"),
+    ):
+        if column in frame:
+            frame[column] = [
+                NOT_APPLICABLE if _missing(v) else shown.format(v) for v in frame[column]
+            ]
+    return frame
+
+
+#: Shown in a table cell whose value does not apply.
+NOT_APPLICABLE = "—"
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
 
 
 def curves_frame(results: dict[str, Any]) -> pd.DataFrame:

@@ -30,6 +30,10 @@ def test_compare_runs_in_background_and_shows_results(fresh_db: Path) -> None:
     assert table["AULC"].between(0, 1).all()
     shown = at.selectbox[-1].format_func(at.selectbox[-1].value)
     assert "demo:digits" in shown and "protonet, semi-supervised" in shown
+    assert shown.startswith("#1 ")  # the first comparison of this database, whatever its id
+    assert table["p vs random"].tolist()[0] == "—"  # random against itself: does not apply
+    spec = at.get("vega_lite_chart")[0].proto.spec
+    assert '"#4e79a7"' in spec and '"#f28e2b"' in spec  # Tableau 10: blue, then orange
 
 
 def test_bad_config_is_refused_at_once(fresh_db: Path) -> None:

@@ -71,9 +71,12 @@ def _progress() -> None:
 
 def _show(results: dict) -> None:
     frame = compare.curves_frame(results)
-    base = alt.Chart(frame).encode(
-        x=alt.X("labels:Q", title="labels"), color=alt.Color("strategy:N", title="strategy")
-    )
+    strategies = list(results["summary"])  # fixed colours, in the run's order
+    colour = alt.Color(
+        "strategy:N", title="strategy",
+        scale=alt.Scale(domain=strategies, range=list(simulation.COLOURS[: len(strategies)])),
+    )  # fmt: skip
+    base = alt.Chart(frame).encode(x=alt.X("labels:Q", title="labels"), color=colour)
     band = base.mark_area(opacity=0.15).encode(y="low:Q", y2="high:Q")
     line = base.mark_line(point=True).encode(
         y=alt.Y("mean:Q", title="test accuracy", scale=alt.Scale(zero=False)),
@@ -121,9 +124,8 @@ def main() -> None:
     ids = [s["id"] for s in saved]
     shown = st.session_state.get(SHOWN_KEY)
     label = {
-        s[
-            "id"
-        ]: f"#{s['id']} {s['data']} · {', '.join(s['strategies'])} · {s['learner']} · {s['created_at']:%Y-%m-%d %H:%M}"
+        s["id"]: f"#{s['number']} {s['data']} · {', '.join(s['strategies'])} · {s['learner']} · "
+        f"{s['created_at']:%Y-%m-%d %H:%M}"
         for s in saved
     }
     choice = st.selectbox(

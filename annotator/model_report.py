@@ -140,6 +140,20 @@ class ModelReport:
     stop_set_size: int
 
 
+def _more_labels_needed(rare: np.ndarray) -> str:
+    """What unlocks the estimate when some classes have a single label."""
+    names = ", ".join(repr(str(c)) for c in rare[:5]) + (", ..." if len(rare) > 5 else "")
+    if len(rare) == 1:
+        return (
+            f"class {names} has only 1 label and cross-validation needs 2 per class: "
+            f"1 more {names} label gives an estimate"
+        )
+    return (
+        f"{len(rare)} classes have only 1 label ({names}) and cross-validation needs 2 per "
+        f"class: {len(rare)} more labels, one for each, give an estimate"
+    )
+
+
 def cross_validated(
     features: np.ndarray,
     labels: np.ndarray,
@@ -165,10 +179,7 @@ def cross_validated(
         return Estimate(None, None, 0, n, "needs labels in at least 2 classes")
     k = int(min(MAX_CV_FOLDS, counts.min()))
     if k < 2:
-        rare = str(classes[counts.argmin()])
-        return Estimate(
-            None, None, 0, n, f"class {rare!r} has only 1 label; cross-validation needs 2 per class"
-        )
+        return Estimate(None, None, 0, n, _more_labels_needed(classes[counts < 2]))
     predicted = np.empty(n, dtype=object)
     scores = []
     folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)

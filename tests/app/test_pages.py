@@ -297,7 +297,12 @@ def test_model_page_without_labels_says_why(fresh_db: Path, store: Store) -> Non
     at.run()
     assert not at.exception
     assert at.info[0].value.startswith("No model yet")
-    assert "needs labels in at least 2 classes" in at.caption[1].value
+    captions = [c.value for c in at.caption]
+    assert any("needs labels in at least 2 classes" in c for c in captions)
+    assert any("appears after the second retrain" in c for c in captions)  # what to do next
+    assert any(c.startswith("No labels yet: label on the Label page") for c in captions)
+    assert not at.get("vega_lite_chart")  # no empty chart with a "0.000000" axis
+    assert "Should you keep labelling?" in at.markdown[0].value
 
 
 # --------------------------------------------------------------------------------------------

@@ -341,6 +341,10 @@ def test_estimate_is_none_with_a_class_of_one_label(store: Store) -> None:
     features = np.arange(10, dtype=float).reshape(5, 2)
     est = model_report.cross_validated(features, np.array(["a", "a", "b", "b", "c"]))
     assert est.accuracy is None and "'c' has only 1 label" in est.reason
+    assert est.reason.endswith("1 more 'c' label gives an estimate")
+    est = model_report.cross_validated(features, np.array(["a", "a", "b", "c", "d"]))
+    assert "3 classes have only 1 label ('b', 'c', 'd')" in est.reason
+    assert est.reason.endswith("3 more labels, one for each, give an estimate")
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])

@@ -29,16 +29,27 @@ def main() -> None:
 
     st.subheader("Stopping advice")
     (st.success if advice.stop else st.info)(advice.sentence)
+    st.markdown(
+        "Should you keep labelling? Each new model predicts the same sample of unlabelled "
+        "items as the model before it; once the two agree almost completely for a few "
+        "retrains in a row, more labels are unlikely to change the model much."
+    )
     if advice.kappas:
         st.altair_chart(
             charts.kappa_curve(advice.versions, advice.kappas, advice.threshold),
             width="stretch",
         )
+    else:
+        st.caption(
+            "The agreement curve appears after the second retrain: label a few rounds on the "
+            "Label page."
+        )
     st.caption(
         f"Stabilizing predictions (Bloodgood & Vijay-Shanker 2009): Cohen's kappa between each "
         f"model version's predictions and the previous version's on a fixed stop set of "
         f"{report.stop_set_size} items chosen once from the unlabelled pool (no labels needed). "
-        f"Stop once kappa \u2265 {advice.threshold} for {advice.window} retrains in a row."
+        f"Stop once kappa \u2265 {advice.threshold} for {advice.window} retrains in a row "
+        f"(kappa: agreement beyond chance; 1 is identical predictions, 0 no better than chance)."
     )
 
     st.subheader("Accuracy (estimate)")
@@ -61,7 +72,10 @@ def main() -> None:
     left, right = st.columns(2)
     with left:
         st.subheader("Labels per class")
-        st.altair_chart(charts.class_counts(report.class_counts), width="stretch")
+        if report.class_counts.empty or not report.class_counts["labelled"].any():
+            st.caption("No labels yet: label on the Label page; the count per class shows here.")
+        else:
+            st.altair_chart(charts.class_counts(report.class_counts), width="stretch")
     with right:
         st.subheader("Confusion (cross-validated)")
         if estimate.confusion is not None:

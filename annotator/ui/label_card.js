@@ -279,7 +279,8 @@ export default function (component) {
     const why = item.score === null || item.score === undefined
       ? `chosen by ${item.strategy}` : `chosen by ${item.strategy} (score ${item.score})`;
     const model = item.model_version ? `model v${item.model_version}` : "no model yet";
-    meta.appendChild(el("span", null, `Round ${item.round} · ${why} · ${model}`));
+    // the item's id, as the History panel and the export name it
+    meta.appendChild(el("span", null, `Item ${item.ext} · Round ${item.round} · ${why} · ${model}`));
     if (item.stale) {
       const p = s.data.progress || {};
       const text = p.retrain_pending ? " · chosen while the model retrains"

@@ -26,7 +26,7 @@ FLASH_KEY = "pl_import_flash"
 
 def projects_table(summaries: list[services.ProjectSummary]) -> pd.DataFrame:
     columns = [
-        "project", "kind", "features", "labels", "items", "labelled", "skipped", "remaining",
+        "project", "kind", "features", "classes", "items", "labelled", "skipped", "remaining",
         "archived",
     ]  # fmt: skip
     return pd.DataFrame(
@@ -35,7 +35,7 @@ def projects_table(summaries: list[services.ProjectSummary]) -> pd.DataFrame:
                 "project": p.name,
                 "kind": p.data_kind,
                 "features": p.featurizer,
-                "labels": len(p.labels),
+                "classes": len(p.labels),  # "labels" next to "labelled" read as a count
                 "items": p.items,
                 "labelled": p.labelled,
                 "skipped": p.skipped,

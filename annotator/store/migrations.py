@@ -12,7 +12,6 @@ re-reads the version, so two processes opening the same old database upgrade it 
 
 from __future__ import annotations
 
-import logging
 import secrets
 from collections.abc import Callable
 
@@ -26,9 +25,6 @@ from annotator.errors import DatabaseError
 from annotator.store.models import SCHEMA_VERSION
 
 _PG_LOCK_KEY = 0x70726F746F  # "proto": advisory lock id for migrations
-# Alembic's migration context logs one INFO line per context to the server's log: noise for
-# people running the app, whose own upgrades say nothing unless they fail.
-logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
 
 
 def _ts() -> sa.DateTime:

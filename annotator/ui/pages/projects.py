@@ -195,6 +195,7 @@ def create_section(store, who: Identity | None) -> None:
         f"{summary.feature_dim}-d; labels: {escape_markdown(', '.join(summary.labels))}"
     )
     st.session_state[FLASH_KEY] = message
+    state.set_project(summary.project)  # "Start labelling" and every page open on it
     st.session_state[FORM_KEY] = form + 1  # a fresh, empty form
     st.session_state.pop(FILE_KEY, None)
     st.toast(message, icon=":material/check_circle:")
@@ -220,6 +221,9 @@ def manage_section(
 ) -> None:
     st.subheader("Manage")
     names = [p.name for p in summaries]
+    if st.session_state.get("pl_manage_project") not in names:  # start at the tab's project
+        current = st.session_state.get(state.CURRENT_PROJECT)
+        st.session_state["pl_manage_project"] = current if current in names else names[0]
     name = st.selectbox("Project", names, key="pl_manage_project")
     if name is None:
         return

@@ -40,7 +40,7 @@ from sqlalchemy import Select, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from annotator import services, teams
+from annotator import planning, services, teams
 from annotator.errors import LabelError, NotServedError, ProtolabelError
 from annotator.store import locks, queries
 from annotator.store.db import Store
@@ -72,7 +72,6 @@ HISTORY_LIMIT = 20
 #: The strategies a project can use, the default (auto) first.
 STRATEGY_NAMES = ("auto", *(name for name in NAMES if name != "auto"))
 #: Strategies that need no trained model (used before the first retrain).
-COLD_START = ("typicality", "random")
 
 
 @dataclass(frozen=True)
@@ -1072,11 +1071,8 @@ def _selection_inputs(store: Store, project_name: str):
 
 
 def choose(features, pool, rows, labels, info, seed: int) -> tuple[str, np.ndarray, np.ndarray]:
-    """Run the project's strategy: (strategy used, chosen rows, their scores)."""
-    from strategies import ModelView, get_strategy
-
-    name = info["strategy"]
-    k = min(info["batch_size"], len(pool))
+    """Run the project's strategy (``planning.choose_batch``, as the simulation does):
+    (strategy used, chosen rows, their scores)."""
     rng = np.random.default_rng(
         [seed, info["project_id"], info["next_round"], info["model_version"] or 0]
     )
@@ -1085,20 +1081,12 @@ def choose(features, pool, rows, labels, info, seed: int) -> tuple[str, np.ndarr
         from meta import ProtoNetClassifier
 
         model = ProtoNetClassifier.from_bytes(info["model_state"])
-    label_for = name
-    if model is None and name not in COLD_START:  # no model yet: cold start by typicality
-        name, label_for = "typicality", ("auto:typicality" if name == "auto" else "typicality")
-    params = {"n_classes": len(info["labels"])} if name == "auto" else {}
-    view = ModelView(
-        model, features, train_idx=rows, y_train=labels.astype(str) if len(rows) else None
-    )
-    strategy = get_strategy(name, **params)
-    chosen, scores = strategy.select(k, pool, rows, view, rng)
-    position = {int(r): i for i, r in enumerate(pool)}
-    chosen_scores = np.array([scores[position[int(r)]] for r in chosen], dtype=float)
-    inner = getattr(strategy, "strategy_", None)  # auto records what it delegated to
-    used = f"{name}:{inner.name}" if inner is not None else label_for
-    return used, np.asarray(chosen, dtype=np.int64), chosen_scores
+    choice = planning.choose_batch(
+        info["strategy"], info["batch_size"], features, pool, rows,
+        labels.astype(str) if len(rows) else None, model,
+        n_classes=len(info["labels"]), rng=rng,
+    )  # fmt: skip
+    return choice.strategy, choice.rows, choice.scores
 
 
 def plan_round(store: Store, project_name: str, *, seed: int | None = None) -> int | None:

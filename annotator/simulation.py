@@ -410,11 +410,7 @@ def simulate_run(
     """
     from threadpoolctl import threadpool_limits
 
-    from strategies import get_strategy
-
     oracle = oracle or Oracle(split.y_pool)
-    params = {"n_classes": split.classes.size} if strategy == "auto" else {}
-    chooser = get_strategy(strategy, **params)
     rng = np.random.default_rng([split.seed, zlib.crc32(strategy.encode())])
     labelled = initial_set(split.y_pool, config.init_size, split.seed)
     answers = oracle.label(labelled)
@@ -425,7 +421,7 @@ def simulate_run(
         for point, target in enumerate(round_sizes(config.init_size, config.batch, config.budget)):
             if point:
                 k = target - labelled.size
-                chosen, seconds = _query(chooser, model, split, labelled, answers, k, rng)
+                chosen, seconds = _query(strategy, model, split, labelled, answers, k, rng)
                 labelled = np.concatenate([labelled, chosen])
                 answers = np.concatenate([answers, oracle.label(chosen)])
             previous = model if config.warm_start else None
@@ -438,17 +434,18 @@ def simulate_run(
     return run
 
 
-def _query(chooser, model, split: SeedSplit, labelled, answers, k: int, rng):
-    """``k`` pool positions chosen by the strategy, and the seconds it took."""
-    from strategies import ModelView
+def _query(strategy: str, model, split: SeedSplit, labelled, answers, k: int, rng):
+    """``k`` pool positions chosen as the app's planner chooses them
+    (``planning.choose_batch``), and the seconds it took."""
+    from annotator.planning import choose_batch
 
     pool = np.setdiff1d(np.arange(split.y_pool.size), labelled)
-    view = ModelView(
-        model, split.X_pool, train_idx=labelled, y_train=answers, random_state=split.seed
-    )
     start = time.perf_counter()
-    chosen, _ = chooser.select(k, pool, labelled, view, rng)
-    return chosen, time.perf_counter() - start
+    choice = choose_batch(
+        strategy, k, split.X_pool, pool, labelled, answers, model,
+        n_classes=split.classes.size, rng=rng, random_state=split.seed,
+    )  # fmt: skip
+    return choice.rows, time.perf_counter() - start
 
 
 # ---------------------------------------------------------------------------------------------

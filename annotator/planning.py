@@ -1,0 +1,67 @@
+"""How a round's items are chosen: the one function behind the app's planner (the worker's
+rounds and a tab's claim, ``session.choose``) and the simulation's rounds
+(``simulation.simulate_run``), so a benchmark measures the choice people get.
+
+It runs the named strategy on the pool with the current model; without a model (a new
+project), a strategy that needs one starts cold with typicality (Hacohen et al. 2022), recorded
+as ``typicality`` (``auto:typicality`` for ``auto``). Pure: no database, no Streamlit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Strategies that need no model, so they run as asked on a project's first round.
+COLD_START = ("typicality", "random")
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What ran (``auto:margin``, say), the chosen rows in order and their scores."""
+
+    strategy: str
+    rows: np.ndarray
+    scores: np.ndarray
+
+
+def choose_batch(
+    strategy: str,
+    k: int,
+    features: np.ndarray,
+    pool: np.ndarray,
+    labelled: np.ndarray,
+    answers: np.ndarray | None,
+    model,
+    *,
+    n_classes: int,
+    rng: np.random.Generator,
+    random_state: int = 0,
+) -> Choice:
+    """Choose ``k`` of the ``pool`` rows of ``features`` with ``strategy``.
+
+    ``labelled`` are the rows with a label and ``answers`` their labels (None: none yet);
+    ``model`` the fitted classifier (None before the first one); ``n_classes`` the size of the
+    label set (``auto`` switches from coverage to uncertainty by it); ``random_state`` seeds
+    the model view's resamples (QBC's committee).
+    """
+    from strategies import ModelView, get_strategy
+
+    name, recorded = strategy, strategy
+    if model is None and name not in COLD_START:
+        name = "typicality"
+        recorded = "auto:typicality" if strategy == "auto" else "typicality"
+    params = {"n_classes": n_classes} if name == "auto" else {}
+    view = ModelView(
+        model, features, train_idx=labelled,
+        y_train=answers if answers is not None and len(labelled) else None,
+        random_state=random_state,
+    )  # fmt: skip
+    chooser = get_strategy(name, **params)
+    chosen, scores = chooser.select(min(k, len(pool)), pool, labelled, view, rng)
+    position = {int(r): i for i, r in enumerate(pool)}
+    chosen_scores = np.array([scores[position[int(r)]] for r in chosen], dtype=float)
+    inner = getattr(chooser, "strategy_", None)  # auto records what it delegated to
+    used = f"{name}:{inner.name}" if inner is not None else recorded
+    return Choice(used, np.asarray(chosen, dtype=np.int64), chosen_scores)

@@ -61,6 +61,7 @@ def start(
     def work() -> None:
         try:
             results = simulation.run_simulation(config, jobs=jobs, progress=tick)
+            check_may_simulate(store, config.data, who)  # still allowed minutes later?
             run.saved_id = simulation.save_results(store, results)
             run.results = results
         except Exception as exc:  # noqa: BLE001 - shown on the page, the thread must not die silently

@@ -37,8 +37,10 @@ from annotator.store.db import Store
 
 #: Keys tried in turn for Skip and for Undo: the first that no label has and that starts no
 #: label (someone pressing "s" for "support" must never skip). Backspace always undoes.
-SKIP_CANDIDATES = ("s", "x", "q", "-")
-UNDO_CANDIDATES = ("z", "u", "=")
+SKIP_CANDIDATES = ("s", "x", "q", "-", ".", ";")
+UNDO_CANDIDATES = ("z", "u", "=", ",", "'")
+#: The key that opens the card's search for labels beyond the keys.
+SEARCH_KEY = "/"
 #: Keys given to labels in turn (after one-character labels and the project's own keys).
 LABEL_KEYS = "1234567890" + string.ascii_lowercase
 #: The most events one sync may carry (a card offline for a long while sends them in turns).
@@ -75,11 +77,11 @@ def keymap(labels: list[str], custom: dict[str, str] | None = None) -> KeyMap:
             keys[label] = own
             taken.add(own)
     initials = {label[:1].lower() for label in labels}
-    skip = _control_key(SKIP_CANDIDATES, taken | initials) or _control_key(SKIP_CANDIDATES, taken)
+    skip = _control_key(SKIP_CANDIDATES, taken | initials)  # None: Skip is a click only
     taken |= {skip} if skip else set()
     undo = _control_key(UNDO_CANDIDATES, taken | initials)
     taken |= {undo} if undo else set()
-    spare = [k for k in LABEL_KEYS if k not in taken]
+    spare = [k for k in LABEL_KEYS if k not in taken and k != SEARCH_KEY]
     for label in labels:
         if label not in keys:
             keys[label] = spare.pop(0) if spare else None
@@ -104,6 +106,8 @@ def check_custom_keys(labels: list[str], custom: dict[str, str]) -> dict[str, st
             raise ProtolabelError(f"label {label!r} is not in the label set")
         if len(key) != 1 or not key.isprintable():
             raise ProtolabelError(f"the key for {label!r} must be one character, got {raw!r}")
+        if key == SEARCH_KEY:
+            raise ProtolabelError(f"{SEARCH_KEY!r} opens the card's search; choose another key")
         if key in seen:
             raise ProtolabelError(f"key {key!r} is given to both {seen[key]!r} and {label!r}")
         seen[key] = label

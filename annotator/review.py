@@ -204,10 +204,17 @@ def label_error_candidates(
     max_items: int = MAX_CV_ITEMS,
     max_steps: int = CV_MAX_STEPS,
     seed: int | None = None,
+    who: teams.Identity | None = None,
 ) -> CandidateReport:
-    """Items (not adjudicated) whose final label the out-of-fold model contradicts."""
+    """Items (not adjudicated) whose final label the out-of-fold model contradicts. Where a
+    login is required, ``who`` must be a reviewer or owner (it reads every label, and may
+    rebuild the feature cache)."""
     if not 0.0 < max_given <= 1.0 or not 0.0 <= min_other <= 1.0:
         raise ProtolabelError("thresholds must be probabilities (0 < max_given, min_other <= 1)")
+    if store.settings.login_required:
+        with store.read() as session:
+            project = queries.get_project(session, project_name)
+            teams.require(store, session, project, who, "reviewer", "check the labels")
     started = time.perf_counter()
     seed = store.settings.seed if seed is None else seed
     features = services.load_features(store, project_name)
@@ -497,7 +504,10 @@ def shortcut_keys(labels: list[str]) -> dict[str, str | None]:
     """A keyboard key per label for the adjudication buttons: the label itself when every
     label is one letter or digit (Streamlit reserves C and R), else 1-9 and 0 for the first
     ten labels in order; None for the rest."""
-    single = all(len(lab) == 1 and lab.isalnum() and lab.upper() not in "CR" for lab in labels)
+    single = all(
+        len(lab) == 1 and len(lab.upper()) == 1 and lab.isalnum() and lab.upper() not in "CR"
+        for lab in labels
+    )  # ("ß".upper() is "SS": not a key)
     if single and len({lab.upper() for lab in labels}) == len(labels):
         return {lab: lab.upper() for lab in labels}
     return {lab: (str((i + 1) % 10) if i < 10 else None) for i, lab in enumerate(labels)}

@@ -860,11 +860,24 @@ def relabel(
 
 
 def history(
-    store: Store, project_name: str, *, annotator: str | None = None, limit: int = HISTORY_LIMIT
+    store: Store,
+    project_name: str,
+    *,
+    annotator: str | None = None,
+    limit: int = HISTORY_LIMIT,
+    who: teams.Identity | None = None,
 ) -> list[HistoryEntry]:
-    """The newest decisions still in force, newest first."""
+    """The newest decisions still in force, newest first (``annotator``'s only, if given).
+
+    Where a login is required, ``who`` must be a member, and an annotator sees only their own
+    decisions (others' labels on shared items would bias their own); reviewers see all.
+    """
     with store.read() as session:
         project = queries.get_project(session, project_name)
+        if store.settings.login_required:
+            teams.require(store, session, project, who, "annotator", "see the decisions")
+            if not teams.may(store, session, project, who, "reviewer"):
+                annotator = who.name
         query = (
             select(Annotation, Item.external_id)
             .join(Item, Item.id == Annotation.item_id)

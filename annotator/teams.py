@@ -231,8 +231,10 @@ def role_in(store: Store, project_name: str, user: str) -> str | None:
         return role_of(session, project.id, user)
 
 
-#: OIDC claims tried in order for a logged-in user's name.
-NAME_CLAIMS = ("email", "preferred_username", "name", "sub")
+#: OIDC claims tried in order for a logged-in user's name: the e-mail (unless the provider
+#: says it is unverified), else the subject. Not ``name`` or ``preferred_username``: many
+#: providers let people edit those, and roles are granted to the name.
+NAME_CLAIMS = ("email", "sub")
 
 
 def identity(
@@ -241,8 +243,11 @@ def identity(
     """The labelling identity: from the OIDC claims when logged in, else the typed name
     (trust mode); None when there is neither."""
     if logged_in:
+        found = claims or {}
         for key in NAME_CLAIMS:
-            value = str((claims or {}).get(key) or "").strip()
+            value = str(found.get(key) or "").strip()
+            if key == "email" and found.get("email_verified") is False:
+                continue
             if value:
                 return Identity(value[:200], authenticated=True)
         return None

@@ -487,8 +487,9 @@ def _table_to_data(table: _Table, options: _Options) -> ImportedData:
         given = Roles(text=text_given, label=label_name, id=id_name)
         sample = {c: table.head(c, SAMPLE_ROWS) for c in table.columns}
         roles = infer_roles(
-            table.columns, sample, given=given, features_given=options.feature_cols is not None
-        )
+            table.columns, sample, given=given, features_given=options.feature_cols is not None,
+            features=options.feature_cols or (),
+        )  # fmt: skip
         inferred = {
             role: getattr(roles, role)
             for role in ("text", "label", "id")

@@ -84,6 +84,23 @@ def numeric(values: Sequence[Any]) -> bool:
     return bool(present) and sum(map(_is_number, present)) * 2 > len(present)
 
 
+#: A numeric column named like a label is one only when it holds few whole numbers (class
+#: codes); a measured quantity called "target" stays a feature.
+MAX_NUMERIC_CLASSES = 50
+
+
+def _categorical(values: Sequence[Any]) -> bool:
+    if not numeric(values):
+        return True
+    present = [v for v in values if _present(v)]
+    try:
+        numbers = [float(v) for v in present]
+    except (TypeError, ValueError):
+        return True
+    whole = all(math.isfinite(x) and x.is_integer() for x in numbers)
+    return whole and len(set(numbers)) <= MAX_NUMERIC_CLASSES
+
+
 def _mean_length(values: Sequence[Any]) -> float:
     present = [str(v) for v in values if _present(v)]
     return sum(map(len, present)) / len(present) if present else 0.0
@@ -95,10 +112,12 @@ def infer_roles(
     *,
     given: Roles = Roles(),
     features_given: bool = False,
+    features: Sequence[str] = (),
 ) -> Roles:
     """The roles ``given`` with the missing ones inferred from ``sample`` (the first values of
-    each column). ``features_given``: feature columns were chosen, so no text is inferred."""
-    taken = {c for c in (given.text, given.label, given.id) if c is not None}
+    each column). ``features_given``: feature columns were chosen, so no text is inferred;
+    ``features`` are those columns (never inferred for another role)."""
+    taken = {c for c in (given.text, given.label, given.id) if c is not None} | set(features)
     by_key = {}
     for column in columns:
         by_key.setdefault(_key(column), column)
@@ -108,7 +127,7 @@ def infer_roles(
 
     label = given.label
     if label is None:
-        label = next(iter(named(LABEL_NAMES)), None)
+        label = next((c for c in named(LABEL_NAMES) if _categorical(sample.get(c, []))), None)
         if label is not None:
             taken.add(label)
     ident = given.id

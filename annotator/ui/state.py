@@ -36,10 +36,12 @@ def choose_project(store, names: list[str]) -> str | None:
         if wanted in names:
             st.session_state[CURRENT_PROJECT] = wanted
     current = st.session_state.get(CURRENT_PROJECT)
-    if current not in names:
-        recent = session.most_recent_project(store)
-        current = recent if recent in names else names[0]
-        st.session_state[CURRENT_PROJECT] = current
+    if current not in names:  # none yet, or one this page does not show (Review, say):
+        recent = session.most_recent_project(store)  # show another, keep the tab's own
+        fallback = recent if recent in names else names[0]
+        if current is None:
+            st.session_state[CURRENT_PROJECT] = fallback
+        current = fallback
     st.session_state[_SELECT_KEY] = current
     chosen = st.sidebar.selectbox("Project", names, key=_SELECT_KEY, on_change=_take_selection)
     if st.query_params.get("project") != chosen:

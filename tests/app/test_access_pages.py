@@ -183,3 +183,62 @@ def test_the_label_page_never_opens_on_a_project_the_user_is_not_in(
     at = _run("label")
     assert f"Label · {P}" in _texts(at) and "secret" not in _texts(at)
     assert at.sidebar.selectbox[0].options == [P]
+
+
+@pytest.mark.parametrize("user", ["ann", "nina"])
+def test_the_label_pages_own_sync_labels_in_login_mode_for_members_only(
+    store: Store, login, monkeypatch: pytest.MonkeyPatch, user: str
+) -> None:
+    """The card's sync as the page runs it (``label._sync``: lease, then the card's events),
+    with the app's login-mode store; AppTest alone never gets past the card's loading state."""
+    from annotator import labelling, session
+    from annotator.errors import PermissionDeniedError
+    from annotator.ui.pages import label
+    from annotator.ui.resources import get_store
+
+    login(user)
+    app_store = get_store()
+    assert app_store.settings.login_required
+    monkeypatch.setattr(label.st, "session_state", {label.DONE_KEY: set()})
+    who = teams.Identity(user, authenticated=True)
+    tab = labelling.TabSync()
+    hello = labelling.CardSync.parse({"project": P, "tab": "tab-0001", "events": []})
+    if user == "nina":  # not a member: no item is leased, nothing is written
+        with pytest.raises(PermissionDeniedError, match="not a member"):
+            label._sync(app_store, P, who, hello, tab)
+        assert session.history(store, P) == []
+        return
+    payload = label._sync(app_store, P, who, hello, tab)
+    first = payload["items"][0]["id"]
+    event = {"id": "e1", "type": "label", "item": first, "label": "good"}
+    press = labelling.CardSync.parse(
+        {"project": P, "tab": "tab-0001", "events": [event], "shown": first, "seen": 1}
+    )
+    payload = label._sync(app_store, P, who, press, tab)
+    assert payload["acked"] == ["e1"]
+    assert [(h.item_id, h.label, h.annotator) for h in session.history(store, P)] == [
+        (first, "good", "ann")
+    ]
+    # History: a member sees their own decisions; a removed member sees nothing more
+    assert len(session.history(app_store, P, who=who)) == 1
+    teams.set_role(store, P, "ann", None)
+    with pytest.raises(PermissionDeniedError):
+        session.history(app_store, P, who=who)
+
+
+def test_a_page_that_cannot_show_the_tabs_project_does_not_take_it_away(
+    store: Store, login, tmp_path: Path
+) -> None:
+    from annotator.ui.state import CURRENT_PROJECT
+
+    path = tmp_path / "o.csv"
+    pd.DataFrame({"review": [f"o{i}" for i in range(4)]}).to_csv(path, index=False)
+    services.import_path(store, path, "other", ImportOptions(text_col="review", labels="a,b"))
+    teams.set_role(store, "other", "ann", "reviewer")
+    login("ann")  # annotator in texts, reviewer in other
+    at = AppTest.from_function(_page, args=("review",), default_timeout=120)
+    at.session_state[CURRENT_PROJECT] = P
+    at.run()
+    assert not at.exception
+    assert "Review · other" in _texts(at)  # the one project this page may show
+    assert at.session_state[CURRENT_PROJECT] == P  # the tab still works on texts

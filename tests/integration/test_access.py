@@ -226,6 +226,14 @@ def _compare_project(w: World, who) -> object:
     return compare.check_may_simulate(w.app, config.data, who)  # start() runs it: slow
 
 
+def _check_labels(w: World, who) -> object:
+    return review.label_error_candidates(w.app, P, who=who)
+
+
+def _history(w: World, who) -> object:
+    return session.history(w.app, P, who=who)
+
+
 def _compare_demo(w: World, who) -> object:
     return compare.check_may_simulate(w.app, "demo:digits", who)
 
@@ -285,6 +293,8 @@ ACTIONS: dict[str, tuple[str, Act]] = {
     "relabel own decision": ("annotator", _relabel_own),
     "undo another's decision": ("reviewer", _undo_others),
     "relabel another's decision": ("reviewer", _relabel_others),
+    "see the decisions (history)": ("annotator", _history),
+    "check the labels (Review)": ("reviewer", _check_labels),
     "adjudicate": ("reviewer", _adjudicate),
     "clear an adjudication": ("reviewer", _clear_adjudication),
     "export a file": ("reviewer", _export_file),
@@ -357,3 +367,12 @@ def test_saved_comparisons_of_a_project_are_shown_only_to_its_reviewers(world: W
     with pytest.raises(PermissionDeniedError):
         compare.load_saved(world.app, project_run, ANNOTATOR)
     assert compare.load_saved(world.app, project_run, REVIEWER)["config"]["data"] == f"project:{P}"
+
+
+def test_an_annotator_sees_only_their_own_decisions_a_reviewer_all(world: World) -> None:
+    own = {h.annotator for h in session.history(world.app, P, who=ANNOTATOR)}
+    assert own == {"ann"}
+    assert {"olga", "rita", "ann", "x", "y"} <= {
+        h.annotator for h in session.history(world.app, P, who=REVIEWER)
+    }
+    assert len(session.history(world.trust, P)) > 1  # trust mode and the command line: all

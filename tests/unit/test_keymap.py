@@ -59,3 +59,12 @@ def test_custom_keys_are_checked() -> None:
     ):
         with pytest.raises(ProtolabelError, match=message):
             check_custom_keys(labels, custom)
+
+
+def test_the_search_key_is_never_a_labels_key_and_skip_never_takes_an_initial() -> None:
+    with pytest.raises(ProtolabelError, match="opens the card's search"):
+        check_custom_keys(["a1"], {"a1": "/"})
+    labels = [f"{c}{i}" for i, c in enumerate("sxq-.;")]  # every Skip candidate is an initial
+    keys = keymap(labels)
+    assert keys.skip is None  # Skip is then a click, never a label's initial
+    assert "/" not in keymap([f"l{i}" for i in range(100)]).labels.values()

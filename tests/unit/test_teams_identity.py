@@ -11,6 +11,16 @@ def test_logged_in_users_are_named_by_their_claims() -> None:
     assert identity(logged_in=True, claims={}) is None
 
 
+def test_claims_people_can_edit_never_name_them() -> None:
+    """Roles are granted to the name: a display name or an unverified e-mail could be chosen
+    to match a member's."""
+    editable = {"name": "olga@x.org", "preferred_username": "olga@x.org", "sub": "u-9"}
+    assert identity(logged_in=True, claims=editable) == Identity("u-9", authenticated=True)
+    unverified = {"email": "olga@x.org", "email_verified": False, "sub": "u-9"}
+    assert identity(logged_in=True, claims=unverified).name == "u-9"
+    assert identity(logged_in=True, claims={"name": "olga"}) is None
+
+
 def test_trust_mode_uses_the_typed_name_and_is_not_authenticated() -> None:
     assert identity(logged_in=False, typed_name="  bob ") == Identity("bob", authenticated=False)
     assert identity(logged_in=False, typed_name="   ") is None

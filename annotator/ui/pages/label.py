@@ -139,7 +139,7 @@ def _sync(store, project: str, who: teams.Identity, sync, tab) -> dict:
     # otherwise show nothing (a project's first round, a worker still starting).
     lease = session.lease(
         store, project, sync.tab, annotator=who.name, shown=sync.shown,
-        release=tab.release(sync), low_water=1,
+        release=tab.release(sync), low_water=1, authenticated=who.authenticated,
     )  # fmt: skip
     with store.read() as s:
         names = queries.get_project(s, project).source_info.get("feature_names") or None
@@ -160,7 +160,11 @@ def _sync(store, project: str, who: teams.Identity, sync, tab) -> dict:
 @st.fragment(run_every=3.0)
 def _history(store, project: str, who: teams.Identity) -> None:
     with st.expander("History (last 20 decisions): change a label"):
-        entries = session.history(store, project, limit=session.HISTORY_LIMIT)
+        try:  # checked on every refresh: a member removed meanwhile sees no more
+            entries = session.history(store, project, limit=session.HISTORY_LIMIT, who=who)
+        except ProtolabelError as exc:
+            st.warning(escape_markdown(str(exc)))
+            return
         if not entries:
             st.caption("No decisions yet.")
             return

@@ -114,9 +114,13 @@ def _candidates_section(store, project: str) -> review.CandidateReport | None:
     )  # fmt: skip
     if button.button("Check labels", key="rv_check", help="Cross-validates the model"):
         with st.spinner("Cross-validating the labels..."):
-            stored[project] = review.label_error_candidates(
-                store, project, max_given=max_given, min_other=min_other
-            )
+            try:
+                stored[project] = review.label_error_candidates(
+                    store, project, max_given=max_given, min_other=min_other,
+                    who=auth.current_identity(),
+                )  # fmt: skip
+            except ProtolabelError as exc:
+                st.error(escape_markdown(str(exc)))
     found = stored.get(project)
     if found is None:
         st.caption(

@@ -100,3 +100,18 @@ def test_an_id_named_column_with_duplicates_past_the_sample_falls_back_to_row_nu
     assert data.extra["inferred"] == {"text": "text"}
     with pytest.raises(Exception, match="duplicate id"):
         read_input(path, id_col="id")  # given explicitly: the duplicate is an error
+
+
+def test_feature_columns_given_are_never_inferred_for_another_role() -> None:
+    frame = pd.DataFrame({"key": [1, 2, 3], "x": [0.1, 0.2, 0.3], "label": ["a", "b", "a"]})
+    roles = _infer(frame, features_given=True, features=["key", "x"])
+    assert roles == Roles(text=None, label="label", id=None)
+
+
+def test_a_measured_target_stays_a_feature_and_class_codes_are_labels() -> None:
+    measured = pd.DataFrame({"x1": [1.0, 2.0, 3.0], "target": [0.12, 3.5, 7.25]})
+    assert _infer(measured).label is None
+    codes = pd.DataFrame({"x1": [1.0, 2.0, 3.0, 4.0], "class": [0, 1, 1, 0]})
+    assert _infer(codes).label == "class"
+    many = pd.DataFrame({"x1": range(200), "target": range(200)})  # 200 distinct numbers
+    assert _infer(many).label is None

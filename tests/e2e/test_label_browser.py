@@ -373,3 +373,47 @@ def test_long_texts_and_more_labels_than_keys_at_1280_by_720(tmp_path, browser_p
             page.screenshot(path=str(ARTIFACTS / f"label-{project}-1280x720.png"))
     finally:
         stop_server(srv)
+
+
+def test_an_owner_sets_a_labels_key_on_the_label_set_page(tmp_path, browser_page) -> None:
+    """Type a key in the Label set page's key table, save, and label with it."""
+    import pandas as pd
+
+    from annotator import services
+    from annotator.config import Settings
+    from annotator.store.db import Store
+
+    db = tmp_path / "keys.db"
+    csv = tmp_path / "mail.csv"
+    pd.DataFrame({"text": [f"mail {i}" for i in range(6)],
+                  "label": ["billing", "support"] * 3}).to_csv(csv, index=False)  # fmt: skip
+    store = Store.open(Settings.from_env(str(db)))
+    services.import_path(store, csv, "mail", services.ImportOptions())
+    store.dispose()
+    srv = start_server(db, tmp_path / "keys.log")
+    try:
+        page = browser_page
+        page.goto(srv.url + "/labelset?project=mail")
+        page.get_by_text("Keys", exact=True).wait_for(timeout=60_000)
+        grid = page.locator("[data-testid=stDataFrame]").nth(1)  # [0]: the class table
+        grid.scroll_into_view_if_needed()
+        box = grid.bounding_box()
+        page.mouse.click(box["x"] + box["width"] * 0.75, box["y"] + 35 + 17)  # billing's key
+        page.wait_for_timeout(300)
+        page.keyboard.type("b")
+        page.keyboard.press("Enter")
+        page.wait_for_timeout(1000)
+        page.get_by_role("button", name="Save keys").click()
+        expect(page.get_by_text("Saved the keys")).to_be_visible(timeout=30_000)
+        with sqlite3.connect(db) as conn:
+            keys = conn.execute("SELECT keys FROM projects WHERE name = 'mail'").fetchone()[0]
+        assert keys == '{"billing": "b", "support": "2"}'
+        open_label_page(page, f"{srv.url}/label?project=mail", path="")
+        button = page.locator(".pl-labels button", has_text="billing")
+        expect(button.locator("kbd")).to_have_text("b")
+        item = _shown(page)
+        page.keyboard.press("b")
+        _wait_shown(page, item, changed=True)
+        _wait_for(lambda: (item, "billing", "alice", 0) in _decisions(db), what="billing by b")
+    finally:
+        stop_server(srv)

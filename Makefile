@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0
-	$(PY) -m pip install -q --disable-pip-version-check -e ".[dev,text,vision,postgres]"
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[dev,text,vision,postgres,bench]"
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -6,8 +6,9 @@
 The R package keeps its data sets in a lazy-load database (``Rdata.rdx`` index, ``Rdata.rdb``
 blobs). The index is a gzipped R serialization, read with the PyPI package ``rdata``; it maps
 each object to an (offset, length) in the ``.rdb`` file, whose blob is a 4-byte big-endian
-length, a compression tag (``Z``: raw LZMA2 stream, ``2``: bzip2, ``1``: zlib, ``0``: none)
-and a serialized R object, again read with ``rdata``. ``small_fine_foods`` consists of the
+length, a compression tag (``Z``: raw LZMA2 stream, ``2``: bzip2, ``1``: zlib, ``0``: none;
+no tag, a bare zlib stream, in databases written with R's default compression) and a
+serialized R object, again read with ``rdata``. ``small_fine_foods`` consists of the
 objects ``training_data`` (4,000 reviews) and ``testing_data`` (1,000 reviews), each with the
 columns ``product``, ``review`` and ``score`` (``great`` or ``other``).
 """
@@ -44,7 +45,8 @@ def read_lazyload_object(folder: Path, name: str, db: str = "Rdata") -> object:
         f.seek(offset)
         chunk = f.read(length)
     size = struct.unpack(">I", chunk[:4])[0]
-    payload = _DECOMPRESS[chunk[4:5]](chunk[5:])
+    tag = chunk[4:5]
+    payload = _DECOMPRESS[tag](chunk[5:]) if tag in _DECOMPRESS else zlib.decompress(chunk[4:])
     if len(payload) != size:
         raise ValueError(f"{name}: expected {size} bytes, got {len(payload)}")
     with warnings.catch_warnings():

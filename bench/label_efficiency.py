@@ -1,179 +1,365 @@
-"""Label efficiency of the query strategies (issue 7): learning curves -> AULC table + JSON.
+"""Label efficiency on the 13-set suite (issue 14): AULC per set and strategy, paired tests
+against random with Holm's adjustment, wins / ties / losses, average rank, curves.
 
-    python bench/label_efficiency.py [--datasets digits,fashion,text] [--strategies a,b]
-                                     [--seeds 5] [--jobs 2] [--quick] [--json PATH]
+    python bench/label_efficiency.py --suite tuning|reporting|all [--sets a,b] [--sizes 1500,5500]
+        [--strategies random,margin,auto] [--seeds 10] [--budgets 200,500] [--jobs 2]
+        [--quick] [--out DIR] [--learner-params JSON]
 
-Every dataset runs the protocol of :mod:`annotator.simulation` (stratified test split drawn
-per seed, featurizer fitted on the pool, one initial label per class then random up to 10,
-batches of 10 up to 200 labels, 5 seeds, accuracy and macro-F1 on the test split after each
-round) for the protolabel strategies with the prototypical network, and, in the same run and on
-the same splits, the peer-style baseline: LogisticRegression(max_iter=1000) + margin sampling
-(what modAL, scikit-activeml and small-text do; measured at AULC 0.880 +- 0.008 on digits).
-The protonet refines its prototypes with the unlabelled pool on digits (as the app's digits demo
-project does) and not on the other two (where it measured worse); --[no-]semi-supervised sets it
-for all.
+Data: the sets of ``bench/suite_data.py`` (built on first use under ``$PROTOLABEL_BENCH_CACHE``),
+each read with the app's importer and default featurizer, at about 1,000 and 5,000 pool items.
+Tune defaults on ``--suite tuning``; quote ``--suite reporting`` (``bench/suite_split.json``).
 
-- digits: load_digits, 1,797 items -> 1,297 pool / 500 test per seed, pixels featurizer (64-d).
-  Targets: the best protolabel strategy reaches AULC >= 0.90 and beats the baseline; its
-  accuracy at 20 labels >= 0.80.
-- fashion: Fashion-MNIST (Debian ``dataset-fashion-mnist``), 5,500 items of the train split drawn
-  once with seed 0, so each seed's split leaves a 5,000-item pool and 500 test items; 784 pixel
-  values in [0, 1], raw featurizer (standardized on the pool). No targets.
-- text: the fine-food reviews demo (5,000 texts, great / other) -> 4,500 pool / 500 test, tfidf.
-  No targets.
+Protocol (after CDALBench, Werner et al. 2024), the engine of ``protolabel simulate``
+(:mod:`annotator.simulation`): a stratified test split of min(500, 30%) per seed, the featurizer
+fitted on the pool; one label per class to start; then rounds of 10 chosen by the app's planner
+(``annotator.planning.choose_batch``, the function behind the worker and the Label page) up to
+the largest budget; the learner refitted and scored on the test split after each round. One
+run per (set, strategy, seed) serves every budget: AULC at budget B is the mean accuracy over
+the curve's points with at most B labels. The learner is ``ProtoNetClassifier`` with a new
+project's defaults (``--learner-params`` to compare settings), and in the same run, on the same
+splits, the peer baseline scikit-learn ``LogisticRegression(max_iter=1000)`` with random
+(``lr+random``) and margin sampling (``lr+margin``).
 
-Columns: AULC (mean accuracy over the 20 points of a curve) mean +- std over seeds, final
-accuracy (200 labels), accuracy at 20 labels, labels needed to reach random's final accuracy
-(``label_savings``; 200 = no saving), p of the paired t-test of AULC against random over seeds.
+Statistics per budget: for each strategy and set, the paired t-test of AULC over seeds against
+random and against lr+margin; p-values adjusted with Holm over the sets (per strategy and
+comparison); a win or loss is an adjusted p < 0.05 in that direction, anything else a tie.
+Average rank: strategies ranked by mean AULC on each set (1 = best), averaged over the sets.
+
+Outputs (``--out``, default ``bench/results/suite-<suite>``): ``suite.json`` (every curve, the
+tables and the targets), ``suite.md`` (the tables) and ``curves.png`` (one panel per set).
+Runs are cached per set, learner, strategy and seed under the cache folder, keyed by the
+protocol and a hash of the code that decides them (strategies/, meta/ for protonet, the planner,
+the simulation and the importer/featurizers): a rerun computes only what changed.
+``--quick``: the small pools of two sets per kind in the half, 3 seeds, budget 200.
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
+import concurrent.futures
+import hashlib
 import json
+import multiprocessing
 import os
 import platform
 import sys
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from annotator.io.dataset import ImportedData
-from annotator.simulation import SimulationConfig, run_simulation
-from strategies import NAMES
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import suite_data  # noqa: E402
 
-FASHION_DIR = Path(os.environ.get("PROTOLABEL_FASHION_DIR", "/usr/share/datasets/fashion-mnist"))
-FASHION_ITEMS = 5_500  # 5,000 pool + 500 test
-BASELINE = "logreg+margin"
-# name -> (data, featurizer, semi-supervised prototypes: the setting the app's project would
-# use; the digits demo project has it on, measured better there and worse on the other two)
-DATASETS = {
-    "digits": ("demo:digits", "auto", True),
-    "fashion": ("fashion-mnist", "raw", False),
-    "text": ("demo:fine_foods", "auto", False),
-}
+from annotator import simulation  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+BASELINES = {"lr+random": ("logreg", "random"), "lr+margin": ("logreg", "margin")}
+REFERENCE, PEER = "random", "lr+margin"
+ALPHA = 0.05
+BATCH, TEST_SIZE = 10, 500
+#: The code each learner's runs depend on (a change recomputes them).
+CODE = {
+    "common": ["strategies", "annotator/planning.py", "annotator/simulation.py",
+               "annotator/io/featurizers.py", "annotator/io/readers.py", "bench/suite_data.py"],
+    "protonet": ["meta"],
+    "logreg": [],
+}  # fmt: skip
 
 
-def fashion_data(n_items: int = FASHION_ITEMS) -> ImportedData:
-    """``n_items`` of the Fashion-MNIST train split, drawn once with seed 0, as feature rows."""
-    with gzip.open(FASHION_DIR / "train-images-idx3-ubyte.gz") as f:
-        X = np.frombuffer(f.read(), dtype=np.uint8, offset=16).reshape(-1, 784)
-    with gzip.open(FASHION_DIR / "train-labels-idx1-ubyte.gz") as f:
-        y = np.frombuffer(f.read(), dtype=np.uint8, offset=8)
-    rows = np.sort(np.random.default_rng(0).choice(len(y), n_items, replace=False))
-    return ImportedData(
-        kind="features",
-        source="fashion-mnist train (5,500 drawn with seed 0)",
-        ids=[f"fmnist-{i}" for i in rows],
-        features=X[rows].astype(np.float64) / 255.0,
-        feature_names=[f"px{j}" for j in range(784)],
-        labels=[str(int(label)) for label in y[rows]],
+@dataclass(frozen=True)
+class Arm:
+    """One curve family: a name in the tables, the learner and the strategy."""
+
+    name: str
+    learner: str
+    strategy: str
+
+
+def arms(strategies: list[str]) -> list[Arm]:
+    ours = [Arm(s, "protonet", s) for s in strategies]
+    return ours + [Arm(name, *spec) for name, spec in BASELINES.items()]
+
+
+def code_hash(learner: str) -> str:
+    digest = hashlib.sha256()
+    for entry in CODE["common"] + CODE[learner]:
+        path = ROOT / entry
+        for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            digest.update(file.relative_to(ROOT).as_posix().encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------
+# Running (cached)
+
+
+def run_key(variant: str, arm: Arm, seed: int, config: simulation.SimulationConfig) -> Path:
+    protocol = {
+        "init": config.init_size, "batch": config.batch, "budget": config.budget,
+        "test": config.test_size, "features": config.features,
+        "params": config.learner_params if arm.learner == "protonet" else {},
+        "code": code_hash(arm.learner),
+    }  # fmt: skip
+    key = hashlib.sha256(json.dumps(protocol, sort_keys=True).encode()).hexdigest()[:16]
+    return suite_data.CACHE / "runs" / variant / arm.learner / arm.strategy / f"s{seed}-{key}.json"
+
+
+def _task(split, arm: Arm, config: simulation.SimulationConfig, path: str) -> dict:
+    import torch
+
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    run = simulation.simulate_run(split, arm.strategy, replace(config, learner=arm.learner))
+    run["seconds"] = time.perf_counter() - start
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(path).with_suffix(".tmp")
+    tmp.write_text(json.dumps(run))
+    tmp.replace(path)
+    return run
+
+
+def set_config(variant: suite_data.Variant, data, args) -> simulation.SimulationConfig:
+    n_classes = len(set(data.labels))
+    return simulation.SimulationConfig(
+        data=str(variant.path), strategies=("random",), seeds=args.seeds, init_size=n_classes,
+        batch=BATCH, budget=max(args.budgets), test_size=TEST_SIZE,
+        learner_params=args.learner_params, **variant.import_args,
+    )  # fmt: skip
+
+
+def plan_variant(variant: suite_data.Variant, args, all_arms: list[Arm]):
+    """The variant's config and the missing runs as (split maker, arm, seed, path) tasks."""
+    config = simulation.SimulationConfig(data=str(variant.path), **variant.import_args)
+    data, featurizer = simulation.load_data(config)
+    config = set_config(variant, data, args)
+    config = replace(config, features=featurizer)
+    n_test = simulation.check_sizes(config, np.asarray(data.labels, dtype=str))
+    todo = []
+    for seed in range(args.seeds):
+        missing = [a for a in all_arms if not run_key(variant.name, a, seed, config).exists()]
+        if missing:
+            split = simulation.prepare_seed(data, featurizer, n_test, seed)
+            todo += [
+                (split, a, config, str(run_key(variant.name, a, seed, config))) for a in missing
+            ]
+    return config, todo
+
+
+def run_suite(variants, args, all_arms: list[Arm]) -> dict[str, dict]:
+    """Every (variant, arm, seed) curve, computing the missing ones; by variant name."""
+    configs, tasks = {}, []
+    for variant in variants:
+        configs[variant.name], todo = plan_variant(variant, args, all_arms)
+        tasks += todo
+        print(f"{variant.name}: {len(todo)} runs to compute", file=sys.stderr)
+    _execute(tasks, args.jobs)
+    curves = {}
+    for variant in variants:
+        config = configs[variant.name]
+        curves[variant.name] = {
+            arm.name: [
+                json.loads(run_key(variant.name, arm, seed, config).read_text())
+                for seed in range(args.seeds)
+            ]
+            for arm in all_arms
+        }
+    return curves
+
+
+def _execute(tasks, jobs: int) -> None:
+    from tqdm import tqdm
+
+    # longest first (large pools, protonet) so the two workers finish together
+    tasks = sorted(
+        tasks, key=lambda t: -(t[0].y_pool.size * (2 if t[1].learner == "protonet" else 1))
+    )
+    bar = tqdm(total=len(tasks), desc="suite", unit="run", file=sys.stderr)
+    try:
+        if jobs <= 1:
+            for task in tasks:
+                _task(*task)
+                bar.update(1)
+            return
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
+            for future in concurrent.futures.as_completed([pool.submit(_task, *t) for t in tasks]):
+                future.result()
+                bar.update(1)
+    finally:
+        bar.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Statistics
+
+
+def aulc_at(run: dict, budget: int) -> float:
+    """Mean accuracy over the curve's points with at most ``budget`` labels."""
+    return float(
+        np.mean([a for n, a in zip(run["labels"], run["accuracy"], strict=True) if n <= budget])
     )
 
 
-def simulate(name: str, args, strategies, learner: str) -> dict:
-    data_name, features, semi_supervised = DATASETS[name]
-    if args.semi_supervised is not None:
-        semi_supervised = args.semi_supervised
-    data = fashion_data() if name == "fashion" else None
-    config = SimulationConfig(
-        data=data_name,
-        strategies=tuple(strategies),
-        seeds=args.seeds,
-        init_size=10,
-        batch=args.batch,
-        budget=args.budget,
-        test_size=500,
-        learner=learner,
-        semi_supervised=semi_supervised and learner == "protonet",
-        features=features,
-    )
-    return run_simulation(config, jobs=args.jobs, progress=None, data=data)
+def holm(p_values: list[float | None]) -> list[float | None]:
+    """Holm-adjusted p-values (statsmodels); None stays None (no test possible)."""
+    from statsmodels.stats.multitest import multipletests
+
+    present = [i for i, p in enumerate(p_values) if p is not None]
+    out: list[float | None] = [None] * len(p_values)
+    if present:
+        adjusted = multipletests([p_values[i] for i in present], method="holm")[1]
+        for i, p in zip(present, adjusted, strict=True):
+            out[i] = float(p)
+    return out
 
 
-def at_labels(results: dict, strategy: str, count: int) -> float | None:
-    values = [
-        run["accuracy"][run["labels"].index(count)]
-        for run in results["runs"]
-        if run["strategy"] == strategy and count in run["labels"]
-    ]
-    return float(np.mean(values)) if values else None
+def outcome(diff: float, p_adjusted: float | None) -> str:
+    if p_adjusted is None or p_adjusted >= ALPHA:
+        return "tie"
+    return "win" if diff > 0 else "loss"
 
 
-def rows_for(results: dict, baseline: dict) -> list[dict]:
-    rows = []
-    for label, res, strategy in [
-        *((s, results, s) for s in results["summary"]),
-        (BASELINE, baseline, "margin"),
-    ]:
-        summary = res["summary"][strategy]
-        rows.append({"strategy": label, **summary, "accuracy_at_20": at_labels(res, strategy, 20)})
-    # The baseline's own summary has no random to pair with: pair it with protolabel's random.
-    if "random" in results["summary"]:
-        from annotator.simulation import aulc, paired_p_value
+def budget_table(curves: dict[str, dict], budget: int, names: list[str]) -> dict:
+    """Per set and arm: mean / std AULC; per arm vs random and vs lr+margin: mean difference,
+    Holm-adjusted p and outcome per set, wins / ties / losses; average rank."""
+    sets = list(curves)
+    aulcs = {v: {a: [aulc_at(r, budget) for r in curves[v][a]] for a in names} for v in sets}
+    means = {v: {a: float(np.mean(aulcs[v][a])) for a in names} for v in sets}
+    table = {"budget": budget, "sets": sets, "aulc": {}, "versus": {}, "mean": {}, "rank": {}}
+    for v in sets:
+        table["aulc"][v] = {a: {"mean": means[v][a], "std": float(np.std(aulcs[v][a], ddof=1))
+                                if len(aulcs[v][a]) > 1 else 0.0} for a in names}  # fmt: skip
+    for reference in (REFERENCE, PEER):
+        table["versus"][reference] = {}
+        for a in names:
+            if a == reference:
+                continue
+            diffs = [means[v][a] - means[v][reference] for v in sets]
+            raw = [simulation.paired_p_value(aulcs[v][a], aulcs[v][reference]) for v in sets]
+            adjusted = holm(raw)
+            outcomes = [outcome(d, p) for d, p in zip(diffs, adjusted, strict=True)]
+            table["versus"][reference][a] = {
+                "diff": dict(zip(sets, diffs, strict=True)),
+                "p": dict(zip(sets, raw, strict=True)),
+                "p_holm": dict(zip(sets, adjusted, strict=True)),
+                "outcome": dict(zip(sets, outcomes, strict=True)),
+                "wins": outcomes.count("win"), "ties": outcomes.count("tie"),
+                "losses": outcomes.count("loss"),
+            }  # fmt: skip
+    from scipy.stats import rankdata
 
-        def curve_aulcs(res, strategy):
-            runs = sorted(
-                (r for r in res["runs"] if r["strategy"] == strategy), key=lambda r: r["seed"]
+    ranks = np.array([rankdata([-means[v][a] for a in names]) for v in sets])
+    for i, a in enumerate(names):
+        table["mean"][a] = float(np.mean([means[v][a] for v in sets]))
+        table["rank"][a] = float(ranks[:, i].mean())
+    return table
+
+
+def targets(table: dict, ours: list[str]) -> dict:
+    """Issue 14's targets at one budget (meaningful on the reporting half)."""
+    versus_random = table["versus"][REFERENCE].get("auto")
+    versus_peer = table["versus"][PEER]
+    sets = table["sets"]
+    out = {}
+    if versus_random is not None:
+        out["auto_never_significantly_worse_than_random"] = versus_random["losses"] == 0
+        out["auto_no_mean_loss_over_0.01"] = min(versus_random["diff"].values()) >= -0.01
+        gain = table["mean"]["auto"] - table["mean"][REFERENCE]
+        out["auto_mean_gain_over_random"] = gain
+        out["auto_mean_gain_ge_0.02"] = gain >= 0.02
+        peer = versus_peer["auto"]["diff"]
+        out["auto_ge_lr_margin_share"] = sum(d >= 0 for d in peer.values()) / len(sets)
+        out["auto_ge_lr_margin_on_75pct"] = out["auto_ge_lr_margin_share"] >= 0.75
+        out["auto_ge_lr_margin_on_average"] = table["mean"]["auto"] >= table["mean"][PEER]
+    best = {v: max(table["aulc"][v][a]["mean"] for a in ours) for v in sets}
+    gaps = {v: best[v] - table["aulc"][v][PEER]["mean"] for v in sets}
+    out["best_ours_minus_lr_margin"] = gaps
+    out["best_ours_ge_lr_margin_minus_0.005_everywhere"] = min(gaps.values()) >= -0.005
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Reporting
+
+
+def markdown(table: dict, names: list[str]) -> str:
+    sets = table["sets"]
+    head = "| set | " + " | ".join(names) + " |"
+    lines = [f"**Budget {table['budget']}** (AULC, mean over seeds; * Holm-adjusted p < 0.05 "
+             "against random, + better / - worse)", "", head,
+             "|" + "---|" * (len(names) + 1)]  # fmt: skip
+    for v in sets:
+        best = max(table["aulc"][v][a]["mean"] for a in names)
+        cells = []
+        for a in names:
+            value = f"{table['aulc'][v][a]['mean']:.3f}"
+            if table["aulc"][v][a]["mean"] == best:
+                value = f"**{value}**"
+            result = table["versus"][REFERENCE].get(a, {}).get("outcome", {}).get(v, "tie")
+            cells.append(value + {"win": " *+", "loss": " *-", "tie": ""}[result])
+        lines.append(f"| {v} | " + " | ".join(cells) + " |")
+    lines.append("| mean | " + " | ".join(f"{table['mean'][a]:.3f}" for a in names) + " |")
+    for reference in (REFERENCE, PEER):
+        row = []
+        for a in names:
+            r = table["versus"][reference].get(a)
+            row.append("-" if r is None else f"{r['wins']}/{r['ties']}/{r['losses']}")
+        lines.append(f"| W/T/L vs {reference} | " + " | ".join(row) + " |")
+    lines.append("| average rank | " + " | ".join(f"{table['rank'][a]:.2f}" for a in names) + " |")
+    return "\n".join(lines)
+
+
+def curves_png(curves: dict[str, dict], columns: int = 3) -> bytes:
+    """One panel per set: the mean curve per arm (simulation.curves_png), in a grid."""
+    import io
+
+    from PIL import Image
+
+    panels = []
+    for variant, by_arm in curves.items():
+        runs = [dict(r, strategy=a) for a, rs in by_arm.items() for r in rs]
+        summary = {a: {"aulc_mean": float(np.mean([aulc_at(r, 10**9) for r in rs]))}
+                   for a, rs in by_arm.items()}  # fmt: skip
+        png = simulation.curves_png({"runs": runs, "summary": summary}, size=(640, 360))
+        panel = Image.open(io.BytesIO(png)).convert("RGB")
+        from PIL import ImageDraw
+
+        ImageDraw.Draw(panel).text((300, 8), variant, fill="black")
+        panels.append(panel)
+    rows = (len(panels) + columns - 1) // columns
+    sheet = Image.new("RGB", (640 * columns, 360 * rows), "white")
+    for i, panel in enumerate(panels):
+        sheet.paste(panel, (640 * (i % columns), 360 * (i // columns)))
+    buffer = io.BytesIO()
+    sheet.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+
+
+def choose_sets(args) -> list[str]:
+    if args.sets:
+        names = [n.strip() for n in args.sets.split(",") if n.strip()]
+        unknown = [n for n in names if n not in suite_data.SETS]
+        if unknown:
+            raise SystemExit(
+                f"unknown set {unknown[0]!r}; choose from {', '.join(suite_data.SETS)}"
             )
-            return [aulc(r["accuracy"]) for r in runs]
-
-        rows[-1]["p_vs_random"] = paired_p_value(
-            curve_aulcs(baseline, "margin"), curve_aulcs(results, "random")
-        )
-    return rows
-
-
-def fmt(value, spec=".3f") -> str:
-    return "-" if value is None else format(value, spec)
-
-
-def print_table(title: str, rows: list[dict]) -> None:
-    header = [
-        "strategy",
-        "AULC mean +- std",
-        "final acc",
-        "acc@20",
-        "labels to random's final",
-        "p vs random",
-    ]
-    body = [
-        [r["strategy"], f"{r['aulc_mean']:.3f} +- {r['aulc_std']:.3f}", fmt(r["final_accuracy_mean"]),
-         fmt(r["accuracy_at_20"]), fmt(r["label_savings"], "d"), fmt(r["p_vs_random"], ".2g")]
-        for r in rows
-    ]  # fmt: skip
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *body, strict=True)]
-    print(f"\n{title}")
-    for line in [header, ["-" * w for w in widths], *body]:
-        print("  ".join(str(x).ljust(w) for x, w in zip(line, widths, strict=True)))
-
-
-def check_targets(rows: list[dict]) -> dict:
-    ours = [r for r in rows if r["strategy"] != BASELINE]
-    best = max(ours, key=lambda r: r["aulc_mean"])
-    baseline = next(r for r in rows if r["strategy"] == BASELINE)
-    best20 = max(ours, key=lambda r: r["accuracy_at_20"] or 0)
-    verdict = {
-        "best": best["strategy"],
-        "best_aulc": best["aulc_mean"],
-        "baseline_aulc": baseline["aulc_mean"],
-        "aulc_ge_0.90": best["aulc_mean"] >= 0.90,
-        "beats_baseline": best["aulc_mean"] > baseline["aulc_mean"],
-        "best_accuracy_at_20": best["accuracy_at_20"],
-        "best_accuracy_at_20_ge_0.80": (best["accuracy_at_20"] or 0) >= 0.80,
-        "max_accuracy_at_20": [best20["strategy"], best20["accuracy_at_20"]],
-    }
-    print(
-        f"   targets: best protolabel strategy {best['strategy']!r} AULC {best['aulc_mean']:.3f} "
-        f"({'meets' if verdict['aulc_ge_0.90'] else 'MISSES'} >= 0.90; "
-        f"{'beats' if verdict['beats_baseline'] else 'DOES NOT beat'} the baseline's "
-        f"{baseline['aulc_mean']:.3f}); its accuracy at 20 labels {fmt(best['accuracy_at_20'])} "
-        f"({'meets' if verdict['best_accuracy_at_20_ge_0.80'] else 'MISSES'} >= 0.80); "
-        f"highest at 20 labels: {best20['strategy']} {fmt(best20['accuracy_at_20'])}"
-    )
-    return verdict
+        return names
+    halves = suite_data.committed_split()
+    names = halves["tuning"] + halves["reporting"] if args.suite == "all" else halves[args.suite]
+    if args.quick:  # two sets per kind, in the half's order
+        names = [
+            n
+            for k in suite_data.KINDS
+            for n in [m for m in names if suite_data.SETS[m].kind == k][:2]
+        ]
+    return names
 
 
 def main(argv=None) -> int:
@@ -181,71 +367,76 @@ def main(argv=None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--datasets", default="digits,fashion,text", help="comma-separated: digits, fashion, text"
+        "--suite",
+        choices=("tuning", "reporting", "all"),
+        default="tuning",
+        help="which half of bench/suite_split.json (default: tuning)",
+    )
+    parser.add_argument("--sets", help="comma-separated set names instead of a half")
+    parser.add_argument(
+        "--sizes",
+        default="small,large",
+        help="pool variants: small (about 1,000), large (about 5,000) or both",
     )
     parser.add_argument(
-        "--strategies", default=",".join(NAMES), help="protolabel strategies (default: all)"
+        "--strategies",
+        default="random,margin,auto",
+        help="protolabel strategies (random is always included)",
     )
-    parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--budgets", default="200,500", help="label budgets to report")
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes")
     parser.add_argument(
-        "--jobs", type=int, default=2, help="worker processes (results do not depend on it)"
+        "--quick", action="store_true", help="two sets per kind, small pools, 3 seeds, budget 200"
     )
     parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="2 seeds, budget 50, random/margin/typicality: a smoke run",
+        "--learner-params",
+        type=json.loads,
+        default={},
+        help="protonet settings on top of its defaults, JSON, e.g. '{\"max_steps\": 100}'",
     )
     parser.add_argument(
-        "--semi-supervised",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="protonet refines its prototypes with the unlabelled pool (default: per dataset, "
-        "on for digits as its demo project, off for fashion and text)",
+        "--out", type=Path, help="output folder (default bench/results/suite-SUITE)"
     )
-    parser.add_argument("--json", type=Path, help="write every result here")
     args = parser.parse_args(argv)
-    args.budget, args.batch = 200, 10
+    args.budgets = sorted(int(b) for b in args.budgets.split(","))
+    sizes = {s.strip() for s in args.sizes.split(",")}
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    if REFERENCE not in strategies:
+        strategies.insert(0, REFERENCE)
     if args.quick:
-        args.seeds, args.budget = min(args.seeds, 2), 50
-        strategies = [
-            s for s in strategies if s in ("random", "margin", "typicality")
-        ] or strategies
-    if "random" not in strategies:
-        strategies.insert(0, "random")  # the reference every p-value and saving is paired with
-    names = [d.strip() for d in args.datasets.split(",") if d.strip()]
-    out = {
-        "load_start": os.getloadavg(),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "datasets": {},
-    }
+        args.seeds, args.budgets, sizes = min(args.seeds, 3), [200], {"small"}
+    out = args.out or ROOT / "bench/results" / f"suite-{'quick-' if args.quick else ''}{args.suite}"
+    names = choose_sets(args)
+    variants = []
     for name in names:
-        if name == "fashion" and not FASHION_DIR.is_dir():
-            print("\nfashion: skipped (apt-get install -y dataset-fashion-mnist)")
-            continue
-        start = time.perf_counter()
-        results = simulate(name, args, strategies, "protonet")
-        baseline = simulate(name, args, ["margin"], "logreg")
-        seconds = time.perf_counter() - start
-        rows = rows_for(results, baseline)
-        config = results["config"]
-        print_table(
-            f"{name}: {config['n_pool']:,} pool / {config['n_test']} test, {config['features']} features, "
-            f"{args.seeds} seeds, {config['init_size']} initial, batch {args.batch} to {args.budget} labels, "
-            f"protonet {'semi-supervised' if config['semi_supervised'] else 'supervised'} "
-            f"({seconds:.0f} s, {args.jobs} jobs)",
-            rows,
-        )
-        entry = {"rows": rows, "seconds": seconds, "results": results, "baseline": baseline}
-        if name == "digits" and not args.quick:
-            entry["targets"] = check_targets(rows)
-        out["datasets"][name] = entry
-    out["load_end"] = os.getloadavg()
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(out, indent=1))
-        print(f"\nwrote {args.json}")
+        built = suite_data.build_set(name)
+        variants += [v for i, v in enumerate(built) if ("small" if i == 0 else "large") in sizes]
+    all_arms = arms(strategies)
+    start = time.perf_counter()
+    curves = run_suite(variants, args, all_arms)
+    seconds = time.perf_counter() - start
+    arm_names = [a.name for a in all_arms]
+    tables = [budget_table(curves, b, arm_names) for b in args.budgets]
+    record = {
+        "suite": args.suite, "sets": names, "variants": [v.name for v in variants],
+        "seeds": args.seeds, "budgets": args.budgets, "batch": BATCH, "test_size": TEST_SIZE,
+        "learner_params": args.learner_params, "arms": [vars(a) for a in all_arms],
+        "seconds": seconds, "jobs": args.jobs, "cpus": os.cpu_count(),
+        "python": platform.python_version(), "tables": tables,
+        "targets": {str(t["budget"]): targets(t, strategies) for t in tables},
+        "curves": curves,
+    }  # fmt: skip
+    text = "\n\n".join(markdown(t, arm_names) for t in tables)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "suite.json").write_text(json.dumps(record, indent=1))
+    (out / "suite.md").write_text(text + "\n")
+    (out / "curves.png").write_bytes(curves_png(curves))
+    print(text)
+    print(json.dumps(record["targets"], indent=1))
+    print(
+        f"\n{len(variants)} sets, {args.seeds} seeds, {seconds:.0f} s; wrote {out}/suite.json, suite.md, curves.png"
+    )
     return 0
 
 

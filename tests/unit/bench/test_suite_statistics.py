@@ -1,0 +1,112 @@
+"""The suite's statistics (bench/label_efficiency.py): AULC prefixes, Holm, outcomes, ranks."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCH = Path(__file__).resolve().parents[3] / "bench"
+
+
+@pytest.fixture(scope="module")
+def le():
+    spec = importlib.util.spec_from_file_location("label_efficiency", BENCH / "label_efficiency.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["label_efficiency"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def holm_by_hand(p):
+    """Holm (1979) step-down, written out: sort, multiply by (m - rank), running max, cap 1."""
+    order = np.argsort(p)
+    m = len(p)
+    adjusted = np.empty(m)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def test_holm_matches_the_step_down_procedure(le):
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        p = rng.uniform(0, 0.2, size=rng.integers(1, 9))
+        assert np.allclose(le.holm(list(p)), holm_by_hand(p))
+    assert le.holm([None, 0.01, None, 0.04]) == [None, 0.02, None, 0.04]
+
+
+def test_aulc_at_reads_the_prefix_of_one_long_run(le):
+    run = {"labels": [10, 20, 30, 40], "accuracy": [0.1, 0.2, 0.3, 0.8]}
+    assert le.aulc_at(run, 30) == pytest.approx(0.2)
+    assert le.aulc_at(run, 35) == pytest.approx(0.2)
+    assert le.aulc_at(run, 40) == pytest.approx(0.35)
+
+
+def test_outcome_needs_an_adjusted_p_below_alpha(le):
+    assert le.outcome(0.03, 0.01) == "win"
+    assert le.outcome(-0.03, 0.01) == "loss"
+    assert le.outcome(0.03, 0.2) == "tie"
+    assert le.outcome(0.03, None) == "tie"
+
+
+def curves_for(offsets: dict[str, float], seeds: int = 6, noise: float = 0.01, seed: int = 0):
+    """Synthetic curves: arm accuracy = base + offset + noise per seed."""
+    rng = np.random.default_rng(seed)
+    labels = [10, 20, 30]
+    out = {}
+    for arm, offset in offsets.items():
+        out[arm] = [
+            {"labels": labels, "accuracy": list(0.5 + offset + rng.normal(0, noise, 3) + s * 0.01)}
+            for s in range(seeds)
+        ]
+    return out
+
+
+def test_budget_table_finds_a_clear_win_and_a_clear_loss(le):
+    names = ["random", "auto", "margin", "lr+random", "lr+margin"]
+    curves = {
+        "a@1500": curves_for(
+            {"random": 0, "auto": 0.1, "margin": -0.1, "lr+random": 0, "lr+margin": 0.1}
+        ),
+        "b@1500": curves_for(
+            {"random": 0, "auto": 0.1, "margin": 0.0, "lr+random": 0, "lr+margin": 0.05}, seed=1
+        ),
+    }
+    table = le.budget_table(curves, 30, names)
+    versus = table["versus"]["random"]
+    assert versus["auto"]["outcome"] == {"a@1500": "win", "b@1500": "win"}
+    assert versus["margin"]["outcome"]["a@1500"] == "loss"
+    assert versus["margin"]["outcome"]["b@1500"] == "tie"
+    assert (versus["auto"]["wins"], versus["auto"]["ties"], versus["auto"]["losses"]) == (2, 0, 0)
+    assert table["rank"]["margin"] > table["rank"]["auto"]
+    assert table["mean"]["auto"] == pytest.approx(table["mean"]["random"] + 0.1, abs=0.02)
+    verdict = le.targets(table, ["random", "auto", "margin"])
+    assert verdict["auto_never_significantly_worse_than_random"]
+    assert verdict["auto_mean_gain_ge_0.02"]
+    assert verdict["auto_ge_lr_margin_on_average"]
+    text = le.markdown(table, names)
+    assert "| a@1500 |" in text and "W/T/L vs lr+margin" in text and "*+" in text
+
+
+def test_run_keys_change_with_the_protocol_and_the_learner_code(le):
+    from annotator.simulation import SimulationConfig
+
+    config = SimulationConfig(data="x", init_size=2, budget=500)
+    arm = le.Arm("auto", "protonet", "auto")
+    key = le.run_key("cells@1500", arm, 0, config)
+    assert key == le.run_key("cells@1500", arm, 0, config)
+    assert key != le.run_key("cells@1500", arm, 1, config)
+    assert key != le.run_key(
+        "cells@1500", arm, 0, SimulationConfig(data="x", init_size=2, budget=200)
+    )
+    other = SimulationConfig(data="x", init_size=2, budget=500, learner_params={"max_steps": 5})
+    assert key != le.run_key("cells@1500", arm, 0, other)
+    lr = le.Arm("lr+margin", "logreg", "margin")  # learner settings of protonet do not touch LR
+    assert le.run_key("cells@1500", lr, 0, config) == le.run_key("cells@1500", lr, 0, other)
+    assert le.code_hash("protonet") != le.code_hash("logreg")

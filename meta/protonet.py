@@ -28,6 +28,7 @@ __all__ = [
     "build_encoder",
     "class_sums",
     "compute_prototypes",
+    "fit_offset_logistic",
     "init_parameters",
     "linear",
     "prototype_head",
@@ -98,6 +99,43 @@ def prototype_head(
     -||z - v_c||^2 / temperature up to the per-row constant ||z||^2 / temperature, so they give
     the same softmax. Being affine in z, it folds into the encoder's last Linear."""
     return 2.0 * prototypes / temperature, -prototypes.pow(2).sum(dim=1) / temperature
+
+
+def fit_offset_logistic(
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    offset: torch.Tensor,
+    l2: float,
+    max_iter: int = 100,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Multinomial logistic regression with a fixed offset per item and class (a GLM offset).
+
+    Minimises sum_i CE(x_i W^T + b + offset_i, y_i) + l2 / 2 ||W||^2 (bias unpenalised) by
+    L-BFGS in float64, on the device of ``x``; with a zero offset it is scikit-learn's
+    ``LogisticRegression(C=1 / l2)``. x (n, d), labels (n,) in [0, C), offset (n, C) ->
+    weight (C, d), bias (C,) float32. Hand-written because no library fits a logistic
+    regression with an offset (the prototype logits here).
+    """
+    x64, offset64 = x.double(), offset.double()
+    n_way = offset.shape[1]
+    weight = torch.zeros(n_way, x.shape[1], dtype=torch.float64, device=x.device)
+    bias = torch.zeros(n_way, dtype=torch.float64, device=x.device)
+    weight.requires_grad_(True)
+    bias.requires_grad_(True)
+    optimiser = torch.optim.LBFGS(
+        [weight, bias], max_iter=max_iter, tolerance_grad=1e-6, line_search_fn="strong_wolfe"
+    )
+
+    def closure() -> torch.Tensor:
+        optimiser.zero_grad()
+        logits = x64 @ weight.T + bias + offset64
+        loss = F.cross_entropy(logits, labels, reduction="sum") + 0.5 * l2 * weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        optimiser.step(closure)
+    return weight.detach().float(), bias.detach().float()
 
 
 def refine_prototypes(

@@ -1,6 +1,7 @@
 """ProtoNetClassifier: the contract the app and the query strategies rely on."""
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -108,14 +109,17 @@ def test_each_training_mode_learns(blobs, training):
     assert model.score(X_test, y_test) > 0.9
 
 
-def test_mc_samples_vary_with_dropout_and_are_reproducible(fitted, blobs):
-    _, _, X_test, _ = blobs
-    mc = fitted.mc_proba(X_test, T=8)
+@pytest.mark.parametrize("linear_l2", [None, 1.0])
+def test_mc_samples_vary_with_dropout_and_are_reproducible(blobs, linear_l2):
+    X, y, X_test, _ = blobs
+    model = ProtoNetClassifier(linear_l2=linear_l2, random_state=0, **FAST).fit(X, y)
+    mc = model.mc_proba(X_test, T=8)
     assert mc.shape == (8, 200, 4) and mc.dtype == np.float32
     np.testing.assert_allclose(mc.sum(axis=2), 1.0, rtol=1e-5)
-    assert np.abs(mc - mc[0]).max() > 1e-4
-    np.testing.assert_array_equal(fitted.mc_proba(X_test, T=8), mc)
-    assert np.abs(mc.mean(axis=0) - fitted.predict_proba(X_test)).mean() < 0.05
+    # the linear head is deterministic and confident on these blobs: smaller, not zero
+    assert np.abs(mc - mc[0]).max() > (1e-4 if linear_l2 is None else 1e-6)
+    np.testing.assert_array_equal(model.mc_proba(X_test, T=8), mc)
+    assert np.abs(mc.mean(axis=0) - model.predict_proba(X_test)).mean() < 0.05
 
 
 def test_mc_samples_identical_without_dropout(blobs):
@@ -150,8 +154,8 @@ def test_mc_keeps_batchnorm_in_eval_mode():
 @pytest.mark.parametrize("committee", ["bootstrap", "independent"])
 def test_committee_members_differ(blobs, committee):
     X, y, X_test, _ = blobs
-    model = ProtoNetClassifier(committee=committee, random_state=0, **FAST).fit(X, y)
-    votes = model.committee_proba(X_test, M=3)
+    model = ProtoNetClassifier(committee=committee, linear_l2=None, random_state=0, **FAST)
+    votes = model.fit(X, y).committee_proba(X_test, M=3)
     assert votes.shape == (3, 200, 4) and votes.dtype == np.float32
     np.testing.assert_allclose(votes.sum(axis=2), 1.0, rtol=1e-5)
     assert np.abs(votes[1] - votes[0]).max() > 1e-3 and np.abs(votes[2] - votes[1]).max() > 1e-3
@@ -384,3 +388,107 @@ def test_bad_unlabelled_rows_are_refused(one_shot):
         model.fit(X_l, y_l, unlabelled=bad)
     with pytest.raises(ValueError, match="refine_steps"):
         ProtoNetClassifier(refine_steps=-1).fit(X_l, y_l, unlabelled=U)
+
+
+# ------------------------------------------------------------------------ the linear head
+
+
+def test_offset_logistic_without_offset_is_scikit_learns_logistic_regression(blobs):
+    from sklearn.linear_model import LogisticRegression
+
+    from meta.protonet import fit_offset_logistic
+
+    X, y, X_test, _ = blobs
+    for l2 in (0.5, 4.0):
+        weight, bias = fit_offset_logistic(
+            torch.from_numpy(X), torch.from_numpy(y), torch.zeros(len(y), 4), l2
+        )
+        ours = torch.softmax(torch.from_numpy(X_test) @ weight.T + bias, dim=1).numpy()
+        reference = LogisticRegression(C=1 / l2, max_iter=5000, tol=1e-10).fit(X, y)
+        np.testing.assert_allclose(ours, reference.predict_proba(X_test), atol=2e-3)
+
+
+def test_offset_logistic_solves_its_optimality_conditions():
+    """At the optimum of sum CE(x W^T + b + o, y) + l2/2 |W|^2: X^T (P - Y) + l2 W^T = 0 and
+    sum (P - Y) = 0 (bias unpenalised), checked by hand on a small problem with an offset."""
+    from meta.protonet import fit_offset_logistic
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(30, 5))
+    y = rng.integers(0, 3, size=30)
+    offset = rng.normal(scale=2.0, size=(30, 3))
+    weight, bias = fit_offset_logistic(
+        torch.from_numpy(X), torch.from_numpy(y), torch.from_numpy(offset), 2.0, max_iter=500
+    )
+    W, b = weight.double().numpy(), bias.double().numpy()
+    logits = X @ W.T + b + offset
+    P = np.exp(logits - logits.max(1, keepdims=True))
+    P /= P.sum(1, keepdims=True)
+    residual = P - np.eye(3)[y]
+    np.testing.assert_allclose(X.T @ residual + 2.0 * W.T, 0, atol=1e-3)
+    np.testing.assert_allclose(residual.sum(0), 0, atol=1e-3)
+
+
+def test_predict_proba_is_the_weighted_prototype_logits_plus_the_linear_head(fitted, blobs):
+    _, _, X_test, _ = blobs
+    assert fitted.linear_ is not None
+    z = fitted.embed(X_test).astype(np.float64)
+    dist = ((z[:, None] - fitted.prototypes_[None]) ** 2).sum(-1)
+    weight, bias = fitted.linear_
+    logits = -fitted.prototype_weight * dist / fitted.temperature_ + X_test @ weight.T + bias
+    expected = np.exp(logits - logits.max(1, keepdims=True))
+    expected /= expected.sum(1, keepdims=True)
+    np.testing.assert_allclose(fitted.predict_proba(X_test), expected, atol=1e-4)
+
+
+def test_without_the_linear_head_it_is_the_plain_prototype_classifier(blobs):
+    X, y, X_test, _ = blobs
+    model = ProtoNetClassifier(linear_l2=None, prototype_weight=0.3, random_state=0, **FAST)
+    model.fit(X, y)
+    assert model.linear_ is None
+    z = model.embed(X_test).astype(np.float64)
+    logits = -((z[:, None] - model.prototypes_[None]) ** 2).sum(-1) / model.temperature_
+    expected = np.exp(logits - logits.max(1, keepdims=True))
+    expected /= expected.sum(1, keepdims=True)
+    np.testing.assert_allclose(model.predict_proba(X_test), expected, atol=1e-4)
+
+
+def test_the_linear_head_learns_what_the_prototypes_cannot():
+    """Two long parallel clusters: the class means differ along x0, the spread runs along
+    (1, 1). Nearest-class-mean splits at x0 = 1 (barely better than chance); the best boundary
+    is x0 - x1 = 1, which a linear head finds."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, size=800)
+    t = rng.normal(scale=3.0, size=800)
+    X = np.column_stack([t + 2.0 * y, t]) + rng.normal(scale=0.2, size=(800, 2))
+    X = X.astype(np.float32)
+    X_train, y_train, X_test, y_test = X[:400], y[:400], X[400:], y[400:]
+    plain = ProtoNetClassifier(linear_l2=None, max_steps=0, random_state=0).fit(X_train, y_train)
+    headed = ProtoNetClassifier(max_steps=0, random_state=0).fit(X_train, y_train)
+    assert plain.score(X_test, y_test) < 0.75
+    assert headed.score(X_test, y_test) > 0.95
+
+
+def test_models_saved_before_the_linear_head_load_as_prototype_classifiers(blobs):
+    X, y, X_test, _ = blobs
+    old = ProtoNetClassifier(linear_l2=None, random_state=0, **FAST).fit(X, y)
+    payload = torch.load(io.BytesIO(old.to_bytes()), weights_only=True)
+    header = json.loads(payload["header"])
+    for key in ("linear_l2", "prototype_weight"):
+        del header["params"][key]
+    payload["header"] = json.dumps(header)
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    loaded = ProtoNetClassifier.from_bytes(buffer.getvalue())
+    assert loaded.linear_l2 is None and loaded.linear_ is None
+    np.testing.assert_array_equal(loaded.predict_proba(X_test), old.predict_proba(X_test))
+
+
+def test_bad_linear_settings_are_refused(blobs):
+    X, y, _, _ = blobs
+    for params, message in (
+        ({"linear_l2": 0.0}, "linear_l2"),
+        ({"prototype_weight": -1}, "prototype_weight"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            ProtoNetClassifier(**params, **FAST).fit(X, y)

@@ -59,9 +59,10 @@ BASELINES = {"lr+random": ("logreg", "random"), "lr+margin": ("logreg", "margin"
 REFERENCE, PEER = "random", "lr+margin"
 ALPHA = 0.05
 BATCH, TEST_SIZE = 10, 500
-#: The code each learner's runs depend on (a change recomputes them).
+#: The code each learner's runs depend on (a change recomputes them); the strategy's own
+#: modules are added per arm (:func:`strategy_files`), so a new strategy recomputes nothing else.
 CODE = {
-    "common": ["strategies", "annotator/planning.py", "annotator/simulation.py",
+    "common": ["annotator/planning.py", "annotator/simulation.py", "strategies/view.py",
                "annotator/io/featurizers.py", "annotator/io/readers.py", "bench/suite_data.py"],
     "protonet": ["meta"],
     "logreg": [],
@@ -82,9 +83,30 @@ def arms(strategies: list[str]) -> list[Arm]:
     return ours + [Arm(name, *spec) for name, spec in BASELINES.items()]
 
 
-def code_hash(learner: str) -> str:
+def strategy_files(strategy: str) -> list[str]:
+    """The strategies/ modules a strategy's choice depends on: its class's module and, through
+    their ``from strategies.X import`` lines, every module those import."""
+    import re
+
+    from strategies import STRATEGIES
+
+    todo = [STRATEGIES[strategy].__module__.replace(".", "/") + ".py"]
+    seen: list[str] = []
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.append(path)
+        text = (ROOT / path).read_text()
+        todo += [
+            f"strategies/{m}.py" for m in re.findall(r"^from strategies\.(\w+) import", text, re.M)
+        ]
+    return sorted(seen)
+
+
+def code_hash(learner: str, strategy: str = "random") -> str:
     digest = hashlib.sha256()
-    for entry in CODE["common"] + CODE[learner]:
+    for entry in CODE["common"] + CODE[learner] + strategy_files(strategy):
         path = ROOT / entry
         for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
             digest.update(file.relative_to(ROOT).as_posix().encode())
@@ -101,7 +123,7 @@ def run_key(variant: str, arm: Arm, seed: int, config: simulation.SimulationConf
         "init": config.init_size, "batch": config.batch, "budget": config.budget,
         "test": config.test_size, "features": config.features,
         "params": config.learner_params if arm.learner == "protonet" else {},
-        "code": code_hash(arm.learner),
+        "code": code_hash(arm.learner, arm.strategy),
     }  # fmt: skip
     key = hashlib.sha256(json.dumps(protocol, sort_keys=True).encode()).hexdigest()[:16]
     return suite_data.CACHE / "runs" / variant / arm.learner / arm.strategy / f"s{seed}-{key}.json"

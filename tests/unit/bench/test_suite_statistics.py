@@ -110,3 +110,12 @@ def test_run_keys_change_with_the_protocol_and_the_learner_code(le):
     lr = le.Arm("lr+margin", "logreg", "margin")  # learner settings of protonet do not touch LR
     assert le.run_key("cells@1500", lr, 0, config) == le.run_key("cells@1500", lr, 0, other)
     assert le.code_hash("protonet") != le.code_hash("logreg")
+
+
+def test_a_strategy_run_depends_on_its_own_modules_only(le):
+    assert le.strategy_files("random") == ["strategies/base.py", "strategies/random_sampling.py"]
+    auto = le.strategy_files("auto")
+    assert {"strategies/hybrid.py", "strategies/typicality.py", "strategies/coreset.py",
+            "strategies/uncertainty.py", "strategies/base.py"} <= set(auto)  # fmt: skip
+    assert "strategies/bald.py" not in auto
+    assert le.code_hash("protonet", "margin") != le.code_hash("protonet", "auto")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 #: Strategies that need no model, so they run as asked on a project's first round.
-COLD_START = ("typicality", "random")
+COLD_START = ("typicality", "probcover", "random")
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,9 @@ def choose_batch(
     if model is None and name not in COLD_START:
         name = "typicality"
         recorded = "auto:typicality" if strategy == "auto" else "typicality"
-    params = {"n_classes": n_classes} if name == "auto" else {}
+    params = {"auto": {"n_classes": n_classes}, "probcover": {"n_clusters": n_classes}}.get(
+        name, {}
+    )
     view = ModelView(
         model, features, train_idx=labelled,
         y_train=answers if answers is not None and len(labelled) else None,

@@ -22,7 +22,7 @@ The learner is the project's prototypical network (``learner="protonet"``, the e
 defaults, warm-started from the previous round with shrink-and-perturb as the app does, on the
 CPU) or scikit-learn ``LogisticRegression(max_iter=1000)`` (``"logreg"``) as a reference. No
 pretraining on the evaluation data or its source. Neither learner uses the unlabelled pool; the
-strategies that look at the unlabelled pool's features (typicality, coreset, hybrid, auto) are
+strategies that look at the unlabelled pool's features (typicality, probcover, badge, coreset, hybrid, auto) are
 listed in ``config["strategies_using_unlabelled_pool"]``.
 
 Randomness: the split and the initial set come from the seed alone; the learner's
@@ -60,7 +60,7 @@ DEMOS = {
     "demo:fine_foods": "5,000 Amazon fine-food reviews (text), labels great / other",
 }
 #: Strategies that look at the unlabelled pool's features beyond scoring each item alone.
-POOL_STRATEGIES = frozenset({"typicality", "coreset", "hybrid", "auto"})
+POOL_STRATEGIES = frozenset({"typicality", "probcover", "badge", "coreset", "hybrid", "auto"})
 MAX_TEST_FRACTION = 0.3
 _SPLIT_STREAM, _INIT_STREAM = 1, 2
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import functools
 import hashlib
 import json
 import multiprocessing
@@ -104,7 +105,10 @@ def strategy_files(strategy: str) -> list[str]:
     return sorted(seen)
 
 
+@functools.cache
 def code_hash(learner: str, strategy: str = "random") -> str:
+    """Hash of the code a run depends on, read once per process (edits during a long run do not
+    change the keys it writes and reads)."""
     digest = hashlib.sha256()
     for entry in CODE["common"] + CODE[learner] + strategy_files(strategy):
         path = ROOT / entry

@@ -60,6 +60,8 @@ NEEDS = {
     "coreset_numpy": ("features",),
     "coreset_cuda": ("features",),
     "typicality": ("features",),
+    "probcover": ("features",),
+    "badge": ("proba", "features"),
     "hybrid": ("proba", "features"),
     "auto": ("proba", "features"),
     "forward": ("features", "labels"),
@@ -74,6 +76,8 @@ TIME_TARGETS = {
     ("bald", 1_000_000): 1.5,
     ("qbc", 1_000_000): 0.5,
     ("typicality", 100_000): 10.0,
+    ("badge", 100_000): 10.0,  # issue 14
+    ("probcover", 100_000): 10.0,  # issue 14
 }
 RATIOS = {"coreset": ("coreset_naive", "coreset_numpy"), "entropy": ("entropy_numpy",)}
 
@@ -297,7 +301,7 @@ def worker(name: str, folder: Path) -> dict:
 # -- driver ----------------------------------------------------------------------------------------
 
 
-def run_size(pool: int, notes: list[str]) -> list[dict]:
+def run_size(pool: int, notes: list[str], runs=RUNS) -> list[dict]:
     folder = Path(tempfile.mkdtemp(prefix="query_bench_"))
     try:
         start = time.perf_counter()
@@ -306,7 +310,7 @@ def run_size(pool: int, notes: list[str]) -> list[dict]:
             f"# pool {pool:,}: inputs generated in {time.perf_counter() - start:.1f} s", flush=True
         )
         results = []
-        for name in RUNS:
+        for name in runs:
             command = [sys.executable, __file__, "--worker", name, "--data", str(folder)]
             done = subprocess.run(command, capture_output=True, text=True)
             if done.returncode != 0:
@@ -341,7 +345,7 @@ def table(results: list[dict]) -> str:
     ]
     for pool in sorted({r["pool"] for r in results}):
         cap = 0.5 * pool * DIM * 4 / 2**20
-        for name in RUNS:
+        for name in [n for n in RUNS if (n, pool) in by]:
             r = by[(name, pool)]
             lines.append(
                 f"{name:<17} {pool:>9,} {_fmt(r['seconds']):>9} {_fmt(r['peak_mb'], 1):>8} "
@@ -354,7 +358,7 @@ def table(results: list[dict]) -> str:
 def _checks(name: str, pool: int, by: dict, cap: float) -> list[str]:
     """Ratios to the baselines of the same run and the issue's targets for one row."""
     r, out = by[(name, pool)], []
-    for base in RATIOS.get(name, ()):
+    for base in [b for b in RATIOS.get(name, ()) if (b, pool) in by]:
         b = by[(base, pool)]["seconds"]
         extrapolated = base == "coreset_naive" and _naive_picks(pool) < BATCH
         out.append(
@@ -363,7 +367,7 @@ def _checks(name: str, pool: int, by: dict, cap: float) -> list[str]:
     if (name, pool) in TIME_TARGETS:
         target = TIME_TARGETS[(name, pool)]
         out.append(f"<= {target} s: {'met' if r['seconds'] <= target else 'MISSED'}")
-    if name == "coreset":
+    if name == "coreset" and ("coreset_numpy", pool) in by:
         numpy_s = by[("coreset_numpy", pool)]["seconds"]
         out.append(f"<= coreset_numpy: {'met' if r['seconds'] <= numpy_s else 'MISSED'}")
     if name in NAMES and pool >= 1_000_000:
@@ -379,6 +383,7 @@ def main(argv: list[str] | None = None) -> None:
         "--sizes", default="10000,100000,1000000", help="pool sizes, comma-separated"
     )
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--runs", default=",".join(RUNS), help="strategies and baselines to run")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -389,7 +394,11 @@ def main(argv: list[str] | None = None) -> None:
     machine = f"{platform.machine()}, {os.cpu_count()} cpu, Python {platform.python_version()}"
     print(f"# {machine}; shared box: other jobs may run beside this one", flush=True)
     notes: list[str] = []
-    results = [r for size in sizes for r in run_size(size, notes)]
+    runs = [r.strip() for r in args.runs.split(",") if r.strip()]
+    unknown = [r for r in runs if r not in RUNS]
+    if unknown:
+        parser.error(f"unknown run {unknown[0]!r}; choose from {', '.join(RUNS)}")
+    results = [r for size in sizes for r in run_size(size, notes, runs)]
     print()
     print(table(results))
     for note in notes:

@@ -7,6 +7,7 @@ over a :class:`ModelView` of the model; strategies by name with :func:`get_strat
     chosen, scores = get_strategy("margin").select(100, pool_idx, labelled_idx, view, rng)
 """
 
+from strategies.badge import Badge, badge_seeding
 from strategies.bald import BALD, mutual_information
 from strategies.base import (
     STRATEGIES,
@@ -17,6 +18,7 @@ from strategies.base import (
 )
 from strategies.coreset import Coreset, k_center_greedy
 from strategies.hybrid import Auto, Hybrid
+from strategies.probcover import ProbCover
 from strategies.qbc import QBC, consensus_kl, vote_entropy
 from strategies.random_sampling import RandomSampling
 from strategies.typicality import Typicality, typicality
@@ -40,6 +42,8 @@ NAMES = (
     "coreset",
     "qbc",
     "typicality",
+    "probcover",
+    "badge",
     "hybrid",
     "auto",
 )
@@ -47,6 +51,7 @@ NAMES = (
 __all__ = [
     "BALD",
     "NAMES",
+    "Badge",
     "QBC",
     "STRATEGIES",
     "Auto",
@@ -57,9 +62,11 @@ __all__ = [
     "LeastConfidence",
     "Margin",
     "ModelView",
+    "ProbCover",
     "QueryStrategy",
     "RandomSampling",
     "Typicality",
+    "badge_seeding",
     "consensus_kl",
     "entropy",
     "get_strategy",

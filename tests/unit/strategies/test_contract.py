@@ -17,6 +17,8 @@ ISSUE_NAMES = [
     "coreset",
     "qbc",
     "typicality",
+    "probcover",
+    "badge",
     "hybrid",
     "auto",
 ]

@@ -38,13 +38,15 @@ def choose_batch(
     n_classes: int,
     rng: np.random.Generator,
     random_state: int = 0,
+    params: dict | None = None,
 ) -> Choice:
     """Choose ``k`` of the ``pool`` rows of ``features`` with ``strategy``.
 
     ``labelled`` are the rows with a label and ``answers`` their labels (None: none yet);
     ``model`` the fitted classifier (None before the first one); ``n_classes`` the size of the
     label set (``auto`` switches from coverage to uncertainty by it); ``random_state`` seeds
-    the model view's resamples (QBC's committee).
+    the model view's resamples (QBC's committee); ``params``: the strategy's keyword arguments
+    beyond the defaults (the benchmarks compare settings with it; the app passes none).
     """
     from strategies import ModelView, get_strategy
 
@@ -52,9 +54,8 @@ def choose_batch(
     if model is None and name not in COLD_START:
         name = "typicality"
         recorded = "auto:typicality" if strategy == "auto" else "typicality"
-    params = {"auto": {"n_classes": n_classes}, "probcover": {"n_clusters": n_classes}}.get(
-        name, {}
-    )
+    defaults = {"auto": {"n_classes": n_classes}, "probcover": {"n_clusters": n_classes}}
+    params = defaults.get(name, {}) | (params if name == strategy and params else {})
     view = ModelView(
         model, features, train_idx=labelled,
         y_train=answers if answers is not None and len(labelled) else None,

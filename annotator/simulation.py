@@ -262,7 +262,7 @@ def check_config(config: SimulationConfig) -> None:
     """Raise :class:`SimulationError` for a configuration that cannot run (before any data)."""
     from strategies import NAMES
 
-    unknown = [s for s in config.strategies if s not in NAMES]
+    unknown = [s for s in config.strategies if strategy_spec(s)[0] not in NAMES]
     if unknown:
         raise SimulationError(f"unknown strategy {unknown[0]!r}; choose from {', '.join(NAMES)}")
     if not config.strategies:
@@ -434,16 +434,35 @@ def simulate_run(
     return run
 
 
+def strategy_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"hybrid:candidate_factor=5"`` -> ``("hybrid", {"candidate_factor": 5})``: a strategy
+    with settings beyond its defaults (values read as JSON, else kept as text)."""
+    import json
+
+    name, _, rest = spec.partition(":")
+    params = {}
+    for item in filter(None, rest.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SimulationError(f"strategy {spec!r}: write settings as NAME:key=value,...")
+        try:
+            params[key.strip()] = json.loads(value)
+        except ValueError:
+            params[key.strip()] = value.strip()
+    return name.strip(), params
+
+
 def _query(strategy: str, model, split: SeedSplit, labelled, answers, k: int, rng):
     """``k`` pool positions chosen as the app's planner chooses them
     (``planning.choose_batch``), and the seconds it took."""
     from annotator.planning import choose_batch
 
+    name, params = strategy_spec(strategy)
     pool = np.setdiff1d(np.arange(split.y_pool.size), labelled)
     start = time.perf_counter()
     choice = choose_batch(
-        strategy, k, split.X_pool, pool, labelled, answers, model,
-        n_classes=split.classes.size, rng=rng, random_state=split.seed,
+        name, k, split.X_pool, pool, labelled, answers, model,
+        n_classes=split.classes.size, rng=rng, random_state=split.seed, params=params,
     )  # fmt: skip
     return choice.rows, time.perf_counter() - start
 

@@ -89,9 +89,15 @@ def strategy_files(strategy: str) -> list[str]:
     their ``from strategies.X import`` lines, every module those import."""
     import re
 
+    from annotator.simulation import strategy_spec
     from strategies import STRATEGIES
 
-    todo = [STRATEGIES[strategy].__module__.replace(".", "/") + ".py"]
+    name = strategy_spec(strategy)[0]
+    if name == "auto":  # delegates by name to any strategy
+        return sorted(
+            p.relative_to(ROOT).as_posix() for p in (ROOT / "strategies").glob("[!_]*.py")
+        )
+    todo = [STRATEGIES[name].__module__.replace(".", "/") + ".py"]
     seen: list[str] = []
     while todo:
         path = todo.pop()

@@ -1,23 +1,23 @@
 """Diverse uncertainty (``hybrid``) and the default policy (``auto``).
 
-``hybrid`` keeps the ``m`` most uncertain pool items by margin, then picks ``k`` of them by greedy
-k-center in the learner's embedding space, with the labelled items as the initial centers: the
+``hybrid`` keeps the ``m = candidate_factor k`` most uncertain pool items by margin, then picks
+``k`` of them by greedy k-center in the learner's embedding space, with the labelled items as the initial centers: the
 batch is uncertain and spread out, not ten near-copies. The two stages follow Zhdanov 2019
 (arXiv:1901.05954: top ``beta k`` by margin, then k-means); the second stage here is the core-set's
 greedy k-center (Sener & Savarese 2018, arXiv:1708.00489).
 
-``auto`` starts cold with typicality (TypiClust) while there are fewer than ``2 C`` labels in
-total (C classes), when the model's uncertainty is not yet worth much (Hacohen et al. 2022 find
-typicality wins at low budgets), then switches to ``hybrid``.
+``auto`` starts cold with a coverage strategy (typicality, TypiClust) while there are fewer than
+``2 C`` labels in total (C classes), when the model's uncertainty is not yet worth much (Hacohen
+et al. 2022 find typicality wins at low budgets), then switches to an uncertainty strategy
+(``hybrid``); both and the switch point are parameters, chosen on the suite's tuning half.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from strategies.base import QueryStrategy, register, top_k
+from strategies.base import QueryStrategy, get_strategy, register, top_k
 from strategies.coreset import k_center_greedy
-from strategies.typicality import Typicality
 from strategies.uncertainty import Margin, pool_utility
 
 
@@ -28,20 +28,31 @@ class Hybrid(QueryStrategy):
     Parameters
     ----------
     n_candidates : int or None
-        ``m``; None: ``max(10_000, 10 k)``.
+        ``m``; None: ``candidate_factor * k``.
+    candidate_factor : int
+        Candidates per item of the batch when ``n_candidates`` is None. Until issue 14 the
+        default was ``max(10_000, 10 k)``: the whole pool below 10,000 items, so ``hybrid`` and
+        ``auto`` were k-center over the pool, uncertainty playing no part.
     device : str or None
         For the k-center step, see :func:`strategies.coreset.k_center_greedy`.
 
     ``scores_``: margin uncertainty ``1 - (p_(1) - p_(2))`` of every pool item.
     """
 
-    def __init__(self, *, n_candidates: int | None = None, device: str | None = None):
+    def __init__(
+        self,
+        *,
+        n_candidates: int | None = None,
+        candidate_factor: int = 10,
+        device: str | None = None,
+    ):
         self.n_candidates = n_candidates
+        self.candidate_factor = candidate_factor
         self.device = device
 
     def _select(self, k, pool_idx, labelled_idx, view, rng):
         scores = pool_utility(view, pool_idx, Margin.utility)
-        m = self.n_candidates if self.n_candidates is not None else max(10_000, 10 * k)
+        m = self.n_candidates if self.n_candidates is not None else self.candidate_factor * k
         candidates = np.sort(top_k(scores, max(m, k), rng))
         centers = view.embed(np.sort(labelled_idx)) if labelled_idx.size else None
         picks, _ = k_center_greedy(
@@ -52,13 +63,21 @@ class Hybrid(QueryStrategy):
 
 @register("auto")
 class Auto(QueryStrategy):
-    """Typicality while fewer than ``2 C`` items are labelled, then hybrid.
+    """The default policy: a coverage strategy while labels are few, then an uncertainty one.
+
+    ``cold`` while fewer than ``switch_per_class * C`` items are labelled (C classes), when the
+    model's uncertainty is not yet worth much, then ``warm``. Both are strategy names; their
+    settings are ``cold_params`` / ``warm_params``.
 
     Parameters
     ----------
     n_classes : int or None
         ``C``; None: ``view.n_classes``.
-    typicality, hybrid : dict or None
+    cold, warm : str
+        The strategies before and after the switch (default typicality, then hybrid).
+    switch_per_class : float
+        Labels per class at which ``warm`` takes over.
+    cold_params, warm_params : dict or None
         Keyword parameters of the two strategies.
 
     ``strategy_``: the strategy used by the last query. ``scores_``: its scores.
@@ -68,17 +87,26 @@ class Auto(QueryStrategy):
         self,
         *,
         n_classes: int | None = None,
-        typicality: dict | None = None,
-        hybrid: dict | None = None,
+        cold: str = "typicality",
+        warm: str = "hybrid",
+        switch_per_class: float = 2,
+        cold_params: dict | None = None,
+        warm_params: dict | None = None,
     ):
         self.n_classes = n_classes
-        self.typicality = typicality
-        self.hybrid = hybrid
+        self.cold = cold
+        self.warm = warm
+        self.switch_per_class = switch_per_class
+        self.cold_params = cold_params
+        self.warm_params = warm_params
 
     def _select(self, k, pool_idx, labelled_idx, view, rng):
         n_classes = self.n_classes if self.n_classes is not None else view.n_classes
-        if labelled_idx.size < 2 * n_classes:
-            self.strategy_ = Typicality(**(self.typicality or {}))
+        if labelled_idx.size < self.switch_per_class * n_classes:
+            name, params = self.cold, dict(self.cold_params or {})
+            if name == "probcover":
+                params.setdefault("n_clusters", n_classes)
         else:
-            self.strategy_ = Hybrid(**(self.hybrid or {}))
+            name, params = self.warm, dict(self.warm_params or {})
+        self.strategy_ = get_strategy(name, **params)
         return self.strategy_._select(k, pool_idx, labelled_idx, view, rng)

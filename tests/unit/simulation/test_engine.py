@@ -201,3 +201,16 @@ def test_plot_is_a_png(data, config) -> None:
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     rows = sim.mean_curves(results)
     assert len(rows) == 2 * 4 and {r["strategy"] for r in rows} == {"random", "margin"}
+
+
+def test_strategy_spec_reads_settings_beyond_the_defaults():
+    from annotator.simulation import SimulationError, strategy_spec
+
+    assert strategy_spec("margin") == ("margin", {})
+    assert strategy_spec("hybrid:candidate_factor=5") == ("hybrid", {"candidate_factor": 5})
+    assert strategy_spec("auto:warm=margin,switch_per_class=3") == (
+        "auto",
+        {"warm": "margin", "switch_per_class": 3},
+    )
+    with pytest.raises(SimulationError, match="key=value"):
+        strategy_spec("hybrid:5")

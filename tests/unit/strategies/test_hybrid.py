@@ -26,14 +26,14 @@ def test_hybrid_matches_brute_force_in_the_embedding_space(m):
     view = ModelView(model, X)
     Z, proba = np.tanh(X @ model.weights), model.predict_proba(X)
     labelled, pool = np.arange(9), np.arange(9, 300)
-    expected, uncertainty = _brute_force_hybrid(Z, proba, labelled, pool, 4, m or 291)
+    expected, uncertainty = _brute_force_hybrid(Z, proba, labelled, pool, 4, m or 10 * 4)
     assert sorted_gaps(uncertainty) > 1e-7
     chosen, scores = Hybrid(n_candidates=m).select(4, pool, labelled, view, 0)
     np.testing.assert_array_equal(chosen, expected)
     np.testing.assert_allclose(scores, uncertainty, atol=1e-6)
 
 
-def test_hybrid_default_m_is_max_10000_or_10k():
+def test_hybrid_default_m_is_a_multiple_of_the_batch():
     rng = np.random.default_rng(1)
     proba = rng.dirichlet(np.ones(3), size=12_000)
     X = rng.standard_normal((12_000, 2)).astype(np.float32)
@@ -42,8 +42,8 @@ def test_hybrid_default_m_is_max_10000_or_10k():
     original = view.embed
     view.embed = lambda rows: calls.append(len(rows)) or original(rows)
     Hybrid().select(5, np.arange(100, 12_000), np.arange(100), view, 0)
-    Hybrid().select(1100, np.arange(100, 12_000), np.arange(100), view, 0)
-    assert calls == [100, 10_000, 100, 11_000]  # labelled, then the candidates
+    Hybrid(candidate_factor=3).select(1100, np.arange(100, 12_000), np.arange(100), view, 0)
+    assert calls == [100, 50, 100, 3300]  # labelled, then the candidates
 
 
 def test_a_batch_is_not_near_copies():
@@ -78,10 +78,10 @@ def test_auto_switches_at_twice_the_number_of_classes(n_labelled, expected, prot
 
 
 def test_auto_takes_the_number_of_classes_as_a_parameter(protonet_view):
-    auto = Auto(n_classes=10, hybrid={"n_candidates": 5})
+    auto = Auto(n_classes=10, warm_params={"n_candidates": 5})
     auto.select(2, np.arange(10, 60), np.arange(10), protonet_view, 0)
     assert auto.strategy_.name == "typicality"
-    auto = Auto(n_classes=2, hybrid={"n_candidates": 5})
+    auto = Auto(n_classes=2, warm_params={"n_candidates": 5})
     auto.select(2, np.arange(10, 60), np.arange(10), protonet_view, 0)
     assert auto.strategy_.name == "hybrid" and auto.strategy_.n_candidates == 5
 
@@ -90,3 +90,13 @@ def test_auto_without_classes_says_so():
     view = ModelView(None, np.zeros((10, 2), dtype=np.float32))
     with pytest.raises(ValueError, match="knows no classes"):
         Auto().select(2, np.arange(10), None, view, 0)
+
+
+def test_auto_runs_the_named_cold_and_warm_strategies(protonet_view):
+    auto = Auto(n_classes=3, cold="probcover", warm="margin", switch_per_class=1)
+    auto.select(2, np.arange(2, 60), np.arange(2), protonet_view, 0)
+    assert auto.strategy_.name == "probcover" and auto.strategy_.n_clusters == 3
+    chosen, _ = auto.select(2, np.arange(3, 60), np.arange(3), protonet_view, 0)
+    assert auto.strategy_.name == "margin"
+    direct, _ = Margin().select(2, np.arange(3, 60), np.arange(3), protonet_view, 0)
+    np.testing.assert_array_equal(chosen, direct)

@@ -30,7 +30,10 @@ protocol (the same for every strategy under a seed, so comparisons are paired):
   test split   stratified, min(--test-size, 30% of the items), drawn with the seed; never in
                the pool; the featurizer (scaler, TF-IDF + SVD, image size) is fitted on the pool
   start        one random pool item per class, then random items up to --init-size; counts
-               toward --budget and is the curve's first point
+               toward --budget and is the curve's first point. --init-size 0: the app's own
+               cold start instead (the planner without a model: typicality, or the strategy
+               itself for typicality, probcover, random); no model until two classes are
+               labelled (scored as predicting the one class seen); first point at --batch
   rounds       --batch items chosen by the strategy, answered from the ground truth, until
                --budget labels; after each round the learner is retrained and scored on the
                test split (accuracy, macro-F1); the query time is recorded
@@ -110,7 +113,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--seeds", type=int, metavar="N", default=5, help="number of seeds, 0..N-1 (default 5)"
     )
     p.add_argument(
-        "--init-size", type=int, default=10, metavar="N", help="initial labelled set (default 10)"
+        "--init-size",
+        type=int,
+        default=10,
+        metavar="N",
+        help="initial labelled set (default 10); 0: the app's own cold start chooses every label",
     )
     p.add_argument(
         "--batch", type=int, metavar="N", default=10, help="items per round (default 10)"

@@ -11,6 +11,10 @@ Protocol, the same for every strategy under a seed (so comparisons are paired):
    then applied to both.
 2. **Initial labelled set.** One random pool item per class, then random pool items up to
    ``init_size`` in total. It counts toward the budget and is the curve's first point.
+   ``init_size`` 0 is the app's own cold start instead: every label comes from the planner,
+   which without a model starts cold (typicality, see :mod:`annotator.planning`); until two
+   classes are labelled there is no model and the score is that of predicting the one class
+   seen. The curve's first point is then at ``batch`` labels.
 3. **Rounds.** The strategy picks ``batch`` pool items (the last round fewer, to land on
    ``budget``); the :class:`Oracle` answers their labels from the pool's ground truth.
 4. **Evaluation.** After the initial set and after each round the learner is retrained on the
@@ -271,9 +275,11 @@ def check_config(config: SimulationConfig) -> None:
         raise SimulationError("a strategy is listed twice in --strategies")
     if config.learner not in LEARNERS:
         raise SimulationError(f"unknown learner {config.learner!r}; choose {', '.join(LEARNERS)}")
-    for name in ("seeds", "init_size", "batch", "budget", "test_size"):
+    for name in ("seeds", "batch", "budget", "test_size"):
         if getattr(config, name) < 1:
             raise SimulationError(f"--{name.replace('_', '-')} must be at least 1")
+    if config.init_size < 0:
+        raise SimulationError("--init-size must be 0 (the app's cold start) or more")
     if config.budget < config.init_size:
         raise SimulationError(
             f"--budget {config.budget} is below --init-size {config.init_size}: "
@@ -297,7 +303,7 @@ def check_sizes(config: SimulationConfig, labels: np.ndarray) -> int:
             f"a test split of {n_test} items cannot hold all {classes.size} classes "
             f"({labels.size} items; the test split is min(--test-size, 30%))"
         )
-    if config.init_size < classes.size:
+    if 0 < config.init_size < classes.size:
         raise SimulationError(
             f"--init-size {config.init_size} is below the {classes.size} classes: the "
             "initial set holds one item per class"
@@ -383,10 +389,14 @@ def _fit(config: SimulationConfig, seed: int, point: int, split: SeedSplit, labe
         return model.fit(X, y)
 
 
-def _score(model, split: SeedSplit) -> tuple[float, float]:
+def _score(model, split: SeedSplit, answers: np.ndarray) -> tuple[float, float]:
+    """Test accuracy and macro-F1; without a model, of predicting the one class labelled."""
     from sklearn.metrics import accuracy_score, f1_score
 
-    predicted = model.predict(split.X_test)
+    if model is None:
+        predicted = np.full(split.y_test.size, answers[0], dtype=split.y_test.dtype)
+    else:
+        predicted = model.predict(split.X_test)
     accuracy = accuracy_score(split.y_test, predicted)
     macro_f1 = f1_score(
         split.y_test, predicted, labels=split.classes, average="macro", zero_division=0
@@ -412,21 +422,26 @@ def simulate_run(
 
     oracle = oracle or Oracle(split.y_pool)
     rng = np.random.default_rng([split.seed, zlib.crc32(strategy.encode())])
-    labelled = initial_set(split.y_pool, config.init_size, split.seed)
+    labelled = np.empty(0, dtype=np.int64)
+    if config.init_size:
+        labelled = initial_set(split.y_pool, config.init_size, split.seed)
     answers = oracle.label(labelled)
     run = {"strategy": strategy, "seed": split.seed}
     run |= {key: [] for key in ("labels", "accuracy", "macro_f1", "query_seconds")}
     model, seconds = None, 0.0
     with threadpool_limits(limits=1):
-        for point, target in enumerate(round_sizes(config.init_size, config.batch, config.budget)):
-            if point:
+        first = config.init_size or config.batch
+        for point, target in enumerate(round_sizes(first, config.batch, config.budget)):
+            if target > labelled.size:
                 k = target - labelled.size
                 chosen, seconds = _query(strategy, model, split, labelled, answers, k, rng)
                 labelled = np.concatenate([labelled, chosen])
                 answers = np.concatenate([answers, oracle.label(chosen)])
             previous = model if config.warm_start else None
-            model = _fit(config, split.seed, point, split, labelled, answers, previous)
-            accuracy, macro_f1 = _score(model, split)
+            model = None  # a cold start with one class seen: no model yet, as in the app
+            if np.unique(answers).size >= 2:
+                model = _fit(config, split.seed, point, split, labelled, answers, previous)
+            accuracy, macro_f1 = _score(model, split, answers)
             run["labels"].append(int(labelled.size))
             run["accuracy"].append(accuracy)
             run["macro_f1"].append(macro_f1)

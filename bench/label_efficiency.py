@@ -11,7 +11,8 @@ Tune defaults on ``--suite tuning``; quote ``--suite reporting`` (``bench/suite_
 
 Protocol (after CDALBench, Werner et al. 2024), the engine of ``protolabel simulate``
 (:mod:`annotator.simulation`): a stratified test split of min(500, 30%) per seed, the featurizer
-fitted on the pool; one label per class to start; then rounds of 10 chosen by the app's planner
+fitted on the pool; one label per class to start (``--init-size 0``: none, the app's own cold
+start chooses every label); then rounds of 10 chosen by the app's planner
 (``annotator.planning.choose_batch``, the function behind the worker and the Label page) up to
 the largest budget; the learner refitted and scored on the test split after each round. One
 run per (set, strategy, seed) serves every budget: AULC at budget B is the mean accuracy over
@@ -154,9 +155,9 @@ def _task(split, arm: Arm, config: simulation.SimulationConfig, path: str) -> di
 
 
 def set_config(variant: suite_data.Variant, data, args) -> simulation.SimulationConfig:
-    n_classes = len(set(data.labels))
+    init_size = 0 if args.init_size == 0 else len(set(data.labels))
     return simulation.SimulationConfig(
-        data=str(variant.path), strategies=("random",), seeds=args.seeds, init_size=n_classes,
+        data=str(variant.path), strategies=("random",), seeds=args.seeds, init_size=init_size,
         batch=BATCH, budget=max(args.budgets), test_size=TEST_SIZE,
         learner_params=args.learner_params, **variant.import_args,
     )  # fmt: skip
@@ -419,6 +420,13 @@ def main(argv=None) -> int:
     parser.add_argument("--budgets", default="200,500", help="label budgets to report")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes")
     parser.add_argument(
+        "--init-size",
+        type=int,
+        choices=(0, 1),
+        default=1,
+        help="1: one label per class to start (default); 0: the app's own cold start",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="two sets per kind, small pools, 3 seeds, budget 200"
     )
     parser.add_argument(
@@ -452,7 +460,8 @@ def main(argv=None) -> int:
     tables = [budget_table(curves, b, arm_names) for b in args.budgets]
     record = {
         "suite": args.suite, "sets": names, "variants": [v.name for v in variants],
-        "seeds": args.seeds, "budgets": args.budgets, "batch": BATCH, "test_size": TEST_SIZE,
+        "seeds": args.seeds, "budgets": args.budgets, "init_size": args.init_size,
+        "batch": BATCH, "test_size": TEST_SIZE,
         "learner_params": args.learner_params, "arms": [vars(a) for a in all_arms],
         "seconds": seconds, "jobs": args.jobs, "cpus": os.cpu_count(),
         "python": platform.python_version(), "tables": tables,

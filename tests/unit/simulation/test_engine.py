@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import zlib
 
 import numpy as np
 import pytest
@@ -178,6 +179,7 @@ def test_summary_keys_are_exactly_the_strategies_asked(data, config) -> None:
         ({"seeds": 0}, "--seeds must be at least 1"),
         ({"init_size": 2, "budget": 12}, "below the 3 classes"),
         ({"test_size": 2}, "cannot hold all 3 classes"),
+        ({"init_size": -1}, "--init-size must be 0"),
         ({"budget": 500}, "exceeds the pool"),
     ],
 )
@@ -214,3 +216,29 @@ def test_strategy_spec_reads_settings_beyond_the_defaults():
     )
     with pytest.raises(SimulationError, match="key=value"):
         strategy_spec("hybrid:5")
+
+
+def test_init_size_zero_runs_the_apps_cold_start(data, config) -> None:
+    """Every label from the planner; the cold start (typicality without a model) as the app
+    does it; no model, and a one-class score, until two classes are labelled."""
+    from annotator.planning import choose_batch
+
+    cold = dataclasses.replace(config, init_size=0, batch=2, budget=8)
+    split = sim.prepare_seed(data, "raw", n_test=30, seed=0)
+    oracle = sim.Oracle(split.y_pool)
+    run = sim.simulate_run(split, "margin", cold, oracle)
+    assert run["labels"] == [2, 4, 6, 8] and len(oracle.asked) == 8
+    first = choose_batch(
+        "margin", 2, split.X_pool, np.arange(split.y_pool.size), np.empty(0, np.int64), None,
+        None, n_classes=3, rng=np.random.default_rng([0, zlib.crc32(b"margin")]),
+    )  # fmt: skip
+    assert first.strategy == "typicality" and oracle.asked[:2] == first.rows.tolist()
+    seen = split.y_pool[oracle.asked[:2]]
+    if np.unique(seen).size == 1:  # scored as predicting the one class seen
+        assert run["accuracy"][0] == pytest.approx(np.mean(split.y_test == seen[0]))
+
+
+def test_without_a_model_the_score_is_predicting_the_one_class_seen(data) -> None:
+    split = sim.prepare_seed(data, "raw", n_test=30, seed=0)
+    accuracy, macro_f1 = sim._score(None, split, np.array(["c1", "c1"]))
+    assert accuracy == pytest.approx(np.mean(split.y_test == "c1")) and 0 < macro_f1 < 1

@@ -451,15 +451,16 @@ def simulate_run(
 
 def strategy_spec(spec: str) -> tuple[str, dict[str, Any]]:
     """``"hybrid:candidate_factor=5"`` -> ``("hybrid", {"candidate_factor": 5})``: a strategy
-    with settings beyond its defaults (values read as JSON, else kept as text)."""
+    with settings beyond its defaults, ``;`` between settings (commas separate strategies on
+    the command line); values read as JSON, else kept as text."""
     import json
 
     name, _, rest = spec.partition(":")
     params = {}
-    for item in filter(None, rest.split(",")):
+    for item in filter(None, rest.split(";")):
         key, sep, value = item.partition("=")
         if not sep:
-            raise SimulationError(f"strategy {spec!r}: write settings as NAME:key=value,...")
+            raise SimulationError(f"strategy {spec!r}: write settings as NAME:key=value;...")
         try:
             params[key.strip()] = json.loads(value)
         except ValueError:

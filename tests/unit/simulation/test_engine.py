@@ -210,7 +210,7 @@ def test_strategy_spec_reads_settings_beyond_the_defaults():
 
     assert strategy_spec("margin") == ("margin", {})
     assert strategy_spec("hybrid:candidate_factor=5") == ("hybrid", {"candidate_factor": 5})
-    assert strategy_spec("auto:warm=margin,switch_per_class=3") == (
+    assert strategy_spec("auto:warm=margin;switch_per_class=3") == (
         "auto",
         {"warm": "margin", "switch_per_class": 3},
     )

@@ -50,12 +50,13 @@ def choose_batch(
     """
     from strategies import ModelView, get_strategy
 
+    params = dict(params or {})
     name, recorded = strategy, strategy
     if model is None and name not in COLD_START:
-        name = "typicality"
-        recorded = "auto:typicality" if strategy == "auto" else "typicality"
+        name, params = _cold_start(strategy, params)
+        recorded = f"auto:{name}" if strategy == "auto" else name
     defaults = {"auto": {"n_classes": n_classes}, "probcover": {"n_clusters": n_classes}}
-    params = defaults.get(name, {}) | (params if name == strategy and params else {})
+    params = defaults.get(name, {}) | params
     view = ModelView(
         model, features, train_idx=labelled,
         y_train=answers if answers is not None and len(labelled) else None,
@@ -68,3 +69,15 @@ def choose_batch(
     inner = getattr(chooser, "strategy_", None)  # auto records what it delegated to
     used = f"{name}:{inner.name}" if inner is not None else recorded
     return Choice(used, np.asarray(chosen, dtype=np.int64), chosen_scores)
+
+
+def _cold_start(strategy: str, params: dict) -> tuple[str, dict]:
+    """The strategy and settings a round takes without a model: ``auto``'s own cold strategy
+    when it needs no model, else typicality."""
+    if strategy == "auto":
+        from strategies import Auto
+
+        cold = params.get("cold", Auto().cold)
+        if cold in COLD_START:
+            return cold, dict(params.get("cold_params") or {})
+    return "typicality", {}

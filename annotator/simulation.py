@@ -264,11 +264,17 @@ def _with_ground_truth(data: ImportedData) -> ImportedData:
 
 def check_config(config: SimulationConfig) -> None:
     """Raise :class:`SimulationError` for a configuration that cannot run (before any data)."""
-    from strategies import NAMES
+    from strategies import NAMES, get_strategy
 
     unknown = [s for s in config.strategies if strategy_spec(s)[0] not in NAMES]
     if unknown:
         raise SimulationError(f"unknown strategy {unknown[0]!r}; choose from {', '.join(NAMES)}")
+    for spec in config.strategies:
+        name, params = strategy_spec(spec)
+        try:
+            get_strategy(name, **params)
+        except TypeError as err:
+            raise SimulationError(f"strategy {spec!r}: {err}") from None
     if not config.strategies:
         raise SimulationError("no strategy to simulate: pass --strategies random,margin,...")
     if len(set(config.strategies)) < len(config.strategies):
@@ -654,7 +660,9 @@ def _config_record(
         "learner_params": _learner_params(config),
         "warm_start": config.learner == "protonet" and config.warm_start,
         "learner_uses_unlabelled_pool": False,
-        "strategies_using_unlabelled_pool": [s for s in config.strategies if s in POOL_STRATEGIES],
+        "strategies_using_unlabelled_pool": [
+            s for s in config.strategies if strategy_spec(s)[0] in POOL_STRATEGIES
+        ],
         "pretrained": False,
         "label_savings": "labels needed to reach random's mean final accuracy (mean curve)",
     }

@@ -65,6 +65,7 @@ BATCH, TEST_SIZE = 10, 500
 #: modules are added per arm (:func:`strategy_files`), so a new strategy recomputes nothing else.
 CODE = {
     "common": ["annotator/planning.py", "annotator/simulation.py", "strategies/view.py",
+               "strategies/typicality.py",  # the planner's cold start without a model
                "annotator/io/featurizers.py", "annotator/io/readers.py", "bench/suite_data.py"],
     "protonet": ["meta"],
     "logreg": [],

@@ -448,13 +448,14 @@ class ProtoNetClassifier(ClassifierMixin, BaseEstimator):
         return 1.0 if self.linear_l2 is None else float(self.prototype_weight)
 
     def _fit_linear(
-        self, X: np.ndarray, embeddings, labels
+        self, X: np.ndarray, embeddings, labels, prototypes=None
     ) -> tuple[np.ndarray, np.ndarray] | None:
-        """The linear head on the input, fitted on top of the prototype logits (``linear_l2``);
-        (weight, bias) acting on the raw input, or None when off."""
+        """The linear head on the input, fitted on top of the logits of ``prototypes`` (default
+        ``prototypes_``; ``linear_l2``); (weight, bias) acting on the raw input, or None when
+        off."""
         if self.linear_l2 is None:
             return None
-        prototypes = torch.from_numpy(self.prototypes_)
+        prototypes = torch.from_numpy(self.prototypes_) if prototypes is None else prototypes
         weight, bias = prototype_head(prototypes, self.temperature_)
         offset = self._prototype_scale() * (embeddings @ weight.T + bias)
         mean = self.encoder_.standardize.mean.detach().cpu()
@@ -614,26 +615,37 @@ class ProtoNetClassifier(ClassifierMixin, BaseEstimator):
         members = self._independent_members(M)
         return np.concatenate([self._proba_array(X, *member) for member in members])
 
-    def _bootstrap_prototypes(self, M: int) -> torch.Tensor:
-        """(M, n_classes, D): class means of M stratified bootstrap resamples of the support
-        (with the unlabelled items the refinement assigned to each class, shared by all)."""
+    def _bootstrap_members(self, M: int) -> tuple[torch.Tensor, list | None]:
+        """M stratified bootstrap resamples of the support: their prototypes (M, n_classes, D),
+        class means with the unlabelled items the refinement assigned to each class (shared by
+        all), and their linear heads, each refitted on its resample (None without a head)."""
         rng = np.random.default_rng([self._seed, _BOOTSTRAP_STREAM])
         codes = self._support_codes
         by_class = [np.flatnonzero(codes == c) for c in range(len(self.classes_))]
         support = torch.from_numpy(self._embed_array(self._support_X))
-        members = []
+        members, heads = [], []
         for _ in range(M):
             rows = np.concatenate([rng.choice(r, size=len(r), replace=True) for r in by_class])
-            sums, counts = class_sums(support[rows], torch.from_numpy(codes[rows]), len(by_class))
+            labels = torch.from_numpy(codes[rows])
+            sums, counts = class_sums(support[rows], labels, len(by_class))
             if self._unlabelled_sums is not None:
                 sums = sums + torch.from_numpy(self._unlabelled_sums)
                 counts = counts + torch.from_numpy(self._unlabelled_counts)
             members.append(sums / counts.unsqueeze(1))
-        return torch.stack(members)
+            heads.append(
+                self._fit_linear(self._support_X[rows], support[rows], labels, members[-1])
+            )
+        if self.linear_ is None:
+            return torch.stack(members), None
+        return torch.stack(members), heads
 
     def _bootstrap_committee(self, X: np.ndarray, M: int) -> np.ndarray:
-        P = self._bootstrap_prototypes(M).to(self.device_)  # (M, C, D)
+        P, heads = self._bootstrap_members(M)
+        P = P.to(self.device_)  # (M, C, D)
         weight, bias = prototype_head(P.flatten(0, 1), self.temperature_)  # all members at once
+        linear = None
+        if heads is not None:  # (M * C, d), (M * C,): every member's own head in one product
+            linear = (np.concatenate([h[0] for h in heads]), np.concatenate([h[1] for h in heads]))
         scale = self._prototype_scale()
         out = np.empty((M, len(X), P.shape[1]), dtype=np.float32)
         encoder = self.encoder_.eval()
@@ -641,8 +653,8 @@ class ProtoNetClassifier(ClassifierMixin, BaseEstimator):
             for start, xb in self._chunks(X, int(self.chunk_size)):
                 logits = encoder.tail_logits(encoder.stem(xb), 1, (weight * scale, bias * scale))
                 logits = logits.view(len(xb), M, -1)  # (rows, M, C)
-                if self.linear_ is not None:  # shared by the members
-                    logits = logits + self._linear_logits(xb, self.linear_).unsqueeze(1)
+                if linear is not None:
+                    logits = logits + self._linear_logits(xb, linear).view(len(xb), M, -1)
                 proba = torch.softmax(logits, dim=2).transpose(0, 1)
                 out[:, start : start + len(xb)] = proba.cpu().numpy()
         return out

@@ -53,8 +53,10 @@ def badge_seeding(
                 rest = np.setdiff1d(np.arange(a.shape[0]), picks)
                 picks.append(int(rng.choice(rest)))
                 continue
-            j = int(np.searchsorted(total, rng.random() * total[-1], "right"))
-            picks.append(min(j, a.shape[0] - 1))
+            j = min(int(np.searchsorted(total, rng.random() * total[-1], "right")), a.shape[0] - 1)
+            if nearest[j] <= 0:  # rounding at the top end landed on a pick
+                j = int(np.flatnonzero(nearest > 0)[-1])
+            picks.append(j)
     return np.asarray(picks, dtype=np.int64), g_sq
 
 

@@ -52,7 +52,9 @@ class Hybrid(QueryStrategy):
 
     def _select(self, k, pool_idx, labelled_idx, view, rng):
         scores = pool_utility(view, pool_idx, Margin.utility)
-        m = self.n_candidates if self.n_candidates is not None else self.candidate_factor * k
+        m = self.n_candidates
+        if m is None:
+            m = int(np.ceil(self.candidate_factor * k))
         candidates = np.sort(top_k(scores, max(m, k), rng))
         centers = view.embed(np.sort(labelled_idx)) if labelled_idx.size else None
         picks, _ = k_center_greedy(

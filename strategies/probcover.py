@@ -55,6 +55,20 @@ def choose_delta(points: np.ndarray, clusters: np.ndarray, purity: float = 0.95)
     return float(other[min(allowed, other.size - 1)])
 
 
+def cap_delta(points: np.ndarray, delta: float, max_ball: int, rng) -> float:
+    """``delta``, or a smaller radius when the balls would hold more than ``max_ball`` items on
+    average (estimated on 256 rows): overlapping clusters make the purity radius as wide as the
+    data, and the graph dense (1e8 edges at 10,000 items)."""
+    points = np.asarray(points, dtype=np.float32)
+    points = points - points.mean(axis=0)
+    sample = rng.choice(points.shape[0], min(256, points.shape[0]), replace=False)
+    sq = np.einsum("ij,ij->i", points, points)
+    d = np.sqrt(_sqdist(points[sample], points, sq))
+    if max_ball >= points.shape[0] or (d < delta).sum(axis=1).mean() <= max_ball:
+        return delta
+    return float(np.median(np.partition(d, max_ball, axis=1)[:, max_ball]))
+
+
 def ball_graph(points: np.ndarray, delta: float):
     """Symmetric scipy CSR adjacency: i -- j when |x_i - x_j| < delta, and i -- i."""
     from scipy import sparse
@@ -111,6 +125,8 @@ class ProbCover(QueryStrategy):
         Fraction of pure balls that sets delta (the paper's alpha, 0.95).
     max_points : int
         Items in the graph at most (a random sample of the pool, the labelled items first).
+    max_ball : int
+        Items per ball on average at most (delta is lowered to keep the graph sparse).
     n_clusters : int or None
         Clusters for the purity; None: the number of classes (``view.n_classes``), at least 2.
 
@@ -118,13 +134,23 @@ class ProbCover(QueryStrategy):
     before the first pick; NaN outside the sample. ``delta_``: the radius used.
     """
 
-    def __init__(self, *, purity: float = 0.95, max_points: int = 10_000, n_clusters=None):
+    def __init__(
+        self,
+        *,
+        purity: float = 0.95,
+        max_points: int = 10_000,
+        max_ball: int = 200,
+        n_clusters=None,
+    ):
         self.purity = purity
         self.max_points = max_points
+        self.max_ball = max_ball
         self.n_clusters = n_clusters
 
     def _select(self, k, pool_idx, labelled_idx, view, rng):
-        labelled = labelled_idx[: self.max_points]
+        labelled = labelled_idx
+        if labelled.size > self.max_points:
+            labelled = np.sort(rng.choice(labelled_idx, self.max_points, replace=False))
         room = max(self.max_points - labelled.size, k)
         sample = np.arange(pool_idx.size)
         if sample.size > room:
@@ -136,7 +162,8 @@ class ProbCover(QueryStrategy):
             n_clusters = view.n_classes if view.classes_ is not None else 2
         n_clusters = min(max(2, n_clusters), len(points))
         clusters = cluster(points, np.arange(len(points)), n_clusters, rng, len(points))
-        self.delta_ = choose_delta(points, clusters, self.purity)
+        delta = choose_delta(points, clusters, self.purity)
+        self.delta_ = cap_delta(points, delta, self.max_ball, rng)
         graph = ball_graph(points, self.delta_)
         covered = np.zeros(len(points), dtype=bool)
         for i in range(labelled.size):  # what the labelled items already cover

@@ -26,3 +26,17 @@ def test_settings_reach_the_strategy():
     narrowed = choose("hybrid", {"n_candidates": 7})
     assert set(narrowed) == set(choose("margin"))
     assert set(choose("hybrid")) != set(narrowed)  # 70 candidates by default: spread out
+
+
+def test_without_a_model_auto_starts_with_its_own_cold_strategy():
+    X = np.random.default_rng(0).normal(size=(200, 3)).astype(np.float32)
+
+    def cold(params):
+        return choose_batch(
+            "auto", 5, X, np.arange(200), np.empty(0, np.int64), None, None,
+            n_classes=3, rng=np.random.default_rng(0), params=params,
+        )  # fmt: skip
+
+    assert cold(None).strategy == "auto:typicality"
+    assert cold({"cold": "probcover"}).strategy == "auto:probcover"
+    assert cold({"cold": "margin"}).strategy == "auto:typicality"  # margin needs a model

@@ -151,10 +151,12 @@ def test_mc_keeps_batchnorm_in_eval_mode():
     np.testing.assert_array_equal(loaded.predict_proba(X[:30]), model.predict_proba(X[:30]))
 
 
-@pytest.mark.parametrize("committee", ["bootstrap", "independent"])
-def test_committee_members_differ(blobs, committee):
+@pytest.mark.parametrize(
+    ("committee", "linear_l2"), [("bootstrap", None), ("bootstrap", 1.0), ("independent", None)]
+)
+def test_committee_members_differ(blobs, committee, linear_l2):
     X, y, X_test, _ = blobs
-    model = ProtoNetClassifier(committee=committee, linear_l2=None, random_state=0, **FAST)
+    model = ProtoNetClassifier(committee=committee, linear_l2=linear_l2, random_state=0, **FAST)
     votes = model.fit(X, y).committee_proba(X_test, M=3)
     assert votes.shape == (3, 200, 4) and votes.dtype == np.float32
     np.testing.assert_allclose(votes.sum(axis=2), 1.0, rtol=1e-5)
@@ -362,7 +364,7 @@ def test_refinement_survives_bytes_and_feeds_the_bootstrap_committee(one_shot):
     np.testing.assert_allclose(loaded.predict_proba(X_test), model.predict_proba(X_test))
     np.testing.assert_allclose(loaded.committee_proba(X_test, 3), model.committee_proba(X_test, 3))
     # One label per class: every bootstrap member has the refined prototypes.
-    members = model._bootstrap_prototypes(3).numpy()
+    members = model._bootstrap_members(3)[0].numpy()
     np.testing.assert_allclose(members, np.repeat(model.prototypes_[None], 3, 0), rtol=1e-5)
 
 
@@ -492,3 +494,15 @@ def test_bad_linear_settings_are_refused(blobs):
     ):
         with pytest.raises(ValueError, match=message):
             ProtoNetClassifier(**params, **FAST).fit(X, y)
+
+
+def test_bootstrap_members_refit_the_linear_head_on_their_resample(one_shot):
+    """One label per class: every resample is the support itself, so every member, head
+    included, is the model; with more labels the heads differ."""
+    X_l, y_l, _, X_test, _ = one_shot
+    model = ProtoNetClassifier(random_state=0, **FAST).fit(X_l, y_l)
+    votes = model.committee_proba(X_test, M=3)
+    for member in votes:
+        np.testing.assert_allclose(member, model.predict_proba(X_test), atol=1e-4)
+    _, heads = model._bootstrap_members(3)
+    assert len(heads) == 3 and heads[0][0].shape == model.linear_[0].shape

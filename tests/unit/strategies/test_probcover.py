@@ -78,3 +78,16 @@ def test_a_large_pool_is_sampled_and_unscored_rows_are_nan():
     chosen, scores = strategy.select(5, pool, np.array([], int), view, 0)
     assert np.isfinite(scores).sum() == 150 and np.isfinite(scores[chosen]).all()
     assert strategy.delta_ > 0
+
+
+def test_overlapping_clusters_do_not_make_the_graph_dense():
+    from strategies.probcover import cap_delta
+
+    rng = np.random.default_rng(5)
+    points = rng.normal(size=(2000, 3)).astype(np.float32)  # one blob: purity says "everything"
+    wide = float(np.sqrt(3.0)) * 3
+    capped = cap_delta(points, wide, 50, np.random.default_rng(0))
+    assert capped < wide
+    graph = ball_graph(points, capped)
+    assert 25 < graph.nnz / len(points) < 100
+    assert cap_delta(points, 0.05, 50, np.random.default_rng(0)) == 0.05  # small balls kept

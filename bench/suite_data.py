@@ -9,8 +9,9 @@ Every set comes from a package: scikit-learn (digits), Debian packages fetched w
 R data read with the PyPI package ``rdata``), or the fonts on the machine. Each variant is a
 draw of ``n`` items (pool + test) with :data:`DRAW_SEED`, stratified by class; a class with
 fewer than :data:`MIN_PER_CLASS` items in the draw is left out of it (Shuttle's rare valves).
-The files land under ``$PROTOLABEL_BENCH_CACHE`` (default ``~/.cache/protolabel-bench``) and
-are built once; ``label_efficiency.py --suite`` reads them with the app's own importer
+The files land under ``$PROTOLABEL_BENCH_CACHE`` (default ``~/.cache/protolabel-bench``), in a
+folder named after this module's code (an edit rebuilds them), and are built once;
+``label_efficiency.py --suite`` reads them with the app's own importer
 (``annotator.io.read_input``) and default featurizer, as an import would.
 
 Variants: ``NAME@1500`` (about 1,000 pool items after the 30% test split, 450 test) for every
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import json
 import os
 import re
@@ -55,6 +57,10 @@ KINDS = ("image", "text", "tabular")
 MIN_PER_HALF = {"image": 1, "text": 2, "tabular": 3}
 
 R_LIBRARY = "usr/lib/R/site-library"
+
+
+#: Built files, in a folder named after this module's code: a changed loader or draw rebuilds.
+SETS_DIR = CACHE / f"sets-{hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:10]}"
 
 
 class SuiteDataError(RuntimeError):
@@ -330,7 +336,7 @@ class Variant:
 
     @property
     def path(self) -> Path:
-        folder = CACHE / "sets" / self.name
+        folder = SETS_DIR / self.name
         return folder / ("images" if self.set.kind == "image" else "items.csv")
 
     @property
@@ -355,7 +361,7 @@ def variants(name: str, size: int | None = None) -> list[Variant]:
 
 
 def _size(name: str) -> int:
-    meta = CACHE / "sets" / f"{name}.size"
+    meta = SETS_DIR / f"{name}.size"
     if not meta.exists():
         meta.parent.mkdir(parents=True, exist_ok=True)
         meta.write_text(str(len(SETS[name].load())))

@@ -25,7 +25,7 @@ def test_settings_reach_the_strategy():
     # seven candidates for seven picks: hybrid takes exactly margin's top seven
     narrowed = choose("hybrid", {"n_candidates": 7})
     assert set(narrowed) == set(choose("margin"))
-    assert set(choose("hybrid")) != set(narrowed)  # 70 candidates by default: spread out
+    assert set(choose("hybrid")) != set(narrowed)  # 21 candidates by default: spread out
 
 
 def test_without_a_model_auto_starts_with_its_own_cold_strategy():

@@ -49,8 +49,8 @@ def _settings(store, project: str, who: teams.Identity | None) -> None:
         strategy, batch, overlap, semi = p.strategy, p.batch_size, p.overlap, p.semi_supervised
     new_strategy = st.selectbox(
         "Strategy", session.STRATEGY_NAMES, index=session.STRATEGY_NAMES.index(strategy),
-        help="How the next batch is chosen; auto: typicality while there are few labels, "
-        "then the most uncertain items, spread out (hybrid).",
+        help="How the next batch is chosen; auto: typical items while there are fewer than "
+        "two labels per class, then the items the model is least sure of (margin).",
     )  # fmt: skip
     new_batch = st.number_input("Batch size", min_value=1, max_value=1000, value=batch, step=1)
     new_overlap = st.number_input(

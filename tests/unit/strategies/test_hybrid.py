@@ -26,7 +26,7 @@ def test_hybrid_matches_brute_force_in_the_embedding_space(m):
     view = ModelView(model, X)
     Z, proba = np.tanh(X @ model.weights), model.predict_proba(X)
     labelled, pool = np.arange(9), np.arange(9, 300)
-    expected, uncertainty = _brute_force_hybrid(Z, proba, labelled, pool, 4, m or 10 * 4)
+    expected, uncertainty = _brute_force_hybrid(Z, proba, labelled, pool, 4, m or 3 * 4)
     assert sorted_gaps(uncertainty) > 1e-7
     chosen, scores = Hybrid(n_candidates=m).select(4, pool, labelled, view, 0)
     np.testing.assert_array_equal(chosen, expected)
@@ -41,9 +41,9 @@ def test_hybrid_default_m_is_a_multiple_of_the_batch():
     calls = []
     original = view.embed
     view.embed = lambda rows: calls.append(len(rows)) or original(rows)
-    Hybrid().select(5, np.arange(100, 12_000), np.arange(100), view, 0)
-    Hybrid(candidate_factor=3).select(1100, np.arange(100, 12_000), np.arange(100), view, 0)
-    assert calls == [100, 50, 100, 3300]  # labelled, then the candidates
+    Hybrid().select(5, np.arange(100, 12_000), np.arange(100), view, 0)  # 3 x 5
+    Hybrid(candidate_factor=3.0).select(1100, np.arange(100, 12_000), np.arange(100), view, 0)
+    assert calls == [100, 15, 100, 3300]  # labelled, then the candidates
 
 
 def test_a_batch_is_not_near_copies():
@@ -62,7 +62,7 @@ def test_a_batch_is_not_near_copies():
 
 
 @pytest.mark.parametrize(
-    ("n_labelled", "expected"), [(0, "typicality"), (5, "typicality"), (6, "hybrid")]
+    ("n_labelled", "expected"), [(0, "typicality"), (5, "typicality"), (6, "margin")]
 )
 def test_auto_switches_at_twice_the_number_of_classes(n_labelled, expected, protonet_view):
     pool = np.arange(n_labelled, 60)
@@ -70,7 +70,7 @@ def test_auto_switches_at_twice_the_number_of_classes(n_labelled, expected, prot
     auto = Auto()
     chosen, scores = auto.select(4, pool, labelled, protonet_view, 3)
     assert auto.strategy_.name == expected  # C = 3 classes
-    direct = (Typicality() if expected == "typicality" else Hybrid()).select(
+    direct = (Typicality() if expected == "typicality" else Margin()).select(
         4, pool, labelled, protonet_view, 3
     )
     np.testing.assert_array_equal(chosen, direct[0])
@@ -78,10 +78,10 @@ def test_auto_switches_at_twice_the_number_of_classes(n_labelled, expected, prot
 
 
 def test_auto_takes_the_number_of_classes_as_a_parameter(protonet_view):
-    auto = Auto(n_classes=10, warm_params={"n_candidates": 5})
+    auto = Auto(n_classes=10, warm="hybrid", warm_params={"n_candidates": 5})
     auto.select(2, np.arange(10, 60), np.arange(10), protonet_view, 0)
     assert auto.strategy_.name == "typicality"
-    auto = Auto(n_classes=2, warm_params={"n_candidates": 5})
+    auto = Auto(n_classes=2, warm="hybrid", warm_params={"n_candidates": 5})
     auto.select(2, np.arange(10, 60), np.arange(10), protonet_view, 0)
     assert auto.strategy_.name == "hybrid" and auto.strategy_.n_candidates == 5
 

@@ -2,24 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
-import pytest
-
-BENCH = Path(__file__).resolve().parents[3] / "bench"
-
-
-@pytest.fixture(scope="module")
-def suite():
-    spec = importlib.util.spec_from_file_location("suite_data", BENCH / "suite_data.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["suite_data"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_committed_split_is_the_seeded_draw(suite):

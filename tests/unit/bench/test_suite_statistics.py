@@ -2,23 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-BENCH = Path(__file__).resolve().parents[3] / "bench"
-
-
-@pytest.fixture(scope="module")
-def le():
-    spec = importlib.util.spec_from_file_location("label_efficiency", BENCH / "label_efficiency.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["label_efficiency"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def holm_by_hand(p):

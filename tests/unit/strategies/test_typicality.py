@@ -125,3 +125,18 @@ def test_max_clusters_caps_the_clusters():
         3, np.arange(60), None, ModelView(None, X), 0
     )
     assert chosen.size == 3  # one cluster, visited three times
+
+
+def test_a_large_pool_is_sampled_and_a_small_one_is_not():
+    X, blob = _blobs(np.random.default_rng(4), [60, 50, 40])
+    pool = np.arange(X.shape[0])
+    whole = Typicality(max_points=None).select(3, pool, None, ModelView(None, X), 7)
+    fits = Typicality(max_points=150).select(3, pool, None, ModelView(None, X), 7)
+    np.testing.assert_array_equal(whole[0], fits[0])  # the pool fits: nothing is sampled
+    strategy = Typicality(max_points=60)
+    chosen, scores = strategy.select(3, pool, None, ModelView(None, X), 7)
+    sampled = np.isfinite(scores)
+    assert 0 < sampled.sum() <= 60 and sampled[chosen].all()  # picks come from the sample
+    assert sorted(blob[chosen]) == [0, 1, 2]  # still one per blob
+    again, _ = Typicality(max_points=60).select(3, pool, None, ModelView(None, X), 7)
+    np.testing.assert_array_equal(chosen, again)

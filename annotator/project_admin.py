@@ -677,17 +677,12 @@ def class_guides(store: Store, project_name: str) -> list[ClassGuide]:
                 counts[found.label] = counts.get(found.label, 0) + 1
         labels = list(project.labels)
         names = list(project.source_info.get("feature_names") or []) or None
+        values = services.feature_values_by_id(store, session, project, items.values())
     out = []
     for label in labels:
         guide = guides.get(label) or {}
         examples = [
-            Example(
-                it.external_id,
-                it.text,
-                it.image,
-                np.frombuffer(it.features, np.float64) if it.features else None,
-                names,
-            )
+            Example(it.external_id, it.text, it.image, values.get(it.id), names)
             for it in (items.get(e) for e in guide.get("examples", []))
             if it is not None
         ]

@@ -488,14 +488,9 @@ def item_views(store: Store, project_name: str, item_ids: list[int]):
         items = session.scalars(
             select(Item).where(Item.project_id == project.id, Item.id.in_(list(item_ids)))
         ).all()
+        values = services.feature_values_by_id(store, session, project, items)
         return {
-            it.id: Example(
-                it.external_id,
-                it.text,
-                it.image,
-                np.frombuffer(it.features, np.float64) if it.features else None,
-                names,
-            )
+            it.id: Example(it.external_id, it.text, it.image, values.get(it.id), names)
             for it in items
         }
 

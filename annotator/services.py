@@ -11,6 +11,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from annotator import teams
 from annotator.errors import (
+    DatabaseError,
     ExportError,
     ImportFormatError,
     LabelError,
@@ -31,7 +33,7 @@ from annotator.errors import (
     ProtolabelError,
 )
 from annotator.io.dataset import ImportedData
-from annotator.io.exporters import write_export
+from annotator.io.exporters import write_export_chunks
 from annotator.io.featurizers import load_featurizer, make_featurizer, resolve_featurizer
 from annotator.io.labels import resolve_label_set
 from annotator.io.readers import content_hash, read_input
@@ -227,11 +229,7 @@ def _item_rows(data: ImportedData, project_id: int, start_row: int) -> list[dict
             "text": data.texts[i] if data.texts is not None else None,
             "image": data.images[i] if data.images is not None else None,
             "image_path": data.image_paths[i] if data.image_paths is not None else None,
-            "features": (
-                np.asarray(data.features[i], dtype=np.float64).tobytes()
-                if data.features is not None
-                else None
-            ),
+            "features": None,  # stored once, in the feature matrix (schema 12)
             "ground_truth": data.labels[i] if data.labels is not None else None,
             "created_at": now,
         }
@@ -363,18 +361,33 @@ def _import_annotations(
 
 
 def rebuild_features(store: Store, session: Session, project: Project) -> np.ndarray:
-    """Recompute the whole matrix from the items and the project's fitted featurizer."""
+    """Recompute the whole matrix from the items and the project's fitted featurizer.
+
+    A features project's values live only in its stored matrix (since schema 12, features
+    stored once), so there is nothing to recompute them from: a missing matrix is an error that
+    says where it should be. Items of older databases still carry a float64 copy and rebuild.
+    """
     items = session.scalars(
         select(Item).where(Item.project_id == project.id).order_by(Item.row)
     ).all()
+    if project.data_kind == "features" and any(it.features is None for it in items):
+        raise _lost_features(store, project)
     data = items_as_data(project, items)
     featurizer = load_featurizer(project.featurizer, project.featurizer_state or b"")
     return featurizer.transform(data)
 
 
-def items_as_data(project: Project, items: list[Item]) -> ImportedData:
+def items_as_data(
+    project: Project, items: list[Item], features: np.ndarray | None = None
+) -> ImportedData:
+    """The items as an import would have read them; ``features``: the values of a features
+    project's items (``feature_values``), else each item's stored float64 copy."""
     kind = project.data_kind
     n_cols = len(project.source_info.get("feature_names") or []) or None
+    if kind == "features" and features is None:
+        features = np.vstack(
+            [np.frombuffer(it.features or b"", np.float64) for it in items]
+        ).reshape(len(items), n_cols or -1)
     return ImportedData(
         kind=kind,
         source=f"project:{project.name}",
@@ -382,16 +395,60 @@ def items_as_data(project: Project, items: list[Item]) -> ImportedData:
         texts=[it.text or "" for it in items] if kind == "text" else None,
         images=[it.image or b"" for it in items] if kind == "image" else None,
         image_paths=[it.image_path or "" for it in items] if kind == "image" else None,
-        features=(
-            np.vstack([np.frombuffer(it.features or b"", np.float64) for it in items]).reshape(
-                len(items), n_cols or -1
-            )
-            if kind == "features"
-            else None
-        ),
+        features=np.asarray(features, dtype=np.float64) if kind == "features" else None,
         feature_names=project.source_info.get("feature_names") or None,
         labels=[it.ground_truth for it in items],
     )
+
+
+def feature_values_by_id(
+    store: Store, session: Session, project: Project, items
+) -> dict[int, np.ndarray]:
+    """``feature_values`` by item id; empty for text and image projects."""
+    items = list(items)
+    if project.data_kind != "features" or not items:
+        return {}
+    values = feature_values(store, session, project, items)
+    return {it.id: row for it, row in zip(items, values, strict=True)}
+
+
+def feature_values(store: Store, session: Session, project: Project, items) -> np.ndarray:
+    """A features project's values of ``items`` as imported, one row per item (n, d).
+
+    Read from the stored matrix and mapped back through the fitted featurizer, so at float32
+    precision (the store keeps the features once); items of databases before schema 12 carry
+    an exact float64 copy, which is used instead.
+    """
+    items = list(items)
+    if not items:
+        return np.empty((0, project.feature_dim))
+    if all(it.features is not None for it in items):
+        return np.vstack([np.frombuffer(it.features, np.float64) for it in items])
+    matrix = feature_cache.load_or_none(store, session, project, None)
+    if matrix is None:
+        raise _lost_features(store, project)
+    rows = np.fromiter((it.row for it in items), dtype=np.int64, count=len(items))
+    return _raw_featurizer(store, session, project).inverse(matrix[rows])
+
+
+def _lost_features(store: Store, project: Project) -> DatabaseError:
+    where = store.features_dir() or "the database (feature_chunks)"
+    return DatabaseError(
+        f"project {project.name!r}: its feature values are stored only in its feature matrix "
+        f"(version {project.features_version} in {where}), which is missing or damaged; "
+        "restore that folder from a backup taken with the database"
+    )
+
+
+def _raw_featurizer(store: Store, session: Session, project: Project):
+    """The project's fitted ``raw`` featurizer, loaded once per features version."""
+    memo = store.__dict__.setdefault("_raw_featurizers", {})
+    key = (project.id, project.features_version)
+    if key not in memo:
+        state = session.scalar(select(Project.featurizer_state).where(Project.id == project.id))
+        memo.clear()  # one project's state at a time: a few KB, but projects come and go
+        memo[key] = load_featurizer(project.featurizer, state or b"")
+    return memo[key]
 
 
 def load_features(store: Store, project_name: str) -> np.ndarray:
@@ -565,10 +622,29 @@ def undo(store: Store, project_name: str, annotation_id: int, annotator: str) ->
 EXPORT_FORMATS = ("csv", "jsonl", "parquet")
 
 
-def export_frame(
-    store: Store, project_name: str, *, include_all: bool = False, who: teams.Identity | None = None
-):
-    """The export table and, for image projects, the image bytes aligned with its rows."""
+#: Items per chunk of a streamed export (bounded memory at any pool size).
+EXPORT_CHUNK_ROWS = 20_000
+
+
+@dataclass
+class _ExportPlan:
+    """What every chunk of one export shares, read in one transaction."""
+
+    project: str
+    project_id: int
+    kind: str
+    feature_names: list[str]
+    n_rows: int
+    decided: dict[int, queries.ItemLabel]
+    annotations: dict[int, Annotation]
+    model_state: bytes | None
+    model_version: int | None
+    include_all: bool
+
+
+def _export_plan(
+    store: Store, project_name: str, include_all: bool, who: teams.Identity | None
+) -> _ExportPlan:
     with store.read() as session:
         project = queries.get_project(session, project_name)
         teams.require(store, session, project, who, "reviewer", "export the project")
@@ -578,63 +654,131 @@ def export_frame(
             a.id: a
             for a in session.scalars(select(Annotation).where(Annotation.id.in_(list(wanted))))
         }
-        items = session.scalars(
-            select(Item).where(Item.project_id == project.id).order_by(Item.row)
-        ).all()
-        model = queries.latest_model(session, project.id)
-        model_state = model.state if model is not None else None
-        model_version = model.version if model is not None else None
-        kind = project.data_kind
-        feature_names = list(project.source_info.get("feature_names") or [])
-    if not include_all:
-        items = [it for it in items if it.id in decided and decided[it.id].label is not None]
-    records = []
-    for it in items:
-        found = decided.get(it.id)
-        record: dict[str, Any] = {"id": it.external_id}
-        if kind == "text":
-            record["text"] = it.text
-        elif kind == "image":
-            record["image_path"] = it.image_path
-        else:
-            values = np.frombuffer(it.features or b"", np.float64)
-            names = (
-                feature_names
-                if len(feature_names) == len(values)
-                else [f"x{j}" for j in range(len(values))]
-            )
-            record.update(dict(zip(names, values.tolist(), strict=True)))
-        record.update(_label_columns(found, annotations))
-        if include_all:
-            record["status"] = (
-                "unlabelled"
-                if found is None
-                else ("skipped" if found.label is None else "labelled")
-            )
-        records.append(record)
-    frame = pd.DataFrame.from_records(records)
-    if frame.empty:
-        frame = pd.DataFrame(
-            columns=[
-                "id",
-                "label",
-                "annotator",
-                "created_at",
-                "round",
-                "strategy",
-                "score",
-                "model_version",
-                *FINAL_LABEL_COLUMNS,
-            ]
+        model = queries.latest_model(session, project.id) if include_all else None
+        return _ExportPlan(
+            project=project.name,
+            project_id=project.id,
+            kind=project.data_kind,
+            feature_names=list(project.source_info.get("feature_names") or []),
+            n_rows=queries.item_count(session, project.id),
+            decided=decided,
+            annotations=annotations,
+            model_state=model.state if model is not None else None,
+            model_version=model.version if model is not None else None,
+            include_all=include_all,
         )
-    if include_all and model_state is not None and len(items):
-        frame = _with_predictions(store, project_name, frame, items, model_state, model_version)
-    images = [it.image for it in items] if kind == "image" else None
+
+
+def export_chunks(
+    store: Store, project_name: str, *, include_all: bool = False, who: teams.Identity | None = None
+) -> Iterator[tuple[pd.DataFrame, list[bytes | None] | None]]:
+    """The export table in chunks of at most ``EXPORT_CHUNK_ROWS`` items, in row order, each
+    with its image bytes (image projects) aligned with its rows; at least one chunk. Columns:
+    ``id``; ``text``, ``image_path`` or the feature values; the label columns
+    (``_label_columns``); with ``include_all``, ``status`` and, once a model exists,
+    ``prediction``, ``confidence`` and ``prediction_model_version``. Where a login is required,
+    ``who`` must be a reviewer or owner of the project (checked before anything is read)."""
+    plan = _export_plan(store, project_name, include_all, who)  # refused before any write
+    return _export_chunks(store, plan)
+
+
+def _export_chunks(store: Store, plan: _ExportPlan):
+    project_name, include_all = plan.project, plan.include_all
+    model = None
+    if plan.model_state is not None:
+        from meta import ProtoNetClassifier  # torch is heavy: import only when predicting
+
+        model = ProtoNetClassifier.from_bytes(plan.model_state)
+    features = None
+    if plan.kind == "features" or model is not None:
+        features = load_features(store, project_name)
+    if include_all:
+        parts = [
+            {"rows": (lo, lo + EXPORT_CHUNK_ROWS)}
+            for lo in range(0, plan.n_rows, EXPORT_CHUNK_ROWS)
+        ]
+    else:
+        labelled = sorted((d.row, i) for i, d in plan.decided.items() if d.label is not None)
+        ids = [i for _, i in labelled]
+        parts = [
+            {"item_ids": ids[lo : lo + EXPORT_CHUNK_ROWS]}
+            for lo in range(0, len(ids), EXPORT_CHUNK_ROWS)
+        ]
+    for part in parts or [{"item_ids": []}]:
+        with store.read() as session:
+            items = queries.export_items(
+                session, plan.project_id, with_images=plan.kind == "image", **part
+            )
+            project = session.get(Project, plan.project_id)
+            raw = _raw_featurizer(store, session, project) if plan.kind == "features" else None
+        yield (
+            _export_table(plan, items, features, raw, model),
+            ([it.image for it in items] if plan.kind == "image" else None),
+        )
+
+
+def _export_table(plan: _ExportPlan, items, features, raw, model) -> pd.DataFrame:
+    """One chunk of the export, built column by column (most items carry no label)."""
+    n = len(items)
+    rows = np.fromiter((it.row for it in items), dtype=np.int64, count=n)
+    table: dict[str, Any] = {"id": [it.external_id for it in items]}
+    if plan.kind == "text":
+        table["text"] = [it.text for it in items]
+    elif plan.kind == "image":
+        table["image_path"] = [it.image_path for it in items]
+    columns = pd.DataFrame(table)
+    if plan.kind == "features":
+        values = raw.inverse(features[rows]) if n else np.empty((0, features.shape[1]), np.float32)
+        names = plan.feature_names
+        if len(names) != values.shape[1]:
+            names = [f"x{j}" for j in range(values.shape[1])]
+        columns = pd.concat([columns, pd.DataFrame(values, columns=names)], axis=1)
+    labels = pd.DataFrame(
+        [_label_columns(plan.decided.get(it.id), plan.annotations) for it in items] if n else [],
+        columns=LABEL_COLUMNS,
+    )
+    labels = labels.astype(LABEL_DTYPES)
+    frame = pd.concat([columns, labels], axis=1)
+    if plan.include_all:
+        frame["status"] = [_status(plan.decided.get(it.id)) for it in items]
+        if model is not None:
+            proba = model.predict_proba(np.asarray(features[rows])) if n else np.empty((0, 1))
+            best = proba.argmax(axis=1)
+            frame["prediction"] = [str(c) for c in np.asarray(model.classes_)[best]] if n else []
+            frame["confidence"] = proba[np.arange(n), best].astype(float)
+            frame["prediction_model_version"] = pd.array([plan.model_version] * n, dtype="Int64")
+    return frame
+
+
+def _status(found: queries.ItemLabel | None) -> str:
+    if found is None:
+        return "unlabelled"
+    return "skipped" if found.label is None else "labelled"
+
+
+def export_frame(
+    store: Store, project_name: str, *, include_all: bool = False, who: teams.Identity | None = None
+):
+    """The whole export table and, for image projects, the image bytes aligned with its rows
+    (``export_chunks`` joined; for tests and small projects)."""
+    chunks = list(export_chunks(store, project_name, include_all=include_all, who=who))
+    frame = pd.concat([c for c, _ in chunks], ignore_index=True)
+    images = None if chunks[0][1] is None else [b for _, imgs in chunks for b in imgs]
     return frame, images
 
 
 #: Export columns that say which label is final and where it came from (after the others).
 FINAL_LABEL_COLUMNS = ("label_source", "n_annotators", "agreement", "reviewer", "reviewed_at")
+#: Every label column, in order, and the types that keep them the same in every chunk.
+LABEL_COLUMNS = (
+    "label", "annotator", "created_at", "round", "strategy", "score", "model_version",
+    *FINAL_LABEL_COLUMNS,
+)  # fmt: skip
+LABEL_DTYPES = {
+    "label": object, "annotator": object, "created_at": object, "round": "Int64",
+    "strategy": object, "score": "float64", "model_version": "Int64", "label_source": object,
+    "n_annotators": "int64", "agreement": "float64", "reviewer": object, "reviewed_at": object,
+}  # fmt: skip
 
 
 def _label_columns(
@@ -668,21 +812,6 @@ def _label_columns(
     }
 
 
-def _with_predictions(store, project_name, frame, items, model_state, model_version):
-    from meta import ProtoNetClassifier  # torch is heavy: import only when predicting
-
-    model = ProtoNetClassifier.from_bytes(model_state)
-    features = load_features(store, project_name)
-    rows = np.fromiter((it.row for it in items), dtype=np.int64, count=len(items))
-    proba = model.predict_proba(np.asarray(features[rows]))
-    best = proba.argmax(axis=1)
-    frame = frame.copy()
-    frame["prediction"] = [str(c) for c in np.asarray(model.classes_)[best]]
-    frame["confidence"] = proba[np.arange(len(best)), best].astype(float)
-    frame["prediction_model_version"] = model_version
-    return frame
-
-
 def export_project(
     store: Store,
     project_name: str,
@@ -698,9 +827,8 @@ def export_project(
     login is required, ``who`` must be a reviewer or owner of the project."""
     if fmt not in EXPORT_FORMATS:
         raise ExportError(f"unknown export format {fmt!r} (choose {', '.join(EXPORT_FORMATS)})")
-    frame, images = export_frame(store, project_name, include_all=include_all, who=who)
-    write_export(frame, fmt, out, images=images, raw_cells=raw_cells)
-    return len(frame)
+    chunks = export_chunks(store, project_name, include_all=include_all, who=who)
+    return write_export_chunks(chunks, fmt, out, raw_cells=raw_cells)
 
 
 # --------------------------------------------------------------------------------------------

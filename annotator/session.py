@@ -459,6 +459,8 @@ def _load_items(store: Store, entries: list[QueueEntry]) -> list[QueuedItem]:
             it.id: it
             for it in session.scalars(select(Item).where(Item.id.in_([e.item_id for e in entries])))
         }
+        project = session.get(Project, entries[0].project_id)
+        values = services.feature_values_by_id(store, session, project, items.values())
     out = []
     for e in entries:
         it = items.get(e.item_id)
@@ -471,7 +473,7 @@ def _load_items(store: Store, entries: list[QueueEntry]) -> list[QueuedItem]:
                 row=it.row,
                 text=it.text,
                 image=it.image,
-                features=np.frombuffer(it.features, np.float64) if it.features else None,
+                features=values.get(it.id),
                 round=e.round,
                 strategy=e.strategy,
                 score=e.score,

@@ -182,7 +182,7 @@ def _demo_data(name: str) -> ImportedData:
 def _project_data(config: SimulationConfig) -> tuple[ImportedData, str]:
     """A project's items that people labelled, their current labels as the ground truth."""
     from annotator.config import Settings
-    from annotator.services import items_as_data
+    from annotator.services import feature_values, items_as_data
     from annotator.session import labelled_rows
     from annotator.store import queries
     from annotator.store.db import Store
@@ -197,7 +197,11 @@ def _project_data(config: SimulationConfig) -> tuple[ImportedData, str]:
             project = queries.get_project(session, name)
             rows, labels, _ = labelled_rows(session, project.id)
             by_row = {item.row: item for item in project.items}
-            data = items_as_data(project, [by_row[int(r)] for r in rows])
+            items = [by_row[int(r)] for r in rows]
+            values = None
+            if project.data_kind == "features":
+                values = feature_values(store, session, project, items)
+            data = items_as_data(project, items, values)
             featurizer = project.featurizer
     finally:
         store.dispose()

@@ -36,6 +36,7 @@ import math
 import os
 import re
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -63,26 +64,68 @@ def write_export(
     raw_cells: bool = False,
 ) -> None:
     """Write ``df`` (one row per item) to ``out`` as ``fmt``; see the module docstring."""
-    if fmt == "csv" and not raw_cells:
-        df = spreadsheet_safe(df)
+    write_export_chunks([(df, images)], fmt, out, raw_cells=raw_cells)
+
+
+def write_export_chunks(
+    chunks: Iterable[tuple[pd.DataFrame, list[bytes | None] | None]],
+    fmt: ExportFormat,
+    out: str | os.PathLike[str],
+    *,
+    raw_cells: bool = False,
+) -> int:
+    """Write the table given as ``(rows, images)`` chunks, in order, to ``out`` as ``fmt``
+    without ever holding it whole (a million rows stream through); return the row count.
+
+    Every chunk has the first one's columns; ``images`` is None for every chunk of a table
+    without images. The rules are :func:`write_export`'s."""
     out = _check_target(fmt, Path(out))
     for stem in (out.name, f"{out.stem}_images"):  # what a killed export left behind
         tempfiles.sweep(out.parent, stem)
-    if images is not None and len(images) != len(df):
-        raise ValueError(f"{len(images)} images for {len(df)} rows")
-    for column in (IMAGE_COLUMN, FILE_NAME_COLUMN) if images is not None else ():
-        if column in df.columns:
-            raise ValueError(f"the table already has a {column!r} column")
-    names = _image_names(df, images) if images is not None else None
+    folder = out.parent / f"{out.stem}_images"
+    staging: Path | None = None
+    table_tmp = _temp_name(out, "tmp")
+    taken: set[str] = set()
+    rows = 0
     try:
-        if fmt == "parquet":
-            _atomic_file(out, lambda tmp: _write_parquet(df, tmp, images, names))
-        elif images is None:
-            _atomic_file(out, lambda tmp: _write_text_table(df, fmt, tmp))
-        else:
-            _write_with_image_folder(df, fmt, out, images, names)
+        os.close(os.open(table_tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))  # umask applies
+        with _TableSink(fmt, table_tmp) as sink:
+            for df, images in chunks:
+                names = _check_chunk(df, images, taken, rows)
+                if fmt == "csv" and not raw_cells:
+                    df = spreadsheet_safe(df)
+                if images is not None and fmt != "parquet":
+                    if staging is None:
+                        staging = _temp_name(folder, "tmp")
+                        staging.mkdir()
+                    _write_image_files(staging, images, names)
+                    df = _with_file_names(df, folder.name, names)
+                    images = None
+                sink.write(df, images, names)
+                rows += len(df)
+        _fsync(table_tmp)
+        if staging is not None:
+            _swap_folder(staging, folder)
+        os.replace(table_tmp, out)
     except OSError as exc:
         raise ExportError(f"{out}: cannot write the export ({exc.strerror or exc})") from None
+    finally:
+        table_tmp.unlink(missing_ok=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+    return rows
+
+
+def _check_chunk(df: pd.DataFrame, images, taken: set[str], start: int) -> list | None:
+    """The chunk's image names (unique over the whole export), after checking its shape."""
+    if images is None:
+        return None
+    if len(images) != len(df):
+        raise ValueError(f"{len(images)} images for {len(df)} rows")
+    for column in (IMAGE_COLUMN, FILE_NAME_COLUMN):
+        if column in df.columns:
+            raise ValueError(f"the table already has a {column!r} column")
+    return _image_names(df, images, taken, start)
 
 
 def _check_target(fmt: str, out: Path) -> Path:
@@ -121,23 +164,6 @@ def _fsync(path: Path) -> None:
         os.fsync(f.fileno())
 
 
-def _write_with_image_folder(df, fmt, out: Path, images, names) -> None:
-    folder = out.parent / f"{out.stem}_images"
-    staging = _temp_name(folder, "tmp")
-    table_tmp = _temp_name(out, "tmp")
-    try:
-        _write_image_files(staging, images, names)
-        table = _with_file_names(df, folder.name, names)
-        os.close(os.open(table_tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-        _write_text_table(table, fmt, table_tmp)
-        _fsync(table_tmp)
-        _swap_folder(staging, folder)
-        os.replace(table_tmp, out)
-    finally:
-        table_tmp.unlink(missing_ok=True)
-        shutil.rmtree(staging, ignore_errors=True)
-
-
 def _swap_folder(staging: Path, folder: Path) -> None:
     old = None
     if folder.exists() or folder.is_symlink():
@@ -170,7 +196,8 @@ def spreadsheet_safe(df: pd.DataFrame) -> pd.DataFrame:
     table = df.copy()
     for column in table.columns:
         if table[column].dtype == object or pd.api.types.is_string_dtype(table[column]):
-            table[column] = table[column].map(_defuse, na_action="ignore")
+            kind = table[column].dtype  # kept: an all-missing chunk must stay text
+            table[column] = table[column].map(_defuse, na_action="ignore").astype(kind)
     return table
 
 
@@ -179,16 +206,81 @@ def _defuse(value: Any) -> Any:
     return "'" + value if risky and not _PLAIN_NUMBER.fullmatch(value) else value
 
 
-def _write_text_table(df: pd.DataFrame, fmt: str, path: Path) -> None:
-    table = _plain(df)
-    if fmt == "csv":  # RFC 4180 line ends, so a cell holding a bare \r is quoted too
-        table.to_csv(path, index=False, lineterminator="\r\n")
-        return
-    columns = [str(c) for c in table.columns]
-    with open(path, "w", encoding="utf-8", newline="\n") as f:
-        for row in table.itertuples(index=False, name=None):
+class _TableSink:
+    """One table file written chunk by chunk: CSV through Arrow's writer (RFC 4180 line ends;
+    a wide numeric table writes 30x faster than pandas' ``to_csv``), JSONL a line per row
+    through ``json`` (exact), Parquet through Arrow's ``ParquetWriter``. The first chunk fixes
+    the columns' types; a column with no value in it yet is typed as text."""
+
+    def __init__(self, fmt: str, path: Path):
+        self.fmt, self.path = fmt, path
+        self.schema: Any = None
+        self.writer: Any = None
+        self.file: Any = None
+
+    def __enter__(self) -> _TableSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        if self.file is not None:
+            self.file.close()
+
+    def write(self, df: pd.DataFrame, images, names) -> None:
+        if self.fmt == "jsonl":
+            self._write_jsonl(df)
+            return
+        table = self._arrow(_plain(df) if self.fmt == "csv" else df)
+        if self.fmt == "parquet" and images is not None:
+            table = _with_image_column(table, images, names)
+        if self.writer is None:
+            self.writer = self._open(table.schema)
+        self.writer.write_table(table)
+
+    def _arrow(self, df: pd.DataFrame):
+        import pyarrow as pa
+
+        if self.schema is None:
+            schema = pa.Schema.from_pandas(df, preserve_index=False)
+            for i, field in enumerate(schema):
+                text = pd.api.types.is_string_dtype(df[field.name].dtype)
+                if pa.types.is_null(field.type) or (text and not pa.types.is_string(field.type)):
+                    schema = schema.set(i, field.with_type(pa.string()))
+            self.schema = schema
+        return pa.Table.from_pandas(df, schema=self.schema, preserve_index=False)
+
+    def _open(self, schema):
+        if self.fmt == "csv":
+            import pyarrow.csv as pacsv
+
+            return pacsv.CSVWriter(
+                str(self.path), schema, write_options=pacsv.WriteOptions(eol="\r\n")
+            )
+        import pyarrow.parquet as pq
+
+        if IMAGE_COLUMN in schema.names:
+            metadata = dict(schema.metadata or {})
+            metadata[b"huggingface"] = json.dumps(HF_IMAGE_FEATURES).encode("utf-8")
+            schema = schema.with_metadata(metadata)
+        return pq.ParquetWriter(str(self.path), schema)
+
+    def _write_jsonl(self, df: pd.DataFrame) -> None:
+        if self.file is None:
+            self.file = open(self.path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+        columns = [str(c) for c in df.columns]
+        values = [_json_column(df[c]) for c in df.columns]
+        for row in zip(*values, strict=True):
             record = dict(zip(columns, (_json_value(v) for v in row), strict=True))
-            f.write(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
+            self.file.write(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def _json_column(series: pd.Series) -> list:
+    """A column's values for JSON; float32 ones as the shortest decimal that reads back as the
+    same float32 (0.1, not 0.10000000149011612)."""
+    if series.dtype == np.float32:
+        return [None if v == "nan" else float(v) for v in series.to_numpy().astype(str)]
+    return series.tolist()
 
 
 def _plain(df: pd.DataFrame) -> pd.DataFrame:
@@ -231,34 +323,30 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def _write_parquet(df: pd.DataFrame, path: Path, images, names) -> None:
+def _with_image_column(table, images, names):
+    """``table`` with the image struct column that Hugging Face ``datasets`` reads."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    table = pa.Table.from_pandas(df, preserve_index=False)
-    if images is not None:
-        struct = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
-        cells = [
-            None if blob is None else {"bytes": bytes(blob), "path": name}
-            for blob, name in zip(images, names, strict=True)
-        ]
-        table = table.append_column(pa.field(IMAGE_COLUMN, struct), pa.array(cells, type=struct))
-        metadata = dict(table.schema.metadata or {})
-        metadata[b"huggingface"] = json.dumps(HF_IMAGE_FEATURES).encode("utf-8")
-        table = table.replace_schema_metadata(metadata)
-    pq.write_table(table, path)
+    struct = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    cells = [
+        None if blob is None else {"bytes": bytes(blob), "path": name}
+        for blob, name in zip(images, names, strict=True)
+    ]
+    return table.append_column(pa.field(IMAGE_COLUMN, struct), pa.array(cells, type=struct))
 
 
 # --------------------------------------------------------------------------------------------
 # Image files
 
 
-def _image_names(df: pd.DataFrame, images: list[bytes | None]) -> list[str | None]:
-    """A unique relative POSIX path per image (None where there is no image)."""
-    ids = df["id"].tolist() if "id" in df.columns else list(range(len(df)))
-    taken: set[str] = set()
+def _image_names(
+    df: pd.DataFrame, images: list[bytes | None], taken: set[str], start: int = 0
+) -> list[str | None]:
+    """A relative POSIX path per image (None where there is no image), unique among
+    ``taken`` (the names of earlier chunks, updated); ``start``: the chunk's first row."""
+    ids = df["id"].tolist() if "id" in df.columns else list(range(start, start + len(df)))
     names: list[str | None] = []
-    for row, (item_id, blob) in enumerate(zip(ids, images, strict=True)):
+    for row, (item_id, blob) in enumerate(zip(ids, images, strict=True), start):
         if blob is None:
             names.append(None)
             continue
@@ -289,7 +377,6 @@ def _extension(blob: bytes) -> str:
 
 
 def _write_image_files(staging: Path, images, names) -> None:
-    staging.mkdir()
     for blob, name in zip(images, names, strict=True):
         if blob is None:
             continue

@@ -318,6 +318,11 @@ class Raw(Featurizer):
         matrix = self._aligned(data)
         return (matrix - self.mean_) / self.scale_
 
+    def inverse(self, matrix: np.ndarray) -> np.ndarray:
+        """The values as imported from rows of the stored (standardised, float32) matrix, at
+        float32 precision (the store keeps the features once, in the model's space)."""
+        return (np.asarray(matrix, dtype=np.float64) * self.scale_ + self.mean_).astype(np.float32)
+
     def _aligned(self, data: ImportedData) -> np.ndarray:
         matrix = np.asarray(data.features, dtype=np.float64)
         names = _feature_names(data)

@@ -147,8 +147,9 @@ def discard(store: Store, project_id: int) -> PendingFeatures:
     return PendingFeatures(stale=sorted(folder.glob(f"project-{project_id}-v*.npy")))
 
 
-def load(store: Store, session: Session, project: Project, n_rows: int) -> np.ndarray:
-    """The project's features as a read-only memory map of shape (n_rows, feature_dim)."""
+def load(store: Store, session: Session, project: Project, n_rows: int | None) -> np.ndarray:
+    """The project's features as a read-only memory map of shape (n_rows, feature_dim);
+    ``n_rows`` None: as many rows as stored (for reading a few rows)."""
     folder = store.features_dir()
     if folder is None:
         path = _local_copy(store, session, project)
@@ -157,10 +158,9 @@ def load(store: Store, session: Session, project: Project, n_rows: int) -> np.nd
     if not path.exists():
         raise FeatureCacheMissing(str(path))
     matrix = np.load(path, mmap_mode="r")
-    if matrix.shape != (n_rows, project.feature_dim) or matrix.dtype != np.float32:
-        raise FeatureCacheMissing(
-            f"{path}: shape {matrix.shape}, expected {(n_rows, project.feature_dim)}"
-        )
+    expected = (matrix.shape[0] if n_rows is None else n_rows, project.feature_dim)
+    if matrix.shape != expected or matrix.dtype != np.float32:
+        raise FeatureCacheMissing(f"{path}: shape {matrix.shape}, expected {expected}")
     return matrix
 
 

@@ -178,6 +178,23 @@ def existing_external_ids(session: Session, project_id: int, ids: Iterable[str])
     return found
 
 
+def export_items(
+    session: Session, project_id: int, *, rows: tuple[int, int] | None = None,
+    item_ids: Sequence[int] | None = None, with_images: bool = False,
+) -> Sequence[Any]:
+    """What an export writes of each item, in row order: ``id, external_id, row, text,
+    image_path`` (and ``image`` with ``with_images``), of the rows in ``[lo, hi)`` or of the
+    items ``item_ids``; never the whole table at once."""
+    columns = [Item.id, Item.external_id, Item.row, Item.text, Item.image_path]
+    query = select(*columns, *([Item.image] if with_images else []))
+    query = query.where(Item.project_id == project_id)
+    if rows is not None:
+        query = query.where(Item.row >= rows[0], Item.row < rows[1])
+    if item_ids is not None:
+        query = query.where(Item.id.in_(list(item_ids)))
+    return session.execute(query.order_by(Item.row)).all()
+
+
 def item_count(session: Session, project_id: int) -> int:
     return session.scalar(select(func.count()).where(Item.project_id == project_id)) or 0
 

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from annotator import services
+from annotator import services, session
 from annotator.errors import (
+    DatabaseError,
     ExportError,
     ImportFormatError,
     LabelError,
@@ -210,6 +211,58 @@ def test_feature_matrix_npz_round_trip(store: Store, tmp_path: Path) -> None:
     services.export_project(store, "rows", "jsonl", out)
     (record,) = [json.loads(line) for line in out.read_text().splitlines()]
     assert record["id"] == "3" and record["label"] == "b"
+
+
+def test_feature_values_are_stored_once_and_come_back_at_float32_precision(
+    store: Store, tmp_path: Path
+) -> None:
+    from sqlalchemy import func, select
+
+    from annotator.store.models import Item
+
+    X = np.random.default_rng(2).normal(loc=5.0, size=(30, 4)).astype(np.float32)
+    path = tmp_path / "e.npz"
+    np.savez(path, X=X, y=np.array(["a", "b", "c"] * 10))
+    services.import_path(store, path, "emb", ImportOptions())
+    with store.read() as s:
+        assert s.scalar(select(func.count()).where(Item.features.is_not(None))) == 0
+    services.annotate(store, "emb", "7", "b", "ann")
+    out = tmp_path / "emb.csv"
+    services.export_project(store, "emb", "csv", out, include_all=True)
+    back = pd.read_csv(out).set_index("id").loc[:, [f"x{j}" for j in range(4)]]
+    np.testing.assert_allclose(back.to_numpy(), X, rtol=2e-7, atol=1e-6)
+    (card,) = session.claim_next(store, "emb", "tab", n=1)
+    np.testing.assert_allclose(card.features, X[int(card.external_id)], rtol=2e-7, atol=1e-6)
+    folder = store.features_dir()
+    if folder is None:
+        return  # PostgreSQL: the matrix is in the database itself
+    for f in folder.glob("*.npy"):
+        f.unlink()
+    with pytest.raises(DatabaseError, match="stored only in its feature matrix.*backup"):
+        services.load_features(store, "emb")
+
+
+def test_an_export_streamed_in_small_chunks_is_the_same_file(
+    store: Store, tmp_path: Path, monkeypatch
+) -> None:
+    X = np.random.default_rng(3).normal(size=(30, 3))
+    path = tmp_path / "c.npz"
+    np.savez(path, X=X, y=np.array(["a", "b"] * 15))
+    services.import_path(store, path, "chunks", ImportOptions())
+    for i in range(6):
+        services.annotate(store, "chunks", str(i), "ab"[i % 2], "ann")
+    session.train(store, "chunks")
+    outs = {}
+    for size in (7, 10_000):
+        monkeypatch.setattr(services, "EXPORT_CHUNK_ROWS", size)
+        for fmt in ("csv", "jsonl"):
+            outs[size, fmt] = tmp_path / f"{size}.{fmt}"
+            n = services.export_project(store, "chunks", fmt, outs[size, fmt], include_all=True)
+            assert n == 30
+    for fmt in ("csv", "jsonl"):
+        assert outs[7, fmt].read_bytes() == outs[10_000, fmt].read_bytes()
+    frame = pd.read_csv(outs[7, "csv"])
+    assert frame["prediction"].notna().all() and frame["label"].notna().sum() == 6
 
 
 BAD_CSVS = {

@@ -188,39 +188,49 @@ def test_bad_targets(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
-def test_failure_mid_write_keeps_the_old_file(tmp_path: Path, monkeypatch, fmt: str) -> None:
+def test_failure_mid_write_keeps_the_old_file(tmp_path: Path, fmt: str) -> None:
     out = tmp_path / f"labels.{fmt}"
     out.write_text("OLD")
-    real = exporters._write_parquet if fmt == "parquet" else exporters._write_text_table
 
-    def half_then_fail(*args):
-        real(*args)
-        path = next(a for a in args if isinstance(a, Path))
-        assert path != out and path.parent == out.parent and path.stat().st_size > 0
-        raise OSError(28, "No space left on device")
+    def chunks():
+        yield export_frame(), None  # written to the temporary file ...
+        assert len([p for p in tmp_path.iterdir() if p != out]) == 1
+        raise OSError(28, "No space left on device")  # ... then the disk fills up
 
-    monkeypatch.setattr(
-        exporters, "_write_parquet" if fmt == "parquet" else "_write_text_table", half_then_fail
-    )
     with pytest.raises(
         ExportError, match=rf"labels\.{fmt}: cannot write the export \(No space left on device\)"
     ):
-        write_export(export_frame(), fmt, out)
+        exporters.write_export_chunks(chunks(), fmt, out)
     assert out.read_text() == "OLD"
     assert [p.name for p in tmp_path.iterdir()] == [out.name]
 
 
-def test_failure_with_images_keeps_old_file_and_folder(tmp_path: Path, monkeypatch) -> None:
+def test_a_streamed_export_equals_the_whole_table_written_at_once(tmp_path: Path) -> None:
+    frame = export_frame()
+    frame.loc[0, "annotator"] = None  # the first chunk has no annotator at all
+    frame.loc[2, "annotator"] = "ann"
+    for fmt in ("csv", "jsonl", "parquet"):
+        whole, parts = tmp_path / f"whole.{fmt}", tmp_path / f"parts.{fmt}"
+        write_export(frame, fmt, whole)
+        rows = exporters.write_export_chunks(
+            [(frame.iloc[:1], None), (frame.iloc[1:], None)], fmt, parts
+        )
+        assert rows == 3 and parts.read_bytes() == whole.read_bytes() or fmt == "parquet"
+        if fmt == "parquet":
+            pd.testing.assert_frame_equal(pd.read_parquet(parts), pd.read_parquet(whole))
+
+
+def test_failure_with_images_keeps_old_file_and_folder(tmp_path: Path) -> None:
     out = tmp_path / "x.csv"
     write_export(pd.DataFrame({"id": ["old"]}), "csv", out, images=[image_bytes()])
     before = out.read_bytes()
 
-    def fail(*args):
+    def chunks():
+        yield pd.DataFrame({"id": ["new"]}), [image_bytes()]
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(exporters, "_write_text_table", fail)
     with pytest.raises(ExportError, match="Input/output error"):
-        write_export(pd.DataFrame({"id": ["new"]}), "csv", out, images=[image_bytes()])
+        exporters.write_export_chunks(chunks(), "csv", out)
     assert out.read_bytes() == before
     assert [p.name for p in (tmp_path / "x_images").iterdir()] == ["old.png"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.csv", "x_images"]

@@ -229,7 +229,7 @@ def _item_rows(data: ImportedData, project_id: int, start_row: int) -> list[dict
             "text": data.texts[i] if data.texts is not None else None,
             "image": data.images[i] if data.images is not None else None,
             "image_path": data.image_paths[i] if data.image_paths is not None else None,
-            "features": None,  # stored once, in the feature matrix (schema 12)
+            "features": None,  # stored once, in the feature matrix
             "ground_truth": data.labels[i] if data.labels is not None else None,
             "created_at": now,
         }
@@ -363,7 +363,7 @@ def _import_annotations(
 def rebuild_features(store: Store, session: Session, project: Project) -> np.ndarray:
     """Recompute the whole matrix from the items and the project's fitted featurizer.
 
-    A features project's values live only in its stored matrix (since schema 12, features
+    A features project's values live only in its stored matrix (features are now
     stored once), so there is nothing to recompute them from: a missing matrix is an error that
     says where it should be. Items of older databases still carry a float64 copy and rebuild.
     """
@@ -416,7 +416,7 @@ def feature_values(store: Store, session: Session, project: Project, items) -> n
     """A features project's values of ``items`` as imported, one row per item (n, d).
 
     Read from the stored matrix and mapped back through the fitted featurizer, so at float32
-    precision (the store keeps the features once); items of databases before schema 12 carry
+    precision (the store keeps the features once); items imported by earlier versions carry
     an exact float64 copy, which is used instead.
     """
     items = list(items)

@@ -179,8 +179,12 @@ def existing_external_ids(session: Session, project_id: int, ids: Iterable[str])
 
 
 def export_items(
-    session: Session, project_id: int, *, rows: tuple[int, int] | None = None,
-    item_ids: Sequence[int] | None = None, with_images: bool = False,
+    session: Session,
+    project_id: int,
+    *,
+    rows: tuple[int, int] | None = None,
+    item_ids: Sequence[int] | None = None,
+    with_images: bool = False,
 ) -> Sequence[Any]:
     """What an export writes of each item, in row order: ``id, external_id, row, text,
     image_path`` (and ``image`` with ``with_images``), of the rows in ``[lo, hi)`` or of the

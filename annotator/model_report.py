@@ -209,8 +209,11 @@ def ensure_stop_set(store: Store, project_name: str) -> list[int]:
         project = queries.get_project(session, project_name)
         if project.stop_set is None:  # nobody chose it meanwhile
             n = queries.item_count(session, project.id)
-            decided = set(labelled_rows(session, project.id)[0].tolist())
-            pool = np.array([r for r in range(n) if r not in decided] or range(n), dtype=int)
+            unlabelled = np.ones(n, dtype=bool)
+            unlabelled[labelled_rows(session, project.id)[0]] = False
+            pool = np.flatnonzero(unlabelled)  # the rows without a label, in order
+            if not len(pool):  # every item labelled: choose among them all
+                pool = np.arange(n)
             rng = np.random.default_rng([store.settings.seed, project.id])
             size = min(STOP_SET_SIZE, len(pool))
             project.stop_set = sorted(rng.choice(pool, size=size, replace=False).tolist())

@@ -64,11 +64,18 @@ def choose_batch(
     )  # fmt: skip
     chooser = get_strategy(name, **params)
     chosen, scores = chooser.select(min(k, len(pool)), pool, labelled, view, rng)
-    position = {int(r): i for i, r in enumerate(pool)}
-    chosen_scores = np.array([scores[position[int(r)]] for r in chosen], dtype=float)
+    chosen_scores = np.asarray(scores, dtype=float)[_positions(pool, chosen)]
     inner = getattr(chooser, "strategy_", None)  # auto records what it delegated to
     used = f"{name}:{inner.name}" if inner is not None else recorded
     return Choice(used, np.asarray(chosen, dtype=np.int64), chosen_scores)
+
+
+def _positions(pool: np.ndarray, chosen) -> np.ndarray:
+    """Where each chosen row is in ``pool`` (vectorised: a dict over a 1M pool took 0.4 s)."""
+    pool, chosen = np.asarray(pool, dtype=np.int64), np.asarray(chosen, dtype=np.int64)
+    order = None if np.all(pool[1:] > pool[:-1]) else np.argsort(pool, kind="stable")
+    found = np.searchsorted(pool, chosen, sorter=order)
+    return found if order is None else order[found]
 
 
 def _cold_start(strategy: str, params: dict) -> tuple[str, dict]:

@@ -7,6 +7,7 @@ input leaves the database and the feature cache exactly as they were.
 
 from __future__ import annotations
 
+import mmap
 import os
 import shutil
 import sqlite3
@@ -36,7 +37,7 @@ from annotator.io.dataset import ImportedData
 from annotator.io.exporters import write_export_chunks
 from annotator.io.featurizers import load_featurizer, make_featurizer, resolve_featurizer
 from annotator.io.labels import resolve_label_set
-from annotator.io.readers import content_hash, read_input
+from annotator.io.readers import iter_content_hashes, read_input
 from annotator.store import features as feature_cache
 from annotator.store import queries
 from annotator.store.db import Store
@@ -181,8 +182,12 @@ def import_data(
         start_row = 0
     else:
         labels, featurizer, start_row = _prepare_append(store, existing, data, opts)
-    matrix = featurizer.transform(data, progress=opts.progress)
-    return _write_import(store, data, name, opts, labels, featurizer, matrix, start_row, who)
+    blocks = featurizer.transform_blocks(data, progress=opts.progress)
+    new_rows = feature_cache.spool(store, blocks, len(data), featurizer.dim)
+    try:
+        return _write_import(store, data, name, opts, labels, featurizer, new_rows, start_row, who)
+    finally:
+        new_rows.discard()  # a no-op once the import has moved it into place
 
 
 def _prepare_append(store: Store, project: Project, data: ImportedData, opts: ImportOptions):
@@ -218,24 +223,32 @@ def _prepare_append(store: Store, project: Project, data: ImportedData, opts: Im
     return labels, featurizer, start_row
 
 
-def _item_rows(data: ImportedData, project_id: int, start_row: int) -> list[dict[str, Any]]:
-    rows = []
+#: Items inserted per statement: the rows of a 1M-item import are never all in memory at once.
+INSERT_ROWS = 20_000
+
+
+def _insert_items(session: Session, data: ImportedData, project_id: int, start_row: int) -> None:
+    """Insert the items ``INSERT_ROWS`` at a time (features are stored once, in the matrix)."""
     now = utcnow()
-    for i, external_id in enumerate(data.ids):
-        row: dict[str, Any] = {
-            "project_id": project_id,
-            "external_id": external_id,
-            "row": start_row + i,
-            "text": data.texts[i] if data.texts is not None else None,
-            "image": data.images[i] if data.images is not None else None,
-            "image_path": data.image_paths[i] if data.image_paths is not None else None,
-            "features": None,  # stored once, in the feature matrix
-            "ground_truth": data.labels[i] if data.labels is not None else None,
-            "created_at": now,
-        }
-        row["content_hash"] = content_hash(data, i)
-        rows.append(row)
-    return rows
+    hashes = iter_content_hashes(data, INSERT_ROWS)
+    texts, images, paths, truth = data.texts, data.images, data.image_paths, data.labels
+    for start in range(0, len(data), INSERT_ROWS):
+        stop = min(start + INSERT_ROWS, len(data))
+        rows = [
+            (
+                project_id,
+                data.ids[i],
+                start_row + i,
+                texts[i] if texts is not None else None,
+                images[i] if images is not None else None,
+                paths[i] if paths is not None else None,
+                digest,
+                truth[i] if truth is not None else None,
+                now,
+            )
+            for i, digest in zip(range(start, stop), next(hashes), strict=True)
+        ]
+        queries.insert_items(session, rows)
 
 
 def _write_import(
@@ -245,7 +258,7 @@ def _write_import(
     opts: ImportOptions,
     labels: list[str],
     featurizer: Any,
-    matrix: np.ndarray,
+    new_rows: feature_cache.Spool,
     start_row: int,
     who: teams.Identity | None,
 ) -> ImportSummary:
@@ -255,15 +268,14 @@ def _write_import(
             project = _project_for_write(session, data, name, opts, labels, featurizer, who)
             if opts.append:  # checked again where it counts: in the writing transaction
                 teams.require(store, session, project, who, "owner", "add items to the project")
-            full = matrix
+            old = None
             if start_row:
                 old = feature_cache.load_or_none(store, session, project, start_row)
                 if old is None:
                     old = rebuild_features(store, session, project)
-                full = np.concatenate([np.asarray(old), matrix])
-            session.execute(insert(Item), _item_rows(data, project.id, start_row))
+            _insert_items(session, data, project.id, start_row)
             n_annotations = _import_annotations(session, project, data, opts, start_row)
-            pending = feature_cache.stage(store, session, project, full)
+            pending = feature_cache.stage(store, session, project, new_rows, old)
             queries.log_event(
                 session,
                 project.id,
@@ -464,7 +476,8 @@ def load_features(store: Store, project_name: str) -> np.ndarray:
         with store.write() as session:
             project = queries.get_project(session, project_name)
             matrix = rebuild_features(store, session, project)
-            pending = feature_cache.stage(store, session, project, matrix)
+            rows = feature_cache.spool(store, [(0, matrix)], len(matrix), matrix.shape[1])
+            pending = feature_cache.stage(store, session, project, rows)
             queries.log_event(session, project.id, "features_rebuilt", rows=len(matrix))
     except BaseException:
         pending.abort()
@@ -524,6 +537,23 @@ def list_projects(
                 )
             )
         return out
+
+
+def project_names(
+    store: Store,
+    *,
+    include_archived: bool = True,
+    who: teams.Identity | None = None,
+    role: str = "annotator",
+) -> list[str]:
+    """The names ``list_projects`` would list, without counting anything (a selector's
+    options on every rerun)."""
+    with store.read() as session:
+        return [
+            p.name
+            for p in queries.all_projects(session)
+            if (include_archived or not p.archived) and teams.may(store, session, p, who, role)
+        ]
 
 
 def delete_project(store: Store, name: str, *, who: teams.Identity | None = None) -> int:
@@ -689,9 +719,12 @@ def _export_chunks(store: Store, plan: _ExportPlan):
         from meta import ProtoNetClassifier  # torch is heavy: import only when predicting
 
         model = ProtoNetClassifier.from_bytes(plan.model_state)
-    features = None
+    features = raw = None
     if plan.kind == "features" or model is not None:
         features = load_features(store, project_name)
+    if plan.kind == "features":
+        with store.read() as session:
+            raw = _raw_featurizer(store, session, session.get(Project, plan.project_id))
     if include_all:
         parts = [
             {"rows": (lo, lo + EXPORT_CHUNK_ROWS)}
@@ -709,8 +742,6 @@ def _export_chunks(store: Store, plan: _ExportPlan):
             items = queries.export_items(
                 session, plan.project_id, with_images=plan.kind == "image", **part
             )
-            project = session.get(Project, plan.project_id)
-            raw = _raw_featurizer(store, session, project) if plan.kind == "features" else None
         yield (
             _export_table(plan, items, features, raw, model),
             ([it.image for it in items] if plan.kind == "image" else None),
@@ -718,36 +749,80 @@ def _export_chunks(store: Store, plan: _ExportPlan):
 
 
 def _export_table(plan: _ExportPlan, items, features, raw, model) -> pd.DataFrame:
-    """One chunk of the export, built column by column (most items carry no label)."""
+    """One chunk of the export, built column by column: the chunk's feature rows are read
+    once (for the values and the predictions), and only its decided items get label cells
+    of their own (most items carry no label)."""
     n = len(items)
-    rows = np.fromiter((it.row for it in items), dtype=np.int64, count=n)
-    table: dict[str, Any] = {"id": [it.external_id for it in items]}
+    # by position (export_items' order): a million rows' attribute lookups took seconds
+    rows = np.fromiter((it[2] for it in items), dtype=np.int64, count=n)
+    table: dict[str, Any] = {"id": [it[1] for it in items]}
     if plan.kind == "text":
-        table["text"] = [it.text for it in items]
+        table["text"] = [it[3] for it in items]
     elif plan.kind == "image":
-        table["image_path"] = [it.image_path for it in items]
+        table["image_path"] = [it[4] for it in items]
     columns = pd.DataFrame(table)
+    block = _feature_rows(features, rows) if features is not None else None
     if plan.kind == "features":
-        values = raw.inverse(features[rows]) if n else np.empty((0, features.shape[1]), np.float32)
+        values = raw.inverse(block) if n else np.empty((0, features.shape[1]), np.float32)
         names = plan.feature_names
         if len(names) != values.shape[1]:
             names = [f"x{j}" for j in range(values.shape[1])]
-        columns = pd.concat([columns, pd.DataFrame(values, columns=names)], axis=1)
-    labels = pd.DataFrame(
-        [_label_columns(plan.decided.get(it.id), plan.annotations) for it in items] if n else [],
-        columns=LABEL_COLUMNS,
-    )
-    labels = labels.astype(LABEL_DTYPES)
-    frame = pd.concat([columns, labels], axis=1)
+        columns = pd.concat([columns, pd.DataFrame(values, columns=names, copy=False)], axis=1)
+    labels = map(plan.decided.get, [it[0] for it in items])
+    decided = [(k, d) for k, d in enumerate(labels) if d is not None]
+    frame = pd.concat([columns, _label_frame(plan, n, decided)], axis=1)
     if plan.include_all:
-        frame["status"] = [_status(plan.decided.get(it.id)) for it in items]
+        status = ["unlabelled"] * n
+        for k, found in decided:
+            status[k] = _status(found)
+        frame["status"] = status
         if model is not None:
-            proba = model.predict_proba(np.asarray(features[rows])) if n else np.empty((0, 1))
+            proba = model.predict_proba(block) if n else np.empty((0, 1))
             best = proba.argmax(axis=1)
-            frame["prediction"] = [str(c) for c in np.asarray(model.classes_)[best]] if n else []
+            classes = [str(c) for c in np.asarray(model.classes_)]
+            frame["prediction"] = [classes[b] for b in best.tolist()]
             frame["confidence"] = proba[np.arange(n), best].astype(float)
-            frame["prediction_model_version"] = pd.array([plan.model_version] * n, dtype="Int64")
+            version = np.full(n, plan.model_version, dtype=np.int64)
+            frame["prediction_model_version"] = pd.array(version, dtype="Int64")
     return frame
+
+
+def _feature_rows(features: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``features[rows]`` (``rows`` sorted, unique) as an array of its own. The pages of a
+    memory-mapped matrix are let go of once copied (``MADV_DONTNEED``: they stay in the page
+    cache, out of this process's RSS), so that a streamed export does not end up holding the
+    whole matrix it has passed over (1.5 GB at 1M x 384)."""
+    n = len(rows)
+    if n and rows[-1] - rows[0] == n - 1:  # a run of rows: one slice, no index array
+        block = np.array(features[rows[0] : rows[-1] + 1])
+    else:
+        block = np.asarray(features[rows])
+    mapping = getattr(features, "_mmap", None)  # numpy's memmap keeps its mmap.mmap there
+    if isinstance(mapping, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+        mapping.madvise(mmap.MADV_DONTNEED)
+    return block
+
+
+def _label_frame(plan: _ExportPlan, n: int, decided) -> pd.DataFrame:
+    """The label columns of ``n`` items, of which the ``(position, ItemLabel)`` pairs
+    ``decided`` have a decision; the others get ``_label_columns(None, ...)``'s cells.
+    Built in their ``LABEL_DTYPES`` from the start (missing: None, NA or NaN): inferring
+    then converting the types of a million mostly empty cells took seconds."""
+    blank = _label_columns(None, plan.annotations)
+    found = [_label_columns(d, plan.annotations) for _, d in decided]
+    at = np.array([k for k, _ in decided], dtype=np.int64)
+    columns = {}
+    for name in LABEL_COLUMNS:
+        dtype = LABEL_DTYPES[name]
+        if dtype == "Int64":
+            values: Any = pd.array(np.full(n, np.nan), dtype="Int64")
+        else:
+            fill = np.nan if blank[name] is None and dtype == "float64" else blank[name]
+            values = np.full(n, fill, dtype=dtype)
+        if len(at):
+            values[at] = [cells[name] for cells in found]  # None: NA, or NaN for floats
+        columns[name] = pd.Series(values, dtype=dtype, copy=False)
+    return pd.DataFrame(columns, copy=False)
 
 
 def _status(found: queries.ItemLabel | None) -> str:

@@ -100,14 +100,13 @@ def annotator_main(spec: AnnotatorSpec, shared: Shared | None = None) -> None:
 
         store = Store.open(settings)
         try:
-            truth = _oracle(store, spec.project)
             if shared is not None and shared.go is not None:
                 with shared.ready.get_lock():
                     shared.ready.value += 1
                 shared.go.wait()
             deadline = time.time() + spec.seconds
             budget = shared.budget if shared is not None else None
-            _label_loop(store, session, spec, deadline, truth, budget, note)
+            _label_loop(store, session, spec, deadline, budget, note)
         except BaseException as exc:
             note("error", msg=f"{type(exc).__name__}: {exc}")
             raise
@@ -119,7 +118,7 @@ def annotator_main(spec: AnnotatorSpec, shared: Shared | None = None) -> None:
                 note("done")
 
 
-def _label_loop(store, session, spec: AnnotatorSpec, deadline: float, truth, budget, note) -> None:
+def _label_loop(store, session, spec: AnnotatorSpec, deadline: float, budget, note) -> None:
     held: set[int] = set()
     acks = 0
     while time.time() < deadline:
@@ -141,6 +140,7 @@ def _label_loop(store, session, spec: AnnotatorSpec, deadline: float, truth, bud
                 return  # the pool ran out: not an error
             time.sleep(0.05)  # another annotator is planning the next batch
             continue
+        truth = _oracle(store, spec.project, [it.item_id for it in items])
         for it in items:
             if time.time() >= deadline or not _take_budget(budget):
                 return
@@ -170,22 +170,13 @@ def _take_budget(budget: Any) -> bool:
         return True
 
 
-def _oracle(store, project: str) -> dict[int, str]:
-    """item id -> ground truth, read once."""
-    from sqlalchemy import select
-
+def _oracle(store, project: str, item_ids: list[int]) -> dict[int, str]:
+    """item id -> ground truth of the claimed items (per batch: a 1M pool's would take
+    seconds to read whole)."""
     from annotator.store import queries
-    from annotator.store.models import Item
 
     with store.read() as s:
-        p = queries.get_project(s, project)
-        return dict(
-            s.execute(
-                select(Item.id, Item.ground_truth).where(
-                    Item.project_id == p.id, Item.ground_truth.is_not(None)
-                )
-            ).all()
-        )
+        return queries.ground_truth(s, queries.get_project(s, project).id, item_ids)
 
 
 # --------------------------------------------------------------------------------------------
@@ -194,17 +185,11 @@ def _oracle(store, project: str) -> dict[int, str]:
 
 def check_project(store, project: str) -> int:
     """The project's overlap; a missing project or one without ground truth is a user error."""
-    from sqlalchemy import func, select
-
     from annotator.store import queries
-    from annotator.store.models import Item
 
     with store.read() as s:
         p = queries.get_project(s, project)
-        n = s.scalar(
-            select(func.count()).where(Item.project_id == p.id, Item.ground_truth.is_not(None))
-        )
-        if not n:
+        if not queries.has_ground_truth(s, p.id):
             raise ProtolabelError(
                 f"project {project!r} has no ground truth: stress labels with it as the oracle "
                 "(import with --label-col or --label-from-folder)"

@@ -232,12 +232,34 @@ class Featurizer:
 
     def transform(self, data: ImportedData, *, progress: Progress = None) -> np.ndarray:
         """(n_items, dim) float32, C-contiguous, finite."""
+        out = None
+        for start, block in self.transform_blocks(data, progress=progress):
+            if start == 0 and len(block) == len(data):
+                return block
+            if out is None:
+                out = np.empty((len(data), self.dim), dtype=np.float32)
+            out[start : start + len(block)] = block
+        return out if out is not None else np.empty((0, self.dim), dtype=np.float32)
+
+    def transform_blocks(
+        self, data: ImportedData, *, progress: Progress = None
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """:meth:`transform` as (first row, float32 block) pairs, in row order. A featurizer
+        that works row by row (raw) never holds the whole matrix, so an import can write a
+        1M x 384 pool to disk a block at a time; the others yield one block."""
         if not self.fitted:
             raise FeaturizerError(f"the {self.name} featurizer is used before it is fitted")
         self._check(data)
         chosen = self.progress if progress is None else progress
-        matrix = np.ascontiguousarray(self._transform(data, chosen), dtype=np.float32)
-        return self._checked(data, matrix)
+        done = 0
+        for start, block in self._transform_blocks(data, chosen):
+            block = np.ascontiguousarray(block, dtype=np.float32)
+            if start != done or block.ndim != 2 or block.shape[1] != self.dim:
+                raise AssertionError(f"{self.name}: block at {start}, shape {block.shape}")
+            yield start, self._checked(data, block, start)
+            done += len(block)
+        if done != len(data):
+            raise AssertionError(f"{self.name}: {done} rows transformed of {len(data)}")
 
     def fit_transform(self, data: ImportedData, *, progress: Progress = None) -> np.ndarray:
         return self.fit(data).transform(data, progress=progress)
@@ -266,12 +288,10 @@ class Featurizer:
             got = "nothing" if data is None else f"{data.kind} data"
             raise FeaturizerError(f"the {self.name} featurizer takes {self.kind} data, not {got}")
 
-    def _checked(self, data: ImportedData, matrix: np.ndarray) -> np.ndarray:
-        if matrix.shape != (len(data), self.dim):
-            raise AssertionError(f"{self.name}: shape {matrix.shape} != ({len(data)}, {self.dim})")
+    def _checked(self, data: ImportedData, matrix: np.ndarray, start: int = 0) -> np.ndarray:
         bad = ~np.isfinite(matrix)
         if bad.any():
-            row = int(np.argwhere(bad)[0][0])
+            row = start + int(np.argwhere(bad)[0][0])
             raise FeaturizerError(
                 f"{data.source}: row {row} (id {data.ids[row]!r}): the {self.name} features "
                 "are not finite (values too large for float32?)"
@@ -283,6 +303,11 @@ class Featurizer:
 
     def _transform(self, data: ImportedData, progress: Progress) -> np.ndarray:
         raise NotImplementedError
+
+    def _transform_blocks(
+        self, data: ImportedData, progress: Progress
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        yield 0, self._transform(data, progress)
 
     def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         return {}, {}
@@ -305,29 +330,40 @@ class Raw(Featurizer):
     name = "raw"
     kind = "features"
 
+    #: Rows standardised at a time: float64 temporaries stay small at any pool size.
+    block_rows = 16_384
+
     def _fit(self, data: ImportedData) -> None:
-        matrix = np.asarray(data.features, dtype=np.float64)
+        matrix = np.asarray(data.features)
         self.columns_ = _feature_names(data)
-        self.mean_ = matrix.mean(axis=0)
-        std = matrix.std(axis=0)
+        n = len(matrix)
+        blocks = list(_batches(n, self.block_rows))
+        self.mean_ = sum(np.sum(matrix[b], axis=0, dtype=np.float64) for b in blocks) / n
+        squares = sum(np.sum((matrix[b] - self.mean_) ** 2, axis=0) for b in blocks)
+        std = np.sqrt(squares / n)  # two passes, as numpy's std, without a pool-sized copy
         tiny = 1e-12 * np.maximum(1.0, np.abs(self.mean_))
         self.scale_ = np.where(std > tiny, std, 1.0)
         self.dim = matrix.shape[1]
 
-    def _transform(self, data: ImportedData, progress: Progress) -> np.ndarray:
-        matrix = self._aligned(data)
-        return (matrix - self.mean_) / self.scale_
+    def _transform_blocks(
+        self, data: ImportedData, progress: Progress
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        matrix, order = np.asarray(data.features), self._column_order(data)
+        for rows in _batches(len(matrix), self.block_rows):
+            block = matrix[rows] if order is None else matrix[rows][:, order]
+            with np.errstate(over="ignore"):  # too big for float32: _checked names the row
+                yield rows.start, ((block - self.mean_) / self.scale_).astype(np.float32)
 
     def inverse(self, matrix: np.ndarray) -> np.ndarray:
         """The values as imported from rows of the stored (standardised, float32) matrix, at
         float32 precision (the store keeps the features once, in the model's space)."""
         return (np.asarray(matrix, dtype=np.float64) * self.scale_ + self.mean_).astype(np.float32)
 
-    def _aligned(self, data: ImportedData) -> np.ndarray:
-        matrix = np.asarray(data.features, dtype=np.float64)
+    def _column_order(self, data: ImportedData) -> list[int] | None:
+        """Where each fitted column is in ``data`` (None: in place)."""
         names = _feature_names(data)
         if names == self.columns_:
-            return matrix
+            return None
         missing = [c for c in self.columns_ if c not in names]
         extra = [c for c in names if c not in self.columns_]
         if missing or extra or len(names) != len(self.columns_):
@@ -336,8 +372,7 @@ class Raw(Featurizer):
                 f"(missing: {', '.join(missing) or 'none'}; new: {', '.join(extra) or 'none'}); "
                 "choose the same columns with --feature-cols"
             )
-        order = [names.index(c) for c in self.columns_]
-        return matrix[:, order]
+        return [names.index(c) for c in self.columns_]
 
     def _state(self):
         return {"columns": self.columns_}, {"mean": self.mean_, "scale": self.scale_}

@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
+import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlalchemy import delete, select
@@ -48,17 +52,90 @@ class PendingFeatures:
     tmp_path: Path | None = None
     final_path: Path | None = None
     stale: list[Path] = field(default_factory=list)
+    spent: list[Path] = field(default_factory=list)  # spools copied in: removed either way
 
     def commit(self) -> None:
         if self.tmp_path is not None and self.final_path is not None:
             os.replace(self.tmp_path, self.final_path)
             _fsync_dir(self.final_path.parent)
-        for path in self.stale:
+        for path in [*self.stale, *self.spent]:
             path.unlink(missing_ok=True)
 
     def abort(self) -> None:
-        if self.tmp_path is not None:
-            self.tmp_path.unlink(missing_ok=True)
+        for path in [self.tmp_path, *self.spent]:
+            if path is not None:
+                path.unlink(missing_ok=True)
+
+
+@dataclass
+class Spool:
+    """New rows' features in a temporary ``.npy``, written a block at a time before the
+    transaction that adds the rows (so a 1M x 384 import never holds a second copy of its
+    features in memory); :func:`stage` takes it over, ``discard`` removes it otherwise."""
+
+    path: Path
+    n_rows: int
+    dim: int
+    offset: int  # where the data starts, after the .npy header
+
+    def blocks(self, rows: int = CHUNK_ROWS) -> Iterator[np.ndarray]:
+        """The rows in order, read with plain file reads (no memory map to grow the RSS)."""
+        with open(self.path, "rb") as fh:
+            fh.seek(self.offset)
+            for start in range(0, self.n_rows, rows):
+                count = min(rows, self.n_rows - start)
+                yield np.fromfile(fh, np.float32, count * self.dim).reshape(count, self.dim)
+
+    def discard(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def spool(store: Store, blocks: Iterable[tuple[int, np.ndarray]], n_rows: int, dim: int) -> Spool:
+    """Write ``(first row, block)`` pairs (a featurizer's ``transform_blocks``) to a spool in
+    the features folder (the system's temp folder where the database holds the features)."""
+    folder = store.features_dir() or Path(tempfile.gettempdir())
+    tmp: Path | None = None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        _sweep_leftovers(folder)
+        tmp = Path(tempfiles.temp_path(folder, "features", "npy"))
+        with _new_npy(tmp, n_rows, dim) as fh:
+            offset, done = fh.tell(), 0
+            for start, block in blocks:
+                if start != done or block.shape[1:] != (dim,):
+                    raise AssertionError(f"features block at row {start}: shape {block.shape}")
+                fh.write(np.ascontiguousarray(block, dtype=np.float32).tobytes())
+                done += len(block)
+            if done != n_rows:
+                raise AssertionError(f"{done} feature rows written of {n_rows}")
+    except BaseException as exc:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        _raise_disk_error(exc, folder)
+        raise
+    return Spool(tmp, n_rows, dim, offset)
+
+
+@contextlib.contextmanager
+def _new_npy(path: Path, n_rows: int, dim: int) -> Iterator[Any]:
+    """A new private file with the header of a C-order float32 (n_rows, dim) ``.npy``; the
+    caller writes the data; flushed and synced on exit."""
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        header = {"descr": "<f4", "fortran_order": False, "shape": (n_rows, dim)}
+        np.lib.format.write_array_header_1_0(fh, header)
+        yield fh
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _raise_disk_error(exc: BaseException, folder: Path) -> None:
+    """A full disk, a read-only folder: one line, no traceback."""
+    if isinstance(exc, OSError):
+        reason = exc.strerror or f"{exc}: is the disk full?"
+        raise DatabaseUnavailableError(
+            f"cannot write the features to {folder} ({reason}); nothing was written"
+        ) from None
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -74,40 +151,43 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def stage(store: Store, session: Session, project: Project, matrix: np.ndarray) -> PendingFeatures:
-    """Stage ``matrix`` as the project's next features version (bumps ``features_version``).
-
-    Call inside the write transaction that adds the items; ``project.id`` must be set (flush).
+def stage(
+    store: Store, session: Session, project: Project, new: Spool, old: np.ndarray | None = None
+) -> PendingFeatures:
+    """Stage ``old`` rows (the stored matrix, when appending) then the ``new`` spool as the
+    project's next features version (bumps ``features_version``). Call inside the write
+    transaction that adds the items; ``project.id`` must be set (flush).
     """
-    matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+    old = np.empty((0, new.dim), np.float32) if old is None else old
     project.features_version = (project.features_version or 0) + 1
-    project.feature_dim = int(matrix.shape[1])
+    project.feature_dim = new.dim
     folder = store.features_dir()
     if folder is None:
-        _stage_in_db(session, project, matrix)
-        return PendingFeatures()
+        _stage_in_db(session, project, _rows_of(old, new))
+        return PendingFeatures(spent=[new.path])
+    final = folder / _file_name(project.id, project.features_version)
+    stale = [p for p in sorted(folder.glob(f"project-{project.id}-v*.npy")) if p != final]
+    if not len(old) and new.path.parent == folder:  # a new project: the spool is the file
+        return PendingFeatures(new.path, final, stale)
     tmp: Path | None = None
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        _sweep_leftovers(folder)
         tmp = Path(tempfiles.temp_path(folder, "features", "npy"))
-        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, matrix)
-            fh.flush()
-            os.fsync(fh.fileno())
+        with _new_npy(tmp, len(old) + new.n_rows, new.dim) as fh:
+            for block in _rows_of(old, new):
+                fh.write(block.tobytes())
     except BaseException as exc:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):  # a full disk, a read-only folder: one line, no traceback
-            reason = exc.strerror or f"{exc}: is the disk full?"
-            raise DatabaseUnavailableError(
-                f"cannot write the features to {folder} ({reason}); nothing was written"
-            ) from None
+        _raise_disk_error(exc, folder)
         raise
-    final = folder / _file_name(project.id, project.features_version)
-    stale = sorted(folder.glob(f"project-{project.id}-v*.npy"))
-    return PendingFeatures(Path(tmp), final, [p for p in stale if p != final])
+    return PendingFeatures(tmp, final, stale, spent=[new.path])
+
+
+def _rows_of(old: np.ndarray, new: Spool) -> Iterator[np.ndarray]:
+    """Blocks of ``old`` then of ``new``, float32, C order."""
+    for start in range(0, len(old), CHUNK_ROWS):
+        yield np.ascontiguousarray(old[start : start + CHUNK_ROWS], dtype=np.float32)
+    yield from new.blocks()
 
 
 #: Temporary feature files of the old naming (no owner in the name) older than this are
@@ -124,19 +204,26 @@ def _sweep_leftovers(folder: Path) -> None:
                 path.unlink()
 
 
-def _stage_in_db(session: Session, project: Project, matrix: np.ndarray) -> None:
+def _stage_in_db(session: Session, project: Project, blocks: Iterable[np.ndarray]) -> None:
+    """The rows in chunks of ``CHUNK_ROWS`` (whatever the blocks' sizes), a flush per chunk."""
     session.execute(delete(FeatureChunk).where(FeatureChunk.project_id == project.id))
-    for start in range(0, len(matrix), CHUNK_ROWS):
-        part = matrix[start : start + CHUNK_ROWS]
-        session.add(
-            FeatureChunk(
-                project_id=project.id,
-                version=project.features_version,
-                chunk=start // CHUNK_ROWS,
-                n_rows=len(part),
-                data=part.tobytes(),
+    chunk, buffer = 0, np.empty((0, project.feature_dim), np.float32)
+    for block in itertools.chain(blocks, [None]):
+        if block is not None:
+            buffer = np.concatenate([buffer, block]) if len(buffer) else block
+        while len(buffer) >= CHUNK_ROWS or (block is None and len(buffer)):
+            part, buffer = buffer[:CHUNK_ROWS], buffer[CHUNK_ROWS:]
+            session.add(
+                FeatureChunk(
+                    project_id=project.id,
+                    version=project.features_version,
+                    chunk=chunk,
+                    n_rows=len(part),
+                    data=np.ascontiguousarray(part).tobytes(),
+                )
             )
-        )
+            session.flush()
+            chunk += 1
 
 
 def discard(store: Store, project_id: int) -> PendingFeatures:

@@ -47,12 +47,23 @@ def get_workers() -> WorkerPool:
     return pool
 
 
+#: Imported in the background once per server: the learner (torch), torch's compiler stack
+#: (which the first optimizer loads: the Model page's cross-validation would wait 2-3 s for it)
+#: and the scikit-learn parts that cross-validation uses.
+WARM_UP = ("meta", "torch._dynamo", "sklearn.model_selection", "sklearn.metrics")
+
+
+def _import_all(names: tuple[str, ...]) -> None:
+    for name in names:
+        importlib.import_module(name)
+
+
 @st.cache_resource
 def warm_up() -> threading.Thread:
     """Import the learner (torch) in the background once per server, so the first page that
-    shows a model's suggestions does not wait seconds for the import."""
+    shows a model's suggestions or estimate does not wait seconds for the imports."""
     thread = threading.Thread(
-        target=importlib.import_module, args=("meta",), name="protolabel-warm-up", daemon=True
+        target=_import_all, args=(WARM_UP,), name="protolabel-warm-up", daemon=True
     )
     thread.start()
     return thread

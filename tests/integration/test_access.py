@@ -349,6 +349,12 @@ def test_projects_are_listed_only_to_their_members(world: World) -> None:
                       "annotator": [P], "reviewer": [P], "owner": [P]}  # fmt: skip
     assert [p.name for p in services.list_projects(world.app, who=ANNOTATOR, role="reviewer")] == []
     assert [p.name for p in services.list_projects(world.trust)] == [P]  # trust mode: all
+    for store, who, role in [(world.app, w, r) for w in WHO.values() for r in teams.ROLES] + [
+        (world.trust, None, "annotator")
+    ]:  # the names without counts, for the pages' selectors: the same filter
+        assert services.project_names(store, who=who, role=role) == [
+            p.name for p in services.list_projects(store, who=who, role=role)
+        ]
 
 
 def test_saved_comparisons_of_a_project_are_shown_only_to_its_reviewers(world: World) -> None:

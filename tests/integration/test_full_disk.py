@@ -128,11 +128,11 @@ def test_a_full_disk_for_the_feature_files_refuses_the_import_and_leaves_nothing
     services.import_path(store, _blobs(tmp_path, 10), "first", ImportOptions())
     before = snapshot(store)
 
-    def no_space(fh, matrix) -> None:  # noqa: ANN001
+    def no_space(fh, header) -> None:  # noqa: ANN001
         fh.write(b"\x93NUMPY partial")
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(feature_store.np, "save", no_space)
+    monkeypatch.setattr(feature_store.np.lib.format, "write_array_header_1_0", no_space)
     with pytest.raises(DatabaseUnavailableError) as caught:
         services.import_path(store, _blobs(tmp_path, 20, "more"), "second", ImportOptions())
     assert str(caught.value) == (

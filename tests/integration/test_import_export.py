@@ -242,6 +242,38 @@ def test_feature_values_are_stored_once_and_come_back_at_float32_precision(
         services.load_features(store, "emb")
 
 
+def test_an_import_and_an_append_written_in_small_blocks_store_every_row(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import select
+
+    from annotator.io import featurizers
+    from annotator.io.dataset import ImportedData
+    from annotator.store import features as feature_cache
+    from annotator.store.models import Item
+
+    monkeypatch.setattr(featurizers.Raw, "block_rows", 7)
+    monkeypatch.setattr(feature_cache, "CHUNK_ROWS", 5)
+    monkeypatch.setattr(services, "INSERT_ROWS", 6)
+    X = np.random.default_rng(4).normal(size=(40, 3)).astype(np.float32)
+    np.savez(tmp_path / "a.npz", X=X[:23], ids=np.array([f"i{k}" for k in range(23)]))
+    np.savez(tmp_path / "b.npz", X=X[23:], ids=np.array([f"i{k}" for k in range(23, 40)]))
+    services.import_path(store, tmp_path / "a.npz", "blocks", ImportOptions(labels=["p", "q"]))
+    raw = featurizers.make_featurizer("raw").fit(
+        ImportedData(kind="features", source="a", ids=["i"] * 23, features=X[:23])
+    )
+    expected = ((X.astype(np.float64) - raw.mean_) / raw.scale_).astype(np.float32)
+    np.testing.assert_array_equal(services.load_features(store, "blocks"), expected[:23])
+    services.import_path(store, tmp_path / "b.npz", "blocks", ImportOptions(append=True))
+    np.testing.assert_array_equal(services.load_features(store, "blocks"), expected)
+    with store.read() as s:
+        rows = s.execute(select(Item.external_id, Item.row).order_by(Item.row)).all()
+    assert rows == [(f"i{k}", k) for k in range(40)]
+    folder = store.features_dir()
+    if folder is not None:  # one matrix file, no spool left behind
+        assert [p.name for p in folder.iterdir()] == ["project-1-v2.npy"]
+
+
 def test_an_export_streamed_in_small_chunks_is_the_same_file(
     store: Store, tmp_path: Path, monkeypatch
 ) -> None:

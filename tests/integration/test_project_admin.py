@@ -317,6 +317,26 @@ def test_model_report_estimates_from_labels_only(store: Store) -> None:
     assert len(_events(store, "stop_set")) == 1
 
 
+@pytest.mark.parametrize("labelled", [12, 60])  # 60: every item, the pool falls back to all
+def test_stop_set_is_the_sample_the_row_by_row_pool_gave(
+    store: Store, monkeypatch: pytest.MonkeyPatch, labelled: int
+) -> None:
+    """The stop set's pool is built with a boolean mask (a 1M pool row by row in Python took
+    seconds): the same rows, so the same seeded sample, as before."""
+    monkeypatch.setattr(model_report, "STOP_SET_SIZE", 10)  # a sample, not the whole pool
+    truth = _features_project(store)
+    _labelled(store, "f", labelled, lambda _i, it: truth[it.row])
+    with store.read() as s:
+        project = queries.get_project(s, "f")
+        n = s.query(Item).filter(Item.project_id == project.id).count()
+        decided = set(session.labelled_rows(s, project.id)[0].tolist())
+        seed = [store.settings.seed, project.id]
+    assert len(decided) == labelled
+    pool = np.array([r for r in range(n) if r not in decided] or range(n), dtype=int)
+    expected = np.random.default_rng(seed).choice(pool, size=10, replace=False)
+    assert model_report.ensure_stop_set(store, "f") == sorted(expected.tolist())
+
+
 def test_semi_supervised_projects_are_estimated_with_their_unlabelled_items(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy import func, select
 
 from annotator import project_admin, review, services, teams
 from annotator.errors import LabelError, PermissionDeniedError, ProtolabelError
@@ -15,7 +16,7 @@ from annotator.services import ImportOptions
 from annotator.session import labelled_rows
 from annotator.store import queries
 from annotator.store.db import Store
-from annotator.store.models import Event
+from annotator.store.models import Adjudication, Annotation, Event, Item
 from tests.integration.helpers import snapshot
 
 
@@ -80,6 +81,56 @@ def test_final_labels_feed_training_rows_and_progress(store: Store, tmp_path: Pa
         counts = queries.project_counts(session, project.id)
     assert labels.tolist() == ["pos", "pos", "neg", "neg", "neg"]
     assert (counts.labelled, counts.skipped) == (5, 0)
+
+
+def _counted_row_by_row(session, project_id: int) -> tuple[int, int, int]:
+    """(items, labelled, skipped) the slow way: every item counted, every annotation read."""
+    items = session.scalar(select(func.count()).where(Item.project_id == project_id))
+    latest: dict[tuple[int, str], Annotation] = {}
+    for a in session.scalars(
+        select(Annotation)
+        .where(Annotation.project_id == project_id, Annotation.undone_at.is_(None))
+        .order_by(Annotation.id)
+    ):
+        latest[(a.item_id, a.annotator)] = a  # each annotator's latest decision
+    judged = set(
+        session.scalars(select(Adjudication.item_id).where(Adjudication.project_id == project_id))
+    )
+    labelled = {i for (i, _), a in latest.items() if a.label is not None} | judged
+    decided = {i for i, _ in latest} | judged
+    return items, len(labelled), len(decided - labelled)
+
+
+def test_project_counts_are_the_counts_of_every_row(store: Store, tmp_path: Path) -> None:
+    """``project_counts`` reads the item count from the (project, row) index's last entry:
+    the same numbers as counting row by row, after an append, beside another project, with
+    undone decisions and adjudications."""
+    _texts(store, tmp_path)
+    _label(store, VOTES)
+    more = tmp_path / "more.csv"
+    pd.DataFrame({"uid": ["r6", "r7", "r8"], "review": ["x", "y", "z"]}).to_csv(more, index=False)
+    services.import_path(
+        store, more, "p", ImportOptions(text_col="review", id_col="uid", append=True)
+    )
+    services.import_path(
+        store, more, "q", ImportOptions(text_col="review", id_col="uid", labels="a,b")
+    )
+    services.annotate(store, "p", "r6", "pos", "dan")
+    undone = services.annotate(store, "p", "r7", "neg", "dan")
+    with store.write() as session:
+        session.get(Annotation, undone).undone_at = session.get(Annotation, undone).created_at
+    review.adjudicate(store, "p", review.item_id_for(store, "p", "r4"), "neg", "rita")
+    with store.read() as session:
+        for project in queries.all_projects(session):
+            counts = queries.project_counts(session, project.id)
+            items, labelled, skipped = _counted_row_by_row(session, project.id)
+            assert (counts.items, counts.labelled, counts.skipped) == (items, labelled, skipped)
+            assert queries.item_count(session, project.id) == items
+        assert queries.item_count(session, 10_000) == 0  # no such project: no items
+    assert [(p.name, p.items, p.labelled, p.skipped) for p in services.list_projects(store)] == [
+        ("p", 9, 6, 0),  # r0-r3, r4 (adjudicated over its skip), r6; r7 undone
+        ("q", 3, 0, 0),
+    ]
 
 
 def test_queue_adjudicate_replace_and_clear(store: Store, tmp_path: Path) -> None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from sklearn.linear_model import LogisticRegression
 
+from annotator import planning
 from annotator.planning import choose_batch
+from strategies import ModelView, get_strategy
 
 
 def test_settings_reach_the_strategy():
@@ -40,3 +43,18 @@ def test_without_a_model_auto_starts_with_its_own_cold_strategy():
     assert cold(None).strategy == "auto:typicality"
     assert cold({"cold": "probcover"}).strategy == "auto:probcover"
     assert cold({"cold": "margin"}).strategy == "auto:typicality"  # margin needs a model
+
+
+@pytest.mark.parametrize("pool", [[3, 8, 9, 20, 41], [41, 3, 20, 9, 8]])
+def test_each_chosen_row_keeps_its_own_score(pool) -> None:
+    features = np.arange(50, dtype=np.float32)[:, None]
+    rng = np.random.default_rng(0)
+    choice = planning.choose_batch(
+        "random", 3, features, np.array(pool), np.array([], dtype=np.int64), None,
+        None, n_classes=2, rng=rng,
+    )  # fmt: skip
+    again = get_strategy("random").select(3, np.array(pool), np.array([], dtype=np.int64),
+                                          ModelView(None, features), np.random.default_rng(0))  # fmt: skip
+    by_row = dict(zip(pool, again[1], strict=True))
+    assert list(choice.rows) == list(again[0])
+    assert list(choice.scores) == [by_row[r] for r in choice.rows]

@@ -107,10 +107,7 @@ def main() -> None:
     )
     store = get_store()
     who = auth.current_identity()
-    projects = [
-        p.name
-        for p in services.list_projects(store, include_archived=False, who=who, role="reviewer")
-    ]
+    projects = services.project_names(store, include_archived=False, who=who, role="reviewer")
     config = _form(projects)
     if config is not None:
         try:

@@ -195,10 +195,7 @@ def _history(store, project: str, who: teams.Identity) -> None:
 def main() -> None:
     _init_state()
     store = get_store()
-    projects = [
-        p.name
-        for p in services.list_projects(store, include_archived=False, who=auth.current_identity())
-    ]
+    projects = services.project_names(store, include_archived=False, who=auth.current_identity())
     if not projects:
         st.info(
             "You are not a member of any project: ask a project's owner to add you, or create "

@@ -18,9 +18,7 @@ def choose_project(store, role: str = "annotator") -> str | None:
     """The sidebar's project selector, shared by the admin pages: where a login is required,
     the projects in which the visitor has at least ``role``."""
     who = auth.current_identity()
-    names = [
-        p.name for p in services.list_projects(store, include_archived=False, who=who, role=role)
-    ]
+    names = services.project_names(store, include_archived=False, who=who, role=role)
     if not names:
         if store.settings.login_required:
             needed = "owner" if role == "owner" else f"{role} or owner"
@@ -119,7 +117,7 @@ def main() -> None:
         width="stretch",
     )
     who = auth.current_identity()
-    owner = project in {p.name for p in services.list_projects(store, who=who, role="owner")}
+    owner = project in services.project_names(store, who=who, role="owner")
     if not owner:
         st.caption("Only the project's owners may change its label set and guidelines.")
         with st.expander("Guidelines as annotators see them"):

@@ -24,6 +24,9 @@ def main() -> None:
     if project is None:
         return
     st.title(f"Model · {escape_markdown(project)}")
+    # Choosing the stop set (once per project) is an event: before the key, so the next rerun
+    # finds the report it computed instead of cross-validating again.
+    model_report.ensure_stop_set(store, project)
     report = _report(project, model_report.change_key(store, project), store)
     advice, estimate = report.advice, report.estimate
 

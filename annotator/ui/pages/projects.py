@@ -288,5 +288,5 @@ def main() -> None:
         st.info("No projects yet: create one below.")
     create_section(store, who)
     if summaries:
-        owned = {p.name for p in services.list_projects(store, who=who, role="owner")}
+        owned = set(services.project_names(store, who=who, role="owner"))
         manage_section(store, summaries, owned, who)

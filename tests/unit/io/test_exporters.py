@@ -222,6 +222,64 @@ def test_a_streamed_export_equals_the_whole_table_written_at_once(tmp_path: Path
             pd.testing.assert_frame_equal(pd.read_parquet(parts), pd.read_parquet(whole))
 
 
+def test_a_wide_streamed_export_equals_the_whole_table_written_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many float columns (taken from one 2D array after the first chunk), CSV formatted in
+    slices on threads, later chunks written on the writer's thread: the same files."""
+    monkeypatch.setattr(exporters._CsvFile, "rows_per_task", 3)
+    values = np.random.default_rng(0).normal(size=(20, 40)).astype(np.float32)
+    values[1, 2], values[2, 3], values[3, 4] = np.nan, np.inf, 0.1
+    frame = pd.concat(
+        [
+            pd.DataFrame({"id": [f"i{k}" for k in range(20)]}),
+            pd.DataFrame(values, columns=[f"x{j}" for j in range(40)]),
+            pd.DataFrame({"score": np.where(np.arange(20) % 3, 0.5, np.nan)}),
+        ],
+        axis=1,
+    )
+    chunks = [(frame.iloc[k : k + 6].reset_index(drop=True), None) for k in range(0, 20, 6)]
+    for fmt in ("csv", "jsonl", "parquet"):
+        whole, parts = tmp_path / f"whole.{fmt}", tmp_path / f"parts.{fmt}"
+        write_export(frame, fmt, whole)
+        assert exporters.write_export_chunks(chunks, fmt, parts) == 20
+        if fmt != "parquet":
+            assert parts.read_bytes() == whole.read_bytes()
+        else:
+            pd.testing.assert_frame_equal(pd.read_parquet(parts), pd.read_parquet(whole))
+    records = [json.loads(line) for line in (tmp_path / "parts.jsonl").read_text().splitlines()]
+    assert (records[1]["x2"], records[2]["x3"], records[3]["x4"]) == (None, None, 0.1)
+    assert records[0]["score"] is None and records[1]["score"] == 0.5
+    import pyarrow.parquet as pq
+
+    group = pq.ParquetFile(tmp_path / "parts.parquet").metadata.row_group(0)
+    encodings = {group.column(i).path_in_schema: group.column(i).encodings for i in range(42)}
+    assert "RLE_DICTIONARY" in encodings["id"]  # floats are not worth a dictionary
+    assert "RLE_DICTIONARY" not in encodings["x0"] + encodings["score"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_chunk_that_fails_on_the_writer_thread_fails_the_export(tmp_path: Path, fmt) -> None:
+    first = pd.DataFrame({"id": ["a"], "n": [1]})
+    wrong = pd.DataFrame({"id": ["b"], "n": ["not a number"]})  # converted on the thread
+    out = tmp_path / f"x.{fmt}"
+    for chunks in ([first, wrong], [first, wrong, first]):  # raised at the end or by the next
+        with pytest.raises(ValueError, match="Conversion failed for column n"):
+            exporters.write_export_chunks([(c, None) for c in chunks], fmt, out)
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_datetime_in_a_text_column_is_an_empty_csv_cell(tmp_path: Path) -> None:
+    """As with ``raw_cells``: the spreadsheet guard once turned it into the text "NaT"."""
+    when = pd.Series([pd.Timestamp("2024-01-02 03:04").to_pydatetime(), None], dtype=object)
+    for raw in (False, True):
+        frame = pd.DataFrame({"id": ["a", "b"], "when": when})
+        write_export(frame, "csv", tmp_path / "x.csv", raw_cells=raw)
+        assert (tmp_path / "x.csv").read_bytes() == (
+            b'"id","when"\r\n"a","2024-01-02T03:04:00"\r\n"b",\r\n'
+        ), raw
+
+
 def test_failure_with_images_keeps_old_file_and_folder(tmp_path: Path) -> None:
     out = tmp_path / "x.csv"
     write_export(pd.DataFrame({"id": ["old"]}), "csv", out, images=[image_bytes()])

@@ -148,6 +148,33 @@ def test_raw_standardizes_with_first_import_and_handles_constant_columns() -> No
         raw.transform(feature_data(np.eye(3), ["a", "b", "d"]))
 
 
+def test_raw_in_small_blocks_equals_numpy_on_the_whole_matrix(monkeypatch) -> None:
+    rng = np.random.default_rng(3)
+    matrix = rng.normal(loc=4.0, scale=[1.0, 10.0, 0.1], size=(103, 3)).astype(np.float32)
+    data = feature_data(matrix, ["a", "b", "c"])
+    data.features = matrix  # float32, as an embeddings file is read
+    monkeypatch.setattr(featurizers.Raw, "block_rows", 10)
+    raw = make_featurizer("raw").fit(data)
+    wide = matrix.astype(np.float64)
+    np.testing.assert_allclose(raw.mean_, wide.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(raw.scale_, wide.std(axis=0), rtol=1e-12)
+    blocks = list(raw.transform_blocks(data))
+    assert [start for start, _ in blocks] == list(range(0, 103, 10))
+    expected = ((wide - wide.mean(axis=0)) / wide.std(axis=0)).astype(np.float32)
+    np.testing.assert_array_equal(np.concatenate([b for _, b in blocks]), expected)
+    np.testing.assert_array_equal(raw.transform(data), expected)
+    reordered = feature_data(matrix[:, [2, 0, 1]], ["c", "a", "b"])
+    np.testing.assert_array_equal(raw.transform(reordered), expected)
+
+
+def test_raw_names_the_row_that_is_not_finite_in_a_later_block(monkeypatch) -> None:
+    monkeypatch.setattr(featurizers.Raw, "block_rows", 4)
+    raw = make_featurizer("raw").fit(feature_data(np.arange(20.0).reshape(10, 2)))
+    later = feature_data(np.array([[1.0, 1.0]] * 9 + [[1e300, 1.0]]))
+    with pytest.raises(FeaturizerError, match=r"row 9 \(id '9'\).*not finite"):
+        raw.transform(later)
+
+
 # ---------------------------------------------------------------------------------------------
 # pixels
 

@@ -137,6 +137,33 @@ def test_npy_round_trip(tmp_path: Path) -> None:
     assert data.labels is None and data.ids == ["0", "1"]
 
 
+def test_float32_features_stay_float32_and_hash_as_their_float64_values(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from annotator.io.readers import content_hashes, iter_content_hashes
+
+    X = np.random.default_rng(0).normal(size=(7, 3)).astype(np.float32)
+    np.save(tmp_path / "x.npy", X)
+    pd.DataFrame(X, columns=["a", "b", "c"]).to_parquet(tmp_path / "x.parquet", index=False)
+    for name in ("x.npy", "x.parquet"):
+        data = read_input(tmp_path / name)
+        assert data.features.dtype == np.float32, name
+        np.testing.assert_array_equal(data.features, X)
+        wide = read_input(tmp_path / name)
+        wide.features = X.astype(np.float64)
+        assert (
+            content_hashes(data)
+            == content_hashes(wide)
+            == [content_hash(wide, i) for i in range(7)]
+        )
+        assert [h for part in iter_content_hashes(data, rows=3) for h in part] == (
+            content_hashes(wide)
+        )
+    mixed = pd.DataFrame({"a": X[:, 0], "b": X[:, 1].astype(np.float64)})
+    mixed.to_parquet(tmp_path / "m.parquet", index=False)
+    assert read_input(tmp_path / "m.parquet").features.dtype == np.float64
+
+
 BAD_ARRAYS = {
     "no X": ({"x": np.eye(2)}, {}, "no array named 'X' (did you mean 'x'?); arrays: x"),
     "X 1-D": ({"X": np.arange(3)}, {}, "array 'X' has shape (3,); expected 2-D"),

@@ -516,13 +516,8 @@ def list_projects(
     """The projects with their counts; where a login is required, only those in which ``who``
     has at least ``role`` (nothing for nobody)."""
     with store.read() as session:
-        projects = queries.all_projects(session)
         out = []
-        for p in projects:
-            if p.archived and not include_archived:
-                continue
-            if not teams.may(store, session, p, who, role):
-                continue
+        for p in _visible_projects(store, session, include_archived, who, role):
             counts = queries.project_counts(session, p.id)
             out.append(
                 ProjectSummary(
@@ -549,11 +544,17 @@ def project_names(
     """The names ``list_projects`` would list, without counting anything (a selector's
     options on every rerun)."""
     with store.read() as session:
-        return [
-            p.name
-            for p in queries.all_projects(session)
-            if (include_archived or not p.archived) and teams.may(store, session, p, who, role)
-        ]
+        return [p.name for p in _visible_projects(store, session, include_archived, who, role)]
+
+
+def _visible_projects(store, session, include_archived: bool, who, role: str) -> list[Project]:
+    """The projects, by name, that ``who`` has at least ``role`` in (archived ones too with
+    ``include_archived``): the one filter behind ``list_projects`` and ``project_names``."""
+    return [
+        p
+        for p in queries.all_projects(session)
+        if (include_archived or not p.archived) and teams.may(store, session, p, who, role)
+    ]
 
 
 def delete_project(store: Store, name: str, *, who: teams.Identity | None = None) -> int:

@@ -93,11 +93,13 @@ class Spool:
 def spool(store: Store, blocks: Iterable[tuple[int, np.ndarray]], n_rows: int, dim: int) -> Spool:
     """Write ``(first row, block)`` pairs (a featurizer's ``transform_blocks``) to a spool in
     the features folder (the system's temp folder where the database holds the features)."""
-    folder = store.features_dir() or Path(tempfile.gettempdir())
+    features_dir = store.features_dir()
+    folder = features_dir or Path(tempfile.gettempdir())
     tmp: Path | None = None
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        _sweep_leftovers(folder)
+        if features_dir is not None:  # never sweep the system's temp folder
+            _sweep_leftovers(folder)
         tmp = Path(tempfiles.temp_path(folder, "features", "npy"))
         with _new_npy(tmp, n_rows, dim) as fh:
             offset, done = fh.tell(), 0

@@ -9,7 +9,9 @@ import copy
 import functools
 import io
 import json
+import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import numpy as np
@@ -69,22 +71,22 @@ def _check_finite(chunk: np.ndarray, start: int) -> None:
 
 
 def _in_threads(method):
-    """Run an inference method under ``n_threads`` torch threads (see the class docstring)."""
+    """Run an inference method with torch on one thread; ``n_threads`` chunk threads run the
+    chunks (see the class docstring and ``ProtoNetClassifier._each_chunk``)."""
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
-        with _torch_threads(self.n_threads):
+        with _torch_threads(1):
             return method(self, *args, **kwargs)
 
     return wrapper
 
 
 @contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
-    """Run the block with ``n`` torch intra-op threads (None: unchanged), then restore."""
+def _torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads, then restore."""
     before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(int(n))
+    torch.set_num_threads(int(n))
     try:
         yield
     finally:
@@ -179,13 +181,15 @@ class ProtoNetClassifier(ClassifierMixin, BaseEstimator):
         fitted on the unstandardised features scored worse (worst -0.047).
     chunk_size : int, default=16384
         Rows per inference chunk, so memory stays bounded on a large pool.
-    n_threads : int or None, default=1
-        torch CPU threads during ``fit`` and the inference methods (process-wide, restored
-        afterwards; None leaves torch's setting). A retrain runs small batches, which one thread
-        runs fastest; on the shared 2-core box of ``bench/meta_bench.py`` part (a), torch's two
-        threads were 2-25x slower (OpenMP spin-waiting): 1M-row predict_proba 2.5 s vs 5.7 s,
-        mc_proba T=20 on 50k 1.2 s vs 4.8 s, 1,000-label retrain 0.33 s vs 8.2 s. On an idle
-        multi-core machine more threads speed up inference over a large pool.
+    n_threads : int or None, default=None
+        CPU threads for inference (``predict_proba``, ``embed``, the committee): the chunks of a
+        pool of more than one chunk run on this many threads, each running torch on one thread
+        (chunk parallelism; MC dropout stays on one thread so its samples stay reproducible).
+        None: every CPU core. Training always runs torch on one thread: its small batches run
+        fastest so (a 1,000-label retrain 0.33 s against 8.2 s on torch's two threads, OpenMP
+        spin-waiting, ``bench/meta_bench.py`` part (a) on the shared 2-core box). Chunk threads
+        do not spin: 1M x 384 ``predict_proba`` on that box, idle, took 5.2 s on one thread,
+        3.2 s on torch's two threads and 2.2 s on two chunk threads.
     random_state : int, RandomState or None, default=None
         Seeds initialisation, episodes, dropout, MC samples and the committee.
     device : str, default="auto"
@@ -235,7 +239,7 @@ class ProtoNetClassifier(ClassifierMixin, BaseEstimator):
         prototype_weight: float = 0.25,
         pretrained: bytes | ProtoNetClassifier | None = None,
         chunk_size: int = 16384,
-        n_threads: int | None = 1,
+        n_threads: int | None = None,
         random_state: int | np.random.RandomState | None = None,
         device: str = "auto",
     ) -> None:
@@ -308,7 +312,7 @@ class ProtoNetClassifier(ClassifierMixin, BaseEstimator):
         self._seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         X = np.array(X, dtype=np.float32, order="C")  # own copy: kept as the support set
         unlabelled = self._unlabelled_sample(unlabelled)
-        with _torch_threads(self.n_threads):
+        with _torch_threads(1):
             self._train(X, codes, warm_start_from, unlabelled)
         return self
 
@@ -493,24 +497,54 @@ class ProtoNetClassifier(ClassifierMixin, BaseEstimator):
         self.encoder_.eval()
         return X
 
-    def _chunks(self, X: np.ndarray, rows: int) -> Iterator[tuple[int, torch.Tensor]]:
-        """(start, float32 tensor on device_) per chunk of ``rows`` rows, checked for NaN/inf."""
-        for start in range(0, len(X), rows):
-            chunk = np.asarray(X[start : start + rows], dtype=np.float32)
-            _check_finite(chunk, start)
-            if not (chunk.flags.writeable and chunk.flags.c_contiguous):
-                chunk = np.array(chunk, order="C")
-            yield start, torch.from_numpy(chunk).to(self.device_)
+    def _chunk(self, X: np.ndarray, start: int, rows: int) -> torch.Tensor:
+        """Rows ``start:start + rows`` as a float32 tensor on device_, checked for NaN/inf."""
+        chunk = np.asarray(X[start : start + rows], dtype=np.float32)
+        _check_finite(chunk, start)
+        if not (chunk.flags.writeable and chunk.flags.c_contiguous):
+            chunk = np.array(chunk, order="C")
+        return torch.from_numpy(chunk).to(self.device_)
+
+    def _chunk_threads(self, n_chunks: int) -> int:
+        if self.device_.type != "cpu" or n_chunks < 2:
+            return 1
+        wanted = (os.cpu_count() or 1) if self.n_threads is None else int(self.n_threads)
+        return max(1, min(wanted, n_chunks))
+
+    def _each_chunk(self, X: np.ndarray, rows: int, fn, *, parallel: bool = True) -> None:
+        """Call ``fn(start, chunk)`` for each chunk of ``rows`` rows of X, in inference mode.
+
+        On CPU the chunks run on ``n_threads`` threads (``parallel``; each chunk is read and
+        converted by the thread that runs it, so at most that many chunks are in memory). A
+        failing chunk (NaN, say) raises the error of the first such chunk in row order."""
+        starts = range(0, len(X), rows)
+
+        def run(start: int) -> None:
+            with torch.inference_mode():  # thread-local: entered by the thread that runs
+                fn(start, self._chunk(X, start, rows))
+
+        threads = self._chunk_threads(len(starts)) if parallel else 1
+        if threads == 1:
+            for start in starts:
+                run(start)
+            return
+        pool = ThreadPoolExecutor(threads, thread_name_prefix="protonet-chunk")
+        try:
+            for _ in pool.map(run, starts):
+                pass
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _embed_array(self, X: np.ndarray) -> np.ndarray:
         encoder = self.encoder_.eval()
-        out = None
         with torch.inference_mode():
-            for start, xb in self._chunks(X, int(self.chunk_size)):
-                z = encoder(xb)
-                if out is None:
-                    out = np.empty((len(X), z.shape[1]), dtype=np.float32)
-                out[start : start + len(xb)] = z.cpu().numpy()
+            width = encoder(torch.zeros(1, X.shape[1], device=self.device_)).shape[1]
+        out = np.empty((len(X), width), dtype=np.float32)
+
+        def embed(start: int, xb: torch.Tensor) -> None:
+            out[start : start + len(xb)] = encoder(xb).cpu().numpy()
+
+        self._each_chunk(X, int(self.chunk_size), embed)
         return out
 
     def _proba_array(
@@ -524,11 +558,15 @@ class ProtoNetClassifier(ClassifierMixin, BaseEstimator):
         linear = self.linear_ if linear is False else linear
         head = self._head(prototypes, temperature)
         out = np.empty((T, len(X), len(prototypes)), dtype=np.float32)
-        with torch.inference_mode():
-            for start, xb in self._chunks(X, max(1, int(self.chunk_size) // T)):
-                logits = encoder.tail_logits(encoder.stem(xb), T, head).view(T, len(xb), -1)
-                proba = torch.softmax(logits + self._linear_logits(xb, linear), dim=2)
-                out[:, start : start + len(xb)] = proba.cpu().numpy()
+
+        def proba(start: int, xb: torch.Tensor) -> None:
+            logits = encoder.tail_logits(encoder.stem(xb), T, head).view(T, len(xb), -1)
+            p = torch.softmax(logits + self._linear_logits(xb, linear), dim=2)
+            out[:, start : start + len(xb)] = p.cpu().numpy()
+
+        # Dropout in train mode (MC samples) draws from one seeded stream: chunks in order.
+        sampling = any(m.training for m in encoder.modules() if isinstance(m, Dropout))
+        self._each_chunk(X, max(1, int(self.chunk_size) // T), proba, parallel=not sampling)
         return out
 
     @_in_threads
@@ -649,14 +687,16 @@ class ProtoNetClassifier(ClassifierMixin, BaseEstimator):
         scale = self._prototype_scale()
         out = np.empty((M, len(X), P.shape[1]), dtype=np.float32)
         encoder = self.encoder_.eval()
-        with torch.inference_mode():
-            for start, xb in self._chunks(X, int(self.chunk_size)):
-                logits = encoder.tail_logits(encoder.stem(xb), 1, (weight * scale, bias * scale))
-                logits = logits.view(len(xb), M, -1)  # (rows, M, C)
-                if linear is not None:
-                    logits = logits + self._linear_logits(xb, linear).view(len(xb), M, -1)
-                proba = torch.softmax(logits, dim=2).transpose(0, 1)
-                out[:, start : start + len(xb)] = proba.cpu().numpy()
+
+        def proba(start: int, xb: torch.Tensor) -> None:
+            logits = encoder.tail_logits(encoder.stem(xb), 1, (weight * scale, bias * scale))
+            logits = logits.view(len(xb), M, -1)  # (rows, M, C)
+            if linear is not None:
+                logits = logits + self._linear_logits(xb, linear).view(len(xb), M, -1)
+            p = torch.softmax(logits, dim=2).transpose(0, 1)
+            out[:, start : start + len(xb)] = p.cpu().numpy()
+
+        self._each_chunk(X, int(self.chunk_size), proba)
         return out
 
     def _independent_members(self, M: int) -> list[tuple]:

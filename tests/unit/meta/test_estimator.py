@@ -1,5 +1,6 @@
 """ProtoNetClassifier: the contract the app and the query strategies rely on."""
 
+import functools
 import io
 import json
 
@@ -261,6 +262,30 @@ def test_chunked_inference_equals_unchunked(fitted, blobs):
         rtol=1e-5,
         atol=1e-6,
     )
+
+
+def _copy_fitted(fitted, **params):
+    model = clone(fitted).set_params(**params)
+    model.__dict__.update(
+        {k: v for k, v in fitted.__dict__.items() if k.endswith("_") or k.startswith("_")}
+    )
+    return model
+
+
+def test_chunk_threads_give_the_one_thread_result(fitted, blobs):
+    _, _, X_test, _ = blobs
+    one = _copy_fitted(fitted, chunk_size=7, n_threads=1)
+    many = _copy_fitted(fitted, chunk_size=7, n_threads=3)
+    same = functools.partial(np.testing.assert_allclose, rtol=1e-6, atol=1e-7)  # float32 ulps
+    same(many.predict_proba(X_test), one.predict_proba(X_test))
+    same(many.embed(X_test), one.embed(X_test))
+    same(many.committee_proba(X_test, M=3), one.committee_proba(X_test, M=3))
+    # MC samples come from one seeded stream: the same with any number of chunk threads.
+    same(many.mc_proba(X_test, T=3), one.mc_proba(X_test, T=3))
+    bad = X_test.copy()
+    bad[[60, 190], 0] = [np.nan, np.inf]  # two bad chunks: the first in row order is named
+    with pytest.raises(ValueError, match=r"NaN \(first at row 60\)"):
+        many.predict_proba(bad)
 
 
 def test_float64_and_readonly_input(fitted, blobs):

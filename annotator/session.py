@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Select, func, select, text, update
+from sqlalchemy import Select, func, select, text, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -1204,11 +1204,9 @@ def _round_deficits(
             Annotation.round == rnd.number,
             Annotation.undone_at.is_(None),
         )
-        have = session.scalar(
-            select(func.count(func.distinct(Item.id))).where(
-                Item.project_id == project_id, Item.id.in_(queued) | Item.id.in_(decided)
-            )
-        )
+        # UNION keeps each item once; counted without touching the items table (a pool-wide
+        # scan at 1M items, 0.28 s per round on SQLite)
+        have = session.scalar(select(func.count()).select_from(union(queued, decided).subquery()))
         if have < rnd.batch_size:
             out.append((rnd.number, rnd.batch_size - have))
     return out

@@ -179,8 +179,9 @@ class ProtoNetClassifier(ClassifierMixin, BaseEstimator):
         at 50 shots, worst -0.121; w = 1.0: worst -0.055; w = 0.5: worst -0.027; w = 0.25:
         means -0.001 to +0.014, worst -0.022. ``linear_l2`` 0.5 and 2.0 scored as 1.0; the head
         fitted on the unstandardised features scored worse (worst -0.047).
-    chunk_size : int, default=16384
-        Rows per inference chunk, so memory stays bounded on a large pool.
+    chunk_size : int, default=4096
+        Rows per inference chunk, so memory stays bounded on a large pool; the unit of work of
+        the chunk threads (a strategy's call of 16,384 rows runs on every core).
     n_threads : int or None, default=None
         CPU threads for inference (``predict_proba``, ``embed``, the committee): the chunks of a
         pool of more than one chunk run on this many threads, each running torch on one thread
@@ -238,7 +239,7 @@ class ProtoNetClassifier(ClassifierMixin, BaseEstimator):
         linear_l2: float | None = 1.0,
         prototype_weight: float = 0.25,
         pretrained: bytes | ProtoNetClassifier | None = None,
-        chunk_size: int = 16384,
+        chunk_size: int = 4096,
         n_threads: int | None = None,
         random_state: int | np.random.RandomState | None = None,
         device: str = "auto",

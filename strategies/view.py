@@ -33,12 +33,17 @@ class _RowCache:
         self.filled = 0
 
     def get(self, rows: np.ndarray, compute) -> np.ndarray:
-        """Return outputs for ``rows`` (shape (len(rows), ...)), calling ``compute`` on misses."""
+        """Return outputs for ``rows`` (shape (len(rows), ...)), calling ``compute`` on misses:
+        with a slice where they are a run of consecutive rows (read in place, not gathered),
+        else with their sorted row numbers."""
         missing = rows[self.slot[rows] < 0]
         if missing.size:
-            missing = np.unique(missing)
+            if not np.all(missing[1:] > missing[:-1]):
+                missing = np.unique(missing)
             for start, stop in chunks(missing.size, BATCH_ROWS):
-                out = compute(missing[start:stop])
+                part = missing[start:stop]
+                lo, hi = int(part[0]), int(part[-1]) + 1
+                out = compute(slice(lo, hi) if hi - lo == part.size else part)
                 if self.values is None:
                     self.values = np.empty((self.slot.size, *out.shape[1:]), dtype=out.dtype)
                 self.values[self.filled : self.filled + out.shape[0]] = out
@@ -283,7 +288,7 @@ class ModelView:
             raise ValueError("this output is not precomputed and the view has no features X")
         return self.X
 
-    def _rows_of_X(self, rows: np.ndarray) -> np.ndarray:
+    def _rows_of_X(self, rows: np.ndarray | slice) -> np.ndarray:
         return np.asarray(self._need_X()[rows])
 
     def _call(self, method: str, *args) -> np.ndarray:

@@ -27,6 +27,27 @@ def test_outputs_are_computed_once_per_row_and_returned_in_the_order_asked(X):
     np.testing.assert_allclose(view.predict_proba(slice(0, 50)), model.predict_proba(X), atol=1e-7)
 
 
+def test_a_run_of_consecutive_rows_is_read_in_place(X):
+    """Missing rows that form one run reach the model as a view of X, never a gathered copy."""
+
+    class Recording(FakeProtoNet):
+        def predict_proba(self, rows):
+            self.inputs.append(rows)
+            return super().predict_proba(rows)
+
+    model = Recording(4)
+    model.inputs = []
+    memmap_like = X.copy()
+    view = ModelView(model, memmap_like)
+    view.predict_proba(slice(10, 30))
+    view.predict_proba(np.array([3, 40, 7]))
+    run, scattered = model.inputs
+    assert np.shares_memory(run, memmap_like) and run.shape == (20, 4)
+    assert not np.shares_memory(scattered, memmap_like)
+    np.testing.assert_array_equal(scattered, X[[3, 7, 40]])
+    np.testing.assert_allclose(view.predict_proba(slice(0, 50)), model.predict_proba(X), atol=1e-7)
+
+
 def test_each_output_is_paid_only_when_asked(X):
     model = FakeProtoNet(4)
     view = ModelView(model, X)

@@ -288,20 +288,35 @@ def build_report(store: Store, project_name: str, *, cross_validate: bool = True
         {"label": label_set, "labelled": [int(counts.get(label, 0)) for label in label_set]}
     )
     if cross_validate:
-        unlabelled = None
-        if semi_supervised:  # estimate the model the project trains
-            sample = unlabelled_sample(len(features), rows, MAX_CV_UNLABELLED, store.settings.seed)
-            unlabelled = np.asarray(features[sample])
-        estimate = cross_validated(
-            np.asarray(features[rows]),
-            labels,
-            seed=store.settings.seed,
-            device="cpu",
-            unlabelled=unlabelled,
-        )
+        estimate = _estimate(store, features, rows, labels, semi_supervised)
     else:
         estimate = Estimate(None, None, 0, len(labels), "not computed")
     return ModelReport(rounds, model_frame, class_counts, estimate, advice, len(stop_rows))
+
+
+def estimate_accuracy(store: Store, project_name: str) -> Estimate:
+    """The cross-validated accuracy estimate alone (the slow part of the report: it trains a
+    model per fold, so its cost grows with the labels), for a page that shows the rest first."""
+    features = services.load_features(store, project_name)
+    with store.read() as session:
+        project = queries.get_project(session, project_name)
+        semi_supervised = project.semi_supervised
+        rows, labels, _ = labelled_rows(session, project.id)
+    return _estimate(store, features, rows, labels, semi_supervised)
+
+
+def _estimate(store: Store, features, rows, labels, semi_supervised: bool) -> Estimate:
+    unlabelled = None
+    if semi_supervised:  # estimate the model the project trains
+        sample = unlabelled_sample(len(features), rows, MAX_CV_UNLABELLED, store.settings.seed)
+        unlabelled = np.asarray(features[sample])
+    return cross_validated(
+        np.asarray(features[rows]),
+        labels,
+        seed=store.settings.seed,
+        device="cpu",
+        unlabelled=unlabelled,
+    )
 
 
 def change_key(store: Store, project_name: str) -> int:

@@ -288,6 +288,8 @@ def test_model_page_after_two_rounds(fresh_db: Path, store: Store) -> None:
     charts = at.get("vega_lite_chart")
     assert len(charts) == 4  # kappa, counts, confusion, rounds
     assert "kappa" in charts[0].proto.spec
+    # the estimate is computed last, into the places that said it was on its way
+    assert not [c.value for c in at.caption if "cross-validating" in c.value.lower()]
 
 
 def test_model_page_without_labels_says_why(fresh_db: Path, store: Store) -> None:

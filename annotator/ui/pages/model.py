@@ -12,10 +12,17 @@ from annotator.ui.resources import get_store
 from annotator.ui.text import escape_markdown
 
 
-@st.cache_data(max_entries=32, show_spinner="Cross-validating the labels...")
+@st.cache_data(max_entries=32, show_spinner=False)
 def _report(project: str, change_key: int, _store) -> model_report.ModelReport:
-    """The report, recomputed only when the project changed (``change_key``)."""
-    return model_report.build_report(_store, project)
+    """The report without its accuracy estimate, recomputed only when the project changed
+    (``change_key``): counts and charts from aggregate queries, shown at once."""
+    return model_report.build_report(_store, project, cross_validate=False)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _estimate(project: str, change_key: int, _store) -> model_report.Estimate:
+    """The cross-validated estimate (a model per fold): computed last, into its places."""
+    return model_report.estimate_accuracy(_store, project)
 
 
 def main() -> None:
@@ -27,8 +34,9 @@ def main() -> None:
     # Choosing the stop set (once per project) is an event: before the key, so the next rerun
     # finds the report it computed instead of cross-validating again.
     model_report.ensure_stop_set(store, project)
-    report = _report(project, model_report.change_key(store, project), store)
-    advice, estimate = report.advice, report.estimate
+    key = model_report.change_key(store, project)
+    report = _report(project, key, store)
+    advice = report.advice
 
     st.subheader("Stopping advice")
     (st.success if advice.stop else st.info)(advice.sentence)
@@ -55,23 +63,9 @@ def main() -> None:
         f"(kappa: agreement beyond chance; 1 is identical predictions, 0 no better than chance)."
     )
 
-    st.subheader("Accuracy (estimate)")
-    if estimate.accuracy is None:
-        st.metric("Cross-validated accuracy", "not yet")
-        st.caption(f"No estimate: {escape_markdown(estimate.reason)}.")
-    else:
-        st.metric(
-            "Cross-validated accuracy (estimate)",
-            f"{estimate.accuracy:.1%}",
-            help="Out-of-fold accuracy of fresh models on the labels given so far; it is "
-            "an estimate (labels chosen by active learning are not a random sample), never "
-            "computed from hidden ground truth.",
-        )
-        st.caption(
-            f"Estimate: {estimate.folds}-fold stratified cross-validation on {estimate.n_labels} "
-            f"labels; spread across folds \u00b1{estimate.std:.1%}."
-        )
-
+    # filled last: the rest of the page shows while the folds train
+    accuracy = st.empty()
+    accuracy.caption("Accuracy (estimate): cross-validating the labels...")
     left, right = st.columns(2)
     with left:
         st.subheader("Labels per class")
@@ -81,10 +75,8 @@ def main() -> None:
             st.altair_chart(charts.class_counts(report.class_counts), width="stretch")
     with right:
         st.subheader("Confusion (cross-validated)")
-        if estimate.confusion is not None:
-            st.altair_chart(charts.confusion(estimate.labels, estimate.confusion), width="stretch")
-        else:
-            st.caption("Shown once there is an accuracy estimate.")
+        confusion = st.empty()
+        confusion.caption("Cross-validating the labels...")
 
     st.subheader("Rounds")
     if report.rounds.empty:
@@ -97,3 +89,31 @@ def main() -> None:
         st.caption("No model yet: it is trained when the first round is complete.")
     else:
         st.dataframe(report.models, hide_index=True, width="stretch")
+
+    estimate = _estimate(project, key, store)
+    with accuracy.container():
+        _show_estimate(estimate)
+    with confusion.container():
+        if estimate.confusion is not None:
+            st.altair_chart(charts.confusion(estimate.labels, estimate.confusion), width="stretch")
+        else:
+            st.caption("Shown once there is an accuracy estimate.")
+
+
+def _show_estimate(estimate: model_report.Estimate) -> None:
+    st.subheader("Accuracy (estimate)")
+    if estimate.accuracy is None:
+        st.metric("Cross-validated accuracy", "not yet")
+        st.caption(f"No estimate: {escape_markdown(estimate.reason)}.")
+        return
+    st.metric(
+        "Cross-validated accuracy (estimate)",
+        f"{estimate.accuracy:.1%}",
+        help="Out-of-fold accuracy of fresh models on the labels given so far; it is "
+        "an estimate (labels chosen by active learning are not a random sample), never "
+        "computed from hidden ground truth.",
+    )
+    st.caption(
+        f"Estimate: {estimate.folds}-fold stratified cross-validation on {estimate.n_labels} "
+        f"labels; spread across folds \u00b1{estimate.std:.1%}."
+    )

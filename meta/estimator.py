@@ -82,6 +82,16 @@ def _in_threads(method):
     return wrapper
 
 
+def _usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, as a container's cpuset sets it),
+    at most 8: the chunk threads of ``n_threads=None``."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 8))
+
+
 @contextmanager
 def _torch_threads(n: int) -> Iterator[None]:
     """Run the block with ``n`` torch intra-op threads, then restore."""
@@ -186,11 +196,12 @@ class ProtoNetClassifier(ClassifierMixin, BaseEstimator):
         CPU threads for inference (``predict_proba``, ``embed``, the committee): the chunks of a
         pool of more than one chunk run on this many threads, each running torch on one thread
         (chunk parallelism; MC dropout stays on one thread so its samples stay reproducible).
-        None: every CPU core. Training always runs torch on one thread: its small batches run
-        fastest so (a 1,000-label retrain 0.33 s against 8.2 s on torch's two threads, OpenMP
-        spin-waiting, ``bench/meta_bench.py`` part (a) on the shared 2-core box). Chunk threads
-        do not spin: 1M x 384 ``predict_proba`` on that box, idle, took 5.2 s on one thread,
-        3.2 s on torch's two threads and 2.2 s on two chunk threads.
+        None: one per CPU core this process may use, at most 8. Training always runs torch on
+        one thread: its small batches run fastest so (a 1,000-label retrain 0.33 s against
+        8.2 s on torch's two threads, OpenMP spin-waiting, ``bench/meta_bench.py`` part (a) on
+        the shared 2-core box). Chunk threads do not spin: 1M x 384 ``predict_proba`` on that
+        box, idle, took 5.2 s on one thread, 3.2 s on torch's two threads and 2.2 s on two
+        chunk threads.
     random_state : int, RandomState or None, default=None
         Seeds initialisation, episodes, dropout, MC samples and the committee.
     device : str, default="auto"
@@ -509,7 +520,7 @@ class ProtoNetClassifier(ClassifierMixin, BaseEstimator):
     def _chunk_threads(self, n_chunks: int) -> int:
         if self.device_.type != "cpu" or n_chunks < 2:
             return 1
-        wanted = (os.cpu_count() or 1) if self.n_threads is None else int(self.n_threads)
+        wanted = _usable_cores() if self.n_threads is None else int(self.n_threads)
         return max(1, min(wanted, n_chunks))
 
     def _each_chunk(self, X: np.ndarray, rows: int, fn, *, parallel: bool = True) -> None:

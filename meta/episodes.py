@@ -70,8 +70,11 @@ class EpisodeSampler:
         n_query: int,
         rng: np.random.Generator,
     ) -> None:
-        self.by_class = [np.flatnonzero(y_codes == c) for c in np.unique(y_codes)]
-        n_classes = len(self.by_class)
+        y_codes = np.asarray(y_codes)
+        _, self._codes, counts = np.unique(y_codes, return_inverse=True, return_counts=True)
+        self._counts = counts
+        self._starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        n_classes = len(counts)
         self.n_way = n_classes if n_way is None else min(int(n_way), n_classes)
         if self.n_way < 2:
             raise ValueError(f"an episode needs n_way >= 2 classes, got {self.n_way}")
@@ -82,31 +85,38 @@ class EpisodeSampler:
     @property
     def has_queries(self) -> bool:
         """Whether any class has the two examples a query needs."""
-        return any(len(rows) > 1 for rows in self.by_class)
+        return bool((self._counts > 1).any())
 
     def sample(self) -> Episode:
-        """One episode (see the module docstring for how small classes are handled)."""
-        classes = self.rng.choice(len(self.by_class), size=self.n_way, replace=False)
-        support, s_lab, query, q_lab, q_loo = [], [], [], [], []
-        for way, c in enumerate(classes):
-            rows = self.by_class[c]
-            drawn = self.rng.choice(
-                rows, size=min(len(rows), self.n_shot + self.n_query), replace=False
-            )
-            start = sum(len(s) for s in support)
-            if len(drawn) > self.n_shot:
-                support.append(drawn[: self.n_shot])
-                query.append(drawn[self.n_shot :])
-                q_loo.append(np.full(len(drawn) - self.n_shot, -1))
-            else:  # too few to split: leave-one-out queries, none for a single example
-                support.append(drawn)
-                loo = drawn if len(drawn) > 1 else drawn[:0]
-                query.append(loo)
-                q_loo.append(start + np.arange(len(loo)))
-            s_lab.append(np.full(len(support[-1]), way))
-            q_lab.append(np.full(len(query[-1]), way))
+        """One episode (see the module docstring for how small classes are handled).
+
+        Vectorised: one sort of random keys within classes gives every class a uniformly random
+        order at once, and each drawn class takes the first min(n_c, n_shot + n_query) rows of
+        its own (the per-class ``rng.choice`` loop it replaces was 10% of a retrain).
+        """
+        order = np.argsort(self._codes + self.rng.random(len(self._codes)))
+        classes = self.rng.permutation(len(self._counts))[: self.n_way]
+        drawn = np.minimum(self._counts[classes], self.n_shot + self.n_query)
+        split = drawn > self.n_shot  # support and separate queries; else leave-one-out
+        n_support = np.where(split, self.n_shot, drawn)
+        support_start = np.cumsum(n_support) - n_support
+        way = np.repeat(np.arange(self.n_way), drawn)  # the episode class of each drawn row
+        position = np.arange(len(way)) - np.repeat(np.cumsum(drawn) - drawn, drawn)
+        rows = order[self._starts[classes][way] + position]
+        in_support = position < n_support[way]
+        in_query = np.where(split[way], ~in_support, drawn[way] > 1)
+        loo = np.where(split[way], -1, support_start[way] + position)
         return Episode(
-            *(np.concatenate(a).astype(np.int64) for a in (support, s_lab, query, q_lab, q_loo))
+            *(
+                a.astype(np.int64)
+                for a in (
+                    rows[in_support],
+                    way[in_support],
+                    rows[in_query],
+                    way[in_query],
+                    loo[in_query],
+                )
+            )
         )
 
 

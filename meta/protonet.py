@@ -17,6 +17,8 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import optimize
+from threadpoolctl import threadpool_limits
 from torch import nn
 
 __all__ = [
@@ -111,31 +113,42 @@ def fit_offset_logistic(
     """Multinomial logistic regression with a fixed offset per item and class (a GLM offset).
 
     Minimises sum_i CE(x_i W^T + b + offset_i, y_i) + l2 / 2 ||W||^2 (bias unpenalised) by
-    L-BFGS in float64, on the device of ``x``; with a zero offset it is scikit-learn's
-    ``LogisticRegression(C=1 / l2)``. x (n, d), labels (n,) in [0, C), offset (n, C) ->
-    weight (C, d), bias (C,) float32. Hand-written because no library fits a logistic
-    regression with an offset (the prototype logits here).
+    scipy's L-BFGS-B in float64 on the CPU, with the analytic gradient (P - Y)^T x + l2 W; with a
+    zero offset it is scikit-learn's ``LogisticRegression(C=1 / l2)``. x (n, d), labels (n,) in
+    [0, C), offset (n, C) -> weight (C, d), bias (C,) float32 on the device of ``x``.
+    Hand-written because no library fits a logistic regression with an offset (the prototype
+    logits here). scipy, not ``torch.optim.LBFGS``: on a small labelled set torch's per-call
+    overhead dominates (digits, 500 labels, cProfile on an idle box: 0.25 s per fit with torch,
+    0.06 s with scipy; a whole retrain 0.97 s -> 0.74 s).
     """
-    x64, offset64 = x.double(), offset.double()
-    n_way = offset.shape[1]
-    weight = torch.zeros(n_way, x.shape[1], dtype=torch.float64, device=x.device)
-    bias = torch.zeros(n_way, dtype=torch.float64, device=x.device)
-    weight.requires_grad_(True)
-    bias.requires_grad_(True)
-    optimiser = torch.optim.LBFGS(
-        [weight, bias], max_iter=max_iter, tolerance_grad=1e-6, line_search_fn="strong_wolfe"
-    )
+    X = x.detach().cpu().double().numpy()
+    fixed = offset.detach().cpu().double().numpy()
+    y = labels.detach().cpu().numpy().astype(np.int64)
+    n, d = X.shape
+    n_way = fixed.shape[1]
+    rows = np.arange(n)
 
-    def closure() -> torch.Tensor:
-        optimiser.zero_grad()
-        logits = x64 @ weight.T + bias + offset64
-        loss = F.cross_entropy(logits, labels, reduction="sum") + 0.5 * l2 * weight.pow(2).sum()
-        loss.backward()
-        return loss
+    def loss_and_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        W, b = theta[: n_way * d].reshape(n_way, d), theta[n_way * d :]
+        logits = X @ W.T + b + fixed
+        top = logits.max(axis=1, keepdims=True)
+        log_norm = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
+        loss = log_norm.sum() - logits[rows, y].sum() + 0.5 * l2 * np.dot(W.ravel(), W.ravel())
+        residual = np.exp(logits - log_norm[:, None])
+        residual[rows, y] -= 1.0  # P - Y
+        gradient = np.concatenate([(residual.T @ X + l2 * W).ravel(), residual.sum(axis=0)])
+        return float(loss), gradient
 
-    with torch.enable_grad():
-        optimiser.step(closure)
-    return weight.detach().float(), bias.detach().float()
+    with threadpool_limits(1, user_api="blas"):  # small matrices: BLAS threads only spin
+        theta = optimize.minimize(
+            loss_and_gradient,
+            np.zeros(n_way * (d + 1)),
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxiter": int(max_iter), "gtol": 1e-6},
+        ).x
+    weight = torch.from_numpy(theta[: n_way * d].reshape(n_way, d)).float().to(x.device)
+    return weight, torch.from_numpy(theta[n_way * d :]).float().to(x.device)
 
 
 def refine_prototypes(

@@ -162,6 +162,35 @@ def test_sampler_splits_large_classes_and_keeps_small_ones_whole():
         assert ep.n_way == 3
 
 
+def test_sampler_draws_uniformly_without_replacement():
+    """Every class is drawn with probability n_way / C and, when drawn, every row of a large class
+    lands in the support with probability n_shot / n_c and among the queries with n_query / n_c;
+    rows never repeat within an episode and each way holds rows of one class."""
+    y = np.array([0] * 12 + [1] * 3 + [2] + [3] * 7)
+    sampler = EpisodeSampler(y, n_way=2, n_shot=2, n_query=3, rng=np.random.default_rng(5))
+    n = 20_000
+    support_hits, query_hits = np.zeros(len(y)), np.zeros(len(y))
+    for _ in range(n):
+        ep = sampler.sample()
+        rows = np.concatenate([ep.support_idx, ep.query_idx[ep.query_loo < 0]])
+        assert len(set(rows)) == len(rows)
+        for way in range(ep.n_way):
+            assert len(set(y[ep.support_idx[ep.support_labels == way]])) == 1
+            assert set(y[ep.query_idx[ep.query_labels == way]]) <= set(
+                y[ep.support_idx[ep.support_labels == way]]
+            )
+        support_hits[ep.support_idx] += 1
+        query_hits[ep.query_idx] += 1
+    drawn = 2 / 4  # n_way / number of classes
+    for c, n_c in ((0, 12), (3, 7), (1, 3)):
+        rows = y == c
+        n_query = min(3, n_c - 2)
+        np.testing.assert_allclose(support_hits[rows] / n, drawn * 2 / n_c, rtol=0.1)
+        np.testing.assert_allclose(query_hits[rows] / n, drawn * n_query / n_c, rtol=0.1)
+    assert support_hits[y == 2] / n == pytest.approx(drawn, rel=0.05)  # a single row: support
+    assert query_hits[y == 2].sum() == 0
+
+
 def test_sampler_with_only_single_examples_has_no_queries():
     sampler = EpisodeSampler(
         np.arange(4), n_way=None, n_shot=5, n_query=5, rng=np.random.default_rng(0)

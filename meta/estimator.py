@@ -117,10 +117,9 @@ class ProtoNetClassifier(ClassifierMixin, BaseEstimator):
     sets of 10/20/50/100, 5 seeds, mean test accuracy at 10 and 20 labels (the few-shot regime).
     Episodic training, hidden (128,), with the skip: 0.540 / 0.689 (then 0.828 / 0.894 at 50 /
     100); cross-entropy 0.543 / 0.673, ce+episodic 0.542 / 0.676, hidden (256,) 0.534 / 0.687,
-    no skip 0.515 / 0.653; LogisticRegression 0.543 / 0.668 (0.834 / 0.889). max_steps=100
-    scored as 200 on digits; 200 leaves room for larger labelled sets, and a 1,000 x 384-d
-    retrain took 0.33 s with early stop, 1.0 s for the whole budget (part a, shared box). Warm starts scored below a fresh fit (0.883 vs 0.894
-    at 100 labels) and a fresh retrain is as fast, so warm starting is offered, not required;
+    no skip 0.515 / 0.653; LogisticRegression 0.543 / 0.668 (0.834 / 0.889). Warm starts
+    scored below a fresh fit (0.883 vs 0.894 at 100 labels) and a fresh retrain is as fast, so
+    warm starting is offered, not required;
     shrink 0.6 / perturb 0.1 was the best warm start measured (no shrink-perturb 0.881, shrink
     0.3 0.872).
 
@@ -145,8 +144,16 @@ class ProtoNetClassifier(ClassifierMixin, BaseEstimator):
     n_way, n_shot, n_query : int, default=None, 5, 5
         Episode shape: classes per episode (None = all), support and query examples per class.
         Classes with at most ``n_shot`` examples use leave-one-out prototypes.
-    max_steps : int, default=200
-        Step budget per fit (0 = keep the initial encoder, only compute prototypes).
+    max_steps : int, default=100
+        Step budget per fit (0 = keep the initial encoder, only compute prototypes). Chosen on
+        the suite's tuning half (``bench/results/learner_tuning_steps*.json``,
+        ``suite-quick-tuning-steps*``): ``bench/learner_bench.py --suite tuning --seeds 5``
+        gave mean accuracies minus logistic regression's within 0.001 of each other at 100 and
+        200 steps at every size (1 to 50 per class, 200 and 500 labels; 0 steps: within
+        0.005), and ``bench/label_efficiency.py --suite tuning --quick`` (3 seeds) mean AULC
+        0.788 / 0.789 (auto) and 0.784 / 0.784 (margin), the runs taking 483 s instead of
+        590 s. A 1,000 x 384-d retrain took 0.33 s with early stop, 1.0 s for 200 steps (part
+        a, shared box).
     batch_size : int, default=128
         Rows per step of the cross-entropy phase.
     learning_rate, weight_decay : float, default=1e-3, 1e-4
@@ -236,7 +243,7 @@ class ProtoNetClassifier(ClassifierMixin, BaseEstimator):
         n_way: int | None = None,
         n_shot: int = 5,
         n_query: int = 5,
-        max_steps: int = 200,
+        max_steps: int = 100,
         batch_size: int = 128,
         learning_rate: float = 1e-3,
         weight_decay: float = 1e-4,

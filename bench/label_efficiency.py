@@ -158,7 +158,10 @@ def _task(split, arm: Arm, config: simulation.SimulationConfig, path: str) -> di
 
     torch.set_num_threads(1)
     start = time.perf_counter()
-    run = simulation.simulate_run(split, arm.strategy, replace(config, learner=arm.learner))
+    params = config.learner_params if arm.learner == "protonet" else {}  # protonet's only
+    run = simulation.simulate_run(
+        split, arm.strategy, replace(config, learner=arm.learner, learner_params=params)
+    )
     run["seconds"] = time.perf_counter() - start
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(path).with_suffix(".tmp")

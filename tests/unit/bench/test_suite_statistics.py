@@ -97,6 +97,24 @@ def test_run_keys_change_with_the_protocol_and_the_learner_code(le):
     assert le.code_hash("protonet") != le.code_hash("logreg")
 
 
+def test_learner_params_reach_protonet_runs_only(le, monkeypatch, tmp_path):
+    """``--learner-params`` are ProtoNet settings: the LR arms of the same run get none (they
+    once reached LogisticRegression as unknown keywords)."""
+    from annotator.simulation import SimulationConfig
+
+    seen = {}
+
+    def fake_run(split, strategy, config):
+        seen[config.learner] = config.learner_params
+        return {"labels": [], "accuracy": []}
+
+    monkeypatch.setattr(le.simulation, "simulate_run", fake_run)
+    config = SimulationConfig(data="x", init_size=2, learner_params={"max_steps": 5})
+    le._task(None, le.Arm("lr+margin", "logreg", "margin"), config, str(tmp_path / "lr.json"))
+    le._task(None, le.Arm("margin", "protonet", "margin"), config, str(tmp_path / "pn.json"))
+    assert seen == {"logreg": {}, "protonet": {"max_steps": 5}}
+
+
 def test_a_strategy_run_depends_on_its_own_modules_only(le):
     assert le.strategy_files("random") == ["strategies/base.py", "strategies/random_sampling.py"]
     auto = le.strategy_files("auto")

@@ -151,8 +151,8 @@ class ProtoNetClassifier(ClassifierMixin, BaseEstimator):
         gave mean accuracies minus logistic regression's within 0.001 of each other at 100 and
         200 steps at every size (1 to 50 per class, 200 and 500 labels; 0 steps: within
         0.005), and ``bench/label_efficiency.py --suite tuning --quick`` (3 seeds) mean AULC
-        0.788 / 0.789 (auto) and 0.784 / 0.784 (margin), the runs taking 483 s instead of
-        590 s. A 1,000 x 384-d retrain took 0.33 s with early stop, 1.0 s for 200 steps (part
+        0.788 / 0.789 (auto) and 0.784 / 0.784 (margin), its ProtoNet runs taking 483 s
+        instead of 590 s in all. A 1,000 x 384-d retrain took 0.33 s with early stop, 1.0 s for 200 steps (part
         a, shared box).
     batch_size : int, default=128
         Rows per step of the cross-entropy phase.

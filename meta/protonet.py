@@ -17,7 +17,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy import optimize
+from scipy import optimize, special
 from threadpoolctl import threadpool_limits
 from torch import nn
 
@@ -131,8 +131,7 @@ def fit_offset_logistic(
     def loss_and_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
         W, b = theta[: n_way * d].reshape(n_way, d), theta[n_way * d :]
         logits = X @ W.T + b + fixed
-        top = logits.max(axis=1, keepdims=True)
-        log_norm = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
+        log_norm = special.logsumexp(logits, axis=1)
         loss = log_norm.sum() - logits[rows, y].sum() + 0.5 * l2 * np.dot(W.ravel(), W.ravel())
         residual = np.exp(logits - log_norm[:, None])
         residual[rows, y] -= 1.0  # P - Y

@@ -3,7 +3,7 @@ against random with Holm's adjustment, wins / ties / losses, average rank, curve
 
     python bench/label_efficiency.py --suite tuning|reporting|all [--sets a,b] [--sizes 1500,5500]
         [--strategies random,margin,auto] [--seeds 10] [--budgets 200,500] [--jobs 2]
-        [--quick] [--out DIR] [--learner-params JSON]
+        [--quick] [--out DIR] [--learner-params JSON] [--semi-supervised]
 
 Data: the sets of ``bench/suite_data.py`` (built on first use under ``$PROTOLABEL_BENCH_CACHE``),
 each read with the app's importer and default featurizer, at about 1,000 and 5,000 pool items.
@@ -149,6 +149,8 @@ def run_key(variant: str, arm: Arm, seed: int, config: simulation.SimulationConf
         "params": config.learner_params if arm.learner == "protonet" else {},
         "code": code_hash(arm.learner, arm.strategy),
     }  # fmt: skip
+    if config.semi_supervised and arm.learner == "protonet":
+        protocol["semi_supervised"] = True  # absent when off: earlier runs keep their keys
     key = hashlib.sha256(json.dumps(protocol, sort_keys=True).encode()).hexdigest()[:16]
     return suite_data.CACHE / "runs" / variant / arm.learner / arm.strategy / f"s{seed}-{key}.json"
 
@@ -175,7 +177,8 @@ def set_config(variant: suite_data.Variant, data, args) -> simulation.Simulation
     return simulation.SimulationConfig(
         data=str(variant.path), strategies=("random",), seeds=args.seeds, init_size=init_size,
         batch=BATCH, budget=max(args.budgets), test_size=TEST_SIZE,
-        learner_params=args.learner_params, **variant.import_args,
+        learner_params=args.learner_params, semi_supervised=args.semi_supervised,
+        **variant.import_args,
     )  # fmt: skip
 
 
@@ -452,6 +455,11 @@ def main(argv=None) -> int:
         help="protonet settings on top of its defaults, JSON, e.g. '{\"max_steps\": 100}'",
     )
     parser.add_argument(
+        "--semi-supervised",
+        action="store_true",
+        help="protonet refines its prototypes with the unlabelled pool (a project setting)",
+    )
+    parser.add_argument(
         "--out", type=Path, help="output folder (default bench/results/suite-SUITE)"
     )
     args = parser.parse_args(argv)
@@ -478,7 +486,8 @@ def main(argv=None) -> int:
         "suite": args.suite, "sets": names, "variants": [v.name for v in variants],
         "seeds": args.seeds, "budgets": args.budgets, "init_size": args.init_size,
         "batch": BATCH, "test_size": TEST_SIZE,
-        "learner_params": args.learner_params, "arms": [vars(a) for a in all_arms],
+        "learner_params": args.learner_params, "semi_supervised": args.semi_supervised,
+        "arms": [vars(a) for a in all_arms],
         "seconds": seconds, "jobs": args.jobs, "cpus": os.cpu_count(),
         "python": platform.python_version(), "tables": tables,
         "targets": {str(t["budget"]): targets(t, strategies) for t in tables},

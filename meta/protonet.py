@@ -109,6 +109,8 @@ def fit_offset_logistic(
     offset: torch.Tensor,
     l2: float,
     max_iter: int = 100,
+    initial: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ftol: float = 2.2e-9,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Multinomial logistic regression with a fixed offset per item and class (a GLM offset).
 
@@ -116,6 +118,8 @@ def fit_offset_logistic(
     scipy's L-BFGS-B in float64 on the CPU, with the analytic gradient (P - Y)^T x + l2 W; with a
     zero offset it is scikit-learn's ``LogisticRegression(C=1 / l2)``. x (n, d), labels (n,) in
     [0, C), offset (n, C) -> weight (C, d), bias (C,) float32 on the device of ``x``.
+    ``initial``: a (weight, bias) to start from (a neighbouring penalty's solution), else zeros;
+    ``ftol``: L-BFGS-B's relative tolerance on the objective (scipy's default).
     Hand-written because no library fits a logistic regression with an offset (the prototype
     logits here). scipy, not ``torch.optim.LBFGS``: on a small labelled set torch's per-call
     overhead dominates (digits, 500 labels, cProfile on an idle box: 0.25 s per fit with torch,
@@ -138,16 +142,68 @@ def fit_offset_logistic(
         gradient = np.concatenate([(residual.T @ X + l2 * W).ravel(), residual.sum(axis=0)])
         return float(loss), gradient
 
+    start = np.zeros(n_way * (d + 1))
+    if initial is not None:
+        start = np.concatenate([t.detach().cpu().double().numpy().ravel() for t in initial])
     with threadpool_limits(1, user_api="blas"):  # small matrices: BLAS threads only spin
         theta = optimize.minimize(
             loss_and_gradient,
-            np.zeros(n_way * (d + 1)),
+            start,
             jac=True,
             method="L-BFGS-B",
-            options={"maxiter": int(max_iter), "gtol": 1e-6},
+            options={"maxiter": int(max_iter), "gtol": 1e-6, "ftol": ftol},
         ).x
     weight = torch.from_numpy(theta[: n_way * d].reshape(n_way, d)).float().to(x.device)
     return weight, torch.from_numpy(theta[n_way * d :]).float().to(x.device)
+
+
+#: Relative tolerance of the cross-validation's fits: the held-out losses of penalties 4x apart
+#: differ far more than a looser fit moves them.
+CV_FTOL = 1e-5
+
+
+def cross_validated_l2(
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    embeddings: torch.Tensor,
+    grid: tuple[float, ...],
+    prototype_weight: float,
+    *,
+    folds: int = 3,
+    seed: int = 0,
+) -> tuple[float, np.ndarray]:
+    """The penalty of :func:`fit_offset_logistic` among ``grid`` with the least held-out
+    log-loss, by stratified ``folds``-fold cross-validation; -> (penalty, summed loss per grid
+    value).
+
+    Each fold recomputes the prototypes (and their temperature) from its training rows'
+    ``embeddings`` alone, so the offset a held-out row gets does not contain its own label;
+    x (n, d) is the head's input, labels (n,) in [0, C). Ties go to the first value in ``grid``.
+    The same choice as scikit-learn's ``LogisticRegressionCV``, which cannot take the offset.
+    Needs ``folds`` labels in every class (``ValueError`` otherwise).
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    codes = labels.detach().cpu().numpy()
+    n_way = int(codes.max()) + 1
+    if np.bincount(codes, minlength=n_way).min() < folds:
+        raise ValueError(f"cross-validating the head needs {folds} labels in every class")
+    losses = np.zeros(len(grid))
+    order = np.argsort(grid)[::-1]  # strongest penalty first, each fit warm-starts the next
+    splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    for train, held in splitter.split(np.zeros(len(codes)), codes):
+        prototypes = compute_prototypes(embeddings[train], labels[train], n_way)
+        weight, bias = prototype_head(prototypes, prototype_temperature(prototypes))
+        offset = prototype_weight * (embeddings @ weight.T + bias)
+        head = None
+        for i in order:
+            head = fit_offset_logistic(
+                x[train], labels[train], offset[train], grid[i], initial=head, ftol=CV_FTOL
+            )
+            w, b = head
+            logits = x[held].double() @ w.double().T + b.double() + offset[held].double()
+            losses[i] += float(F.cross_entropy(logits, labels[held], reduction="sum"))
+    return float(grid[int(np.argmin(losses))]), losses
 
 
 def refine_prototypes(

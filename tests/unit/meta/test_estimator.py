@@ -515,6 +515,7 @@ def test_bad_linear_settings_are_refused(blobs):
     X, y, _, _ = blobs
     for params, message in (
         ({"linear_l2": 0.0}, "linear_l2"),
+        ({"linear_l2": "auto"}, "linear_l2"),
         ({"prototype_weight": -1}, "prototype_weight"),
     ):
         with pytest.raises(ValueError, match=message):
@@ -531,3 +532,35 @@ def test_bootstrap_members_refit_the_linear_head_on_their_resample(one_shot):
         np.testing.assert_allclose(member, model.predict_proba(X_test), atol=1e-4)
     _, heads = model._bootstrap_members(3)
     assert len(heads) == 3 and heads[0][0].shape == model.linear_[0].shape
+
+
+def test_the_head_penalty_is_cross_validated_once_every_class_has_three_labels(blobs, one_shot):
+    """Default ``linear_l2="cv"``: from the grid by the held-out loss of
+    :func:`meta.protonet.cross_validated_l2` on the fitted encoder's embeddings; with fewer
+    labels, the grid's least penalty. A fixed number is used as given."""
+    from meta.estimator import HEAD_L2_GRID
+    from meta.protonet import cross_validated_l2
+
+    X, y, _, _ = blobs
+    model = ProtoNetClassifier(random_state=0, **FAST).fit(X, y)
+    embeddings = torch.from_numpy(model.embed(X))
+    expected, _ = cross_validated_l2(
+        model._head_input(X), torch.from_numpy(y), embeddings, HEAD_L2_GRID,
+        model.prototype_weight, seed=model._seed,
+    )  # fmt: skip
+    assert model.linear_l2_ == expected
+    X_l, y_l, _, _, _ = one_shot
+    assert ProtoNetClassifier(random_state=0, **FAST).fit(X_l, y_l).linear_l2_ == HEAD_L2_GRID[0]
+    fixed = ProtoNetClassifier(linear_l2=2.5, random_state=0, **FAST).fit(X, y)
+    assert fixed.linear_l2_ == 2.5
+
+
+def test_the_chosen_head_penalty_survives_saving(blobs):
+    """A loaded model's committee refits its members' heads with the penalty the fit chose."""
+    X, y, X_test, _ = blobs
+    model = ProtoNetClassifier(random_state=0, **FAST).fit(X, y)
+    loaded = ProtoNetClassifier.from_bytes(model.to_bytes())
+    assert loaded.linear_l2 == "cv" and loaded.linear_l2_ == model.linear_l2_
+    np.testing.assert_allclose(
+        loaded.committee_proba(X_test, M=3), model.committee_proba(X_test, M=3), atol=1e-5
+    )

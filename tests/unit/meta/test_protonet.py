@@ -345,3 +345,63 @@ def test_refine_prototypes_matches_the_loop_reference(seed, steps):
     labelled_counts = np.bincount(s_labels, minlength=n_way)
     recombined = (labelled_sums + sums.numpy()) / (labelled_counts + counts.numpy())[:, None]
     np.testing.assert_allclose(recombined, expected, atol=1e-9)
+
+
+# ------------------------------------------------------- the head's cross-validated penalty
+
+
+def test_cross_validated_l2_is_scikit_learns_held_out_log_loss_without_prototype_signal():
+    """Equal embeddings give equal prototypes, so the offset is the same for every class and
+    drops out of the softmax: each fold is then a plain logistic regression, checked against
+    scikit-learn's fitted on the same folds and scored by its summed log-loss."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+    from sklearn.model_selection import StratifiedKFold
+
+    from meta.protonet import cross_validated_l2
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4))
+    y = (X[:, 0] + 0.8 * rng.normal(size=60) > 0).astype(np.int64) + (X[:, 1] > 0.5)
+    grid = (0.25, 4.0, 64.0)
+    chosen, losses = cross_validated_l2(
+        torch.from_numpy(X), torch.from_numpy(y), torch.ones(60, 3), grid, 0.25, seed=7
+    )
+    reference = np.zeros(len(grid))
+    for train, held in StratifiedKFold(3, shuffle=True, random_state=7).split(X, y):
+        for i, l2 in enumerate(grid):
+            lr = LogisticRegression(C=1 / l2, max_iter=5000, tol=1e-10).fit(X[train], y[train])
+            proba = lr.predict_proba(X[held])
+            reference[i] += log_loss(y[held], proba, labels=[0, 1, 2], normalize=False)
+    np.testing.assert_allclose(losses, reference, rtol=5e-3)  # ours stops at 100 iterations
+    assert chosen == grid[int(np.argmin(reference))]
+
+
+def test_cross_validated_l2_damps_a_head_that_only_fits_noise():
+    """Prototypes that separate the classes and head features that are pure noise: the
+    strongest penalty wins. Features that carry the signal the prototypes lack: the weakest."""
+    from meta.protonet import cross_validated_l2
+
+    rng = np.random.default_rng(1)
+    y = np.repeat(np.arange(3), 20)
+    informative = np.eye(3)[y] * 3.0 + rng.normal(scale=0.3, size=(60, 3))
+    noise = rng.normal(size=(60, 40))
+    grid = (1.0, 4.0, 16.0, 64.0)
+    labels = torch.from_numpy(y)
+    chosen, _ = cross_validated_l2(
+        torch.from_numpy(noise), labels, torch.from_numpy(informative), grid, 1.0
+    )
+    assert chosen == 64.0
+    chosen, _ = cross_validated_l2(
+        torch.from_numpy(informative), labels, torch.from_numpy(noise[:, :3]), grid, 1.0
+    )
+    assert chosen == 1.0
+
+
+def test_cross_validated_l2_needs_a_label_per_fold_in_every_class():
+    from meta.protonet import cross_validated_l2
+
+    with pytest.raises(ValueError, match="3 labels in every class"):
+        cross_validated_l2(
+            torch.zeros(5, 2), torch.tensor([0, 0, 0, 1, 1]), torch.zeros(5, 2), (1.0,), 1.0
+        )

@@ -564,3 +564,31 @@ def test_the_chosen_head_penalty_survives_saving(blobs):
     np.testing.assert_allclose(
         loaded.committee_proba(X_test, M=3), model.committee_proba(X_test, M=3), atol=1e-5
     )
+
+
+def test_the_head_cross_validates_on_a_stratified_sample_of_many_labels(blobs, monkeypatch):
+    """Beyond ``HEAD_CV_MAX_ROWS`` labels each class is sampled in proportion, never below the
+    folds, with the fit's seed: the chosen penalty is the cross-validation of that sample."""
+    import meta.estimator as estimator
+    from meta.protonet import cross_validated_l2
+
+    X, y, _, _ = blobs
+    keep = np.concatenate([np.flatnonzero(y == c)[: 20 if c else 4] for c in range(4)])
+    X, y = X[keep], y[keep]  # classes of 4, 20, 20, 20
+    monkeypatch.setattr(estimator, "HEAD_CV_MAX_ROWS", 32)
+    model = ProtoNetClassifier(random_state=0, **FAST).fit(X, y)
+    rows = model._head_cv_rows(y)
+    np.testing.assert_array_equal(np.bincount(y[rows]), [3, 10, 10, 10])  # half, at least 3
+    np.testing.assert_array_equal(rows, model._head_cv_rows(y))
+    expected, _ = cross_validated_l2(
+        model._head_input(X[rows]), torch.from_numpy(y[rows]),
+        torch.from_numpy(model.embed(X[rows])), estimator.HEAD_L2_GRID,
+        model.prototype_weight, seed=model._seed,
+    )  # fmt: skip
+    assert model.linear_l2_ == expected
+
+
+def test_one_label_per_class_fits_without_scikit_learns_regression_warning(recwarn):
+    X = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    ProtoNetClassifier(max_steps=0, device="cpu").fit(X, np.arange(5))
+    assert not [w for w in recwarn if "unique classes" in str(w.message)]

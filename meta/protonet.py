@@ -179,7 +179,8 @@ def cross_validated_l2(
     Each fold recomputes the prototypes (and their temperature) from its training rows'
     ``embeddings`` alone, so the offset a held-out row gets does not contain its own label;
     x (n, d) is the head's input, labels (n,) in [0, C). Ties go to the first value in ``grid``.
-    The same choice as scikit-learn's ``LogisticRegressionCV``, which cannot take the offset.
+    Hand-written: scikit-learn's ``LogisticRegressionCV`` (with log-loss scoring) makes the same
+    choice but cannot take the offset.
     Needs ``folds`` labels in every class (``ValueError`` otherwise).
     """
     from sklearn.model_selection import StratifiedKFold

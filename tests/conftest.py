@@ -16,6 +16,28 @@ from annotator.store.db import Store
 PG_URL_ENV = "PROTOLABEL_TEST_PG_URL"
 
 
+def _worker_database(url: str) -> str:
+    """Under pytest-xdist (``make test`` runs two workers), each worker gets its own database
+    beside the configured one (``protolabel_test_gw1``, say), created on first use, so two
+    workers never drop each other's schema."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    base = sa.make_url(url)
+    name = f"{base.database}_{worker}"
+    engine = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            exists = conn.exec_driver_sql(
+                "SELECT 1 FROM pg_database WHERE datname = %(name)s", {"name": name}
+            ).first()
+            if not exists:
+                conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    finally:
+        engine.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
 def _reset_postgres(url: str) -> None:
     engine = sa.create_engine(url)
     try:
@@ -39,7 +61,7 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     raw = os.environ.get(PG_URL_ENV)
     if not raw:
         pytest.skip(f"{PG_URL_ENV} not set: PostgreSQL tests skipped")
-    url = normalize_db_url(raw)
+    url = _worker_database(normalize_db_url(raw))
     _reset_postgres(url)
     return Settings(db_url=url)
 

@@ -120,41 +120,100 @@ def fit_offset_logistic(
     [0, C), offset (n, C) -> weight (C, d), bias (C,) float32 on the device of ``x``.
     ``initial``: a (weight, bias) to start from (a neighbouring penalty's solution), else zeros;
     ``ftol``: L-BFGS-B's relative tolerance on the objective (scipy's default).
+    With fewer rows than columns the fit runs in the row space of x (:class:`_RowSpace`).
     Hand-written because no library fits a logistic regression with an offset (the prototype
     logits here). scipy, not ``torch.optim.LBFGS``: on a small labelled set torch's per-call
     overhead dominates (digits, 500 labels, cProfile on an idle box: 0.25 s per fit with torch,
     0.06 s with scipy; a whole retrain 0.97 s -> 0.74 s).
     """
-    X = x.detach().cpu().double().numpy()
+    space = _RowSpace(x.detach().cpu().double().numpy())
     fixed = offset.detach().cpu().double().numpy()
     y = labels.detach().cpu().numpy().astype(np.int64)
-    n, d = X.shape
+    start = None
+    if initial is not None:
+        weight, bias = (t.detach().cpu().double().numpy() for t in initial)
+        start = (space.reduce_weight(weight), bias)
+    B, bias = _solve_offset_logistic(space.Z, y, fixed, l2, start, max_iter, ftol)
+    weight = torch.from_numpy(space.expand_weight(B)).float().to(x.device)
+    return weight, torch.from_numpy(bias).float().to(x.device)
+
+
+class _RowSpace:
+    """The head's input in the coordinates of its row space, when it has fewer rows than
+    columns (a few hundred labels of 784 pixels, say).
+
+    With x = U S V^T (thin SVD, rank r < d), every W = B V^T + W_perp has x W^T = x V B^T and
+    ||W||^2 = ||B||^2 + ||W_perp||^2, so the penalised optimum has W_perp = 0 and the fit can
+    run over B (C, r) on Z = x V instead of W (C, d): the same optimum (L-BFGS is invariant to
+    the rotation, and a start in the row space keeps it there) for a fraction of the work. A
+    simulation of the rendered letters (784 pixels, 26 classes, 26 -> 500 labels, cProfile)
+    spent 98 s in the head's fits before, 61 s with it, ending at the same accuracy (0.464).
+    Without fewer rows than columns it is the identity.
+    """
+
+    def __init__(self, X: np.ndarray) -> None:
+        n, d = X.shape
+        self.V = None
+        self.Z = X
+        if n < d:
+            _, s, vt = np.linalg.svd(X, full_matrices=False)
+            keep = s > (s[0] if s.size else 0.0) * 1e-12
+            self.V = vt[keep].T  # (d, r), orthonormal columns
+            self.Z = X @ self.V
+
+    def reduce(self, X: np.ndarray) -> np.ndarray:
+        """Other rows (held-out ones) in the same coordinates: their logits x W^T = (x V) B^T
+        for any W in the row space."""
+        return X if self.V is None else X @ self.V
+
+    def reduce_weight(self, W: np.ndarray) -> np.ndarray:
+        return W if self.V is None else W @ self.V
+
+    def expand_weight(self, B: np.ndarray) -> np.ndarray:
+        return B if self.V is None else B @ self.V.T
+
+
+def _solve_offset_logistic(
+    Z: np.ndarray,
+    y: np.ndarray,
+    fixed: np.ndarray,
+    l2: float,
+    start: tuple[np.ndarray, np.ndarray] | None,
+    max_iter: int,
+    ftol: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The L-BFGS-B fit of :func:`fit_offset_logistic` on float64 arrays -> (W, b).
+
+    The offset is shifted by its row maxima first: the softmax and the optimum do not move, but
+    the objective keeps its precision when the prototype logits are large and nearly equal
+    across classes (a temperature near 0 makes them about 1e12)."""
+    fixed = fixed - fixed.max(axis=1, keepdims=True)
+    n, d = Z.shape
     n_way = fixed.shape[1]
     rows = np.arange(n)
 
     def loss_and_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
         W, b = theta[: n_way * d].reshape(n_way, d), theta[n_way * d :]
-        logits = X @ W.T + b + fixed
+        logits = Z @ W.T + b + fixed
         log_norm = special.logsumexp(logits, axis=1)
         loss = log_norm.sum() - logits[rows, y].sum() + 0.5 * l2 * np.dot(W.ravel(), W.ravel())
         residual = np.exp(logits - log_norm[:, None])
         residual[rows, y] -= 1.0  # P - Y
-        gradient = np.concatenate([(residual.T @ X + l2 * W).ravel(), residual.sum(axis=0)])
+        gradient = np.concatenate([(residual.T @ Z + l2 * W).ravel(), residual.sum(axis=0)])
         return float(loss), gradient
 
-    start = np.zeros(n_way * (d + 1))
-    if initial is not None:
-        start = np.concatenate([t.detach().cpu().double().numpy().ravel() for t in initial])
+    theta = np.zeros(n_way * (d + 1))
+    if start is not None:
+        theta = np.concatenate([start[0].ravel(), start[1].ravel()])
     with threadpool_limits(1, user_api="blas"):  # small matrices: BLAS threads only spin
         theta = optimize.minimize(
             loss_and_gradient,
-            start,
+            theta,
             jac=True,
             method="L-BFGS-B",
             options={"maxiter": int(max_iter), "gtol": 1e-6, "ftol": ftol},
         ).x
-    weight = torch.from_numpy(theta[: n_way * d].reshape(n_way, d)).float().to(x.device)
-    return weight, torch.from_numpy(theta[n_way * d :]).float().to(x.device)
+    return theta[: n_way * d].reshape(n_way, d), theta[n_way * d :]
 
 
 #: Relative tolerance of the cross-validation's fits: the held-out losses of penalties 4x apart
@@ -179,31 +238,36 @@ def cross_validated_l2(
     Each fold recomputes the prototypes (and their temperature) from its training rows'
     ``embeddings`` alone, so the offset a held-out row gets does not contain its own label;
     x (n, d) is the head's input, labels (n,) in [0, C). Ties go to the first value in ``grid``.
+    Each fold's fits run in its training rows' row space (:class:`_RowSpace`, one SVD per fold).
     Hand-written: scikit-learn's ``LogisticRegressionCV`` (with log-loss scoring) makes the same
     choice but cannot take the offset.
     Needs ``folds`` labels in every class (``ValueError`` otherwise).
     """
     from sklearn.model_selection import StratifiedKFold
 
-    codes = labels.detach().cpu().numpy()
+    codes = labels.detach().cpu().numpy().astype(np.int64)
     n_way = int(codes.max()) + 1
     if np.bincount(codes, minlength=n_way).min() < folds:
         raise ValueError(f"cross-validating the head needs {folds} labels in every class")
+    X = x.detach().cpu().double().numpy()
     losses = np.zeros(len(grid))
     order = np.argsort(grid)[::-1]  # strongest penalty first, each fit warm-starts the next
     splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
     for train, held in splitter.split(np.zeros(len(codes)), codes):
         prototypes = compute_prototypes(embeddings[train], labels[train], n_way)
         weight, bias = prototype_head(prototypes, prototype_temperature(prototypes))
-        offset = prototype_weight * (embeddings @ weight.T + bias)
+        offset = (prototype_weight * (embeddings @ weight.T + bias)).double().numpy()
+        offset -= offset.max(axis=1, keepdims=True)  # see _solve_offset_logistic
+        space = _RowSpace(X[train])
+        Z_held = space.reduce(X[held])
         head = None
         for i in order:
-            head = fit_offset_logistic(
-                x[train], labels[train], offset[train], grid[i], initial=head, ftol=CV_FTOL
+            head = _solve_offset_logistic(
+                space.Z, codes[train], offset[train], grid[i], head, 100, CV_FTOL
             )
-            w, b = head
-            logits = x[held].double() @ w.double().T + b.double() + offset[held].double()
-            losses[i] += float(F.cross_entropy(logits, labels[held], reduction="sum"))
+            logits = Z_held @ head[0].T + head[1] + offset[held]
+            log_norm = special.logsumexp(logits, axis=1)
+            losses[i] += float(np.sum(log_norm - logits[np.arange(len(held)), codes[held]]))
     return float(grid[int(np.argmin(losses))]), losses
 
 

@@ -435,13 +435,15 @@ def test_offset_logistic_without_offset_is_scikit_learns_logistic_regression(blo
         np.testing.assert_allclose(ours, reference.predict_proba(X_test), atol=2e-3)
 
 
-def test_offset_logistic_solves_its_optimality_conditions():
+@pytest.mark.parametrize("columns", [5, 80])
+def test_offset_logistic_solves_its_optimality_conditions(columns):
     """At the optimum of sum CE(x W^T + b + o, y) + l2/2 |W|^2: X^T (P - Y) + l2 W^T = 0 and
-    sum (P - Y) = 0 (bias unpenalised), checked by hand on a small problem with an offset."""
+    sum (P - Y) = 0 (bias unpenalised), checked by hand on a small problem with an offset; with
+    80 columns for 30 rows the fit runs in the row space and must still solve them in all 80."""
     from meta.protonet import fit_offset_logistic
 
     rng = np.random.default_rng(3)
-    X = rng.normal(size=(30, 5))
+    X = rng.normal(size=(30, columns))
     y = rng.integers(0, 3, size=30)
     offset = rng.normal(scale=2.0, size=(30, 3))
     weight, bias = fit_offset_logistic(

@@ -350,10 +350,12 @@ def test_refine_prototypes_matches_the_loop_reference(seed, steps):
 # ------------------------------------------------------- the head's cross-validated penalty
 
 
-def test_cross_validated_l2_is_scikit_learns_held_out_log_loss_without_prototype_signal():
+@pytest.mark.parametrize("columns", [4, 70])
+def test_cross_validated_l2_is_scikit_learns_held_out_log_loss_without_prototype_signal(columns):
     """Equal embeddings give equal prototypes, so the offset is the same for every class and
     drops out of the softmax: each fold is then a plain logistic regression, checked against
-    scikit-learn's fitted on the same folds and scored by its summed log-loss."""
+    scikit-learn's fitted on the same folds and scored by its summed log-loss. With 70 columns
+    each fold's 40 training rows are fitted in their row space."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import log_loss
     from sklearn.model_selection import StratifiedKFold
@@ -361,7 +363,7 @@ def test_cross_validated_l2_is_scikit_learns_held_out_log_loss_without_prototype
     from meta.protonet import cross_validated_l2
 
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(60, 4))
+    X = rng.normal(size=(60, columns))
     y = (X[:, 0] + 0.8 * rng.normal(size=60) > 0).astype(np.int64) + (X[:, 1] > 0.5)
     grid = (0.25, 4.0, 64.0)
     chosen, losses = cross_validated_l2(

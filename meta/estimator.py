@@ -162,7 +162,10 @@ class ProtoNetClassifier(ClassifierMixin, BaseEstimator):
         0.005), and ``bench/label_efficiency.py --suite tuning --quick`` (3 seeds) mean AULC
         0.788 / 0.789 (auto) and 0.784 / 0.784 (margin), its ProtoNet runs taking 483 s
         instead of 590 s in all. A 1,000 x 384-d retrain took 0.33 s with early stop, 1.0 s for 200 steps (part
-        a, shared box).
+        a, shared box). With the cross-validated head, 25 steps kept the learner's accuracy
+        (``bench/results/learner_tuning_cv_steps*.json``) but cost ``auto`` 0.008 AULC on the
+        quick tuning run (``suite-quick-tuning-steps-cv``): its typicality rounds read the
+        trained embedding.
     batch_size : int, default=128
         Rows per step of the cross-entropy phase.
     learning_rate, weight_decay : float, default=1e-3, 1e-4

@@ -256,7 +256,7 @@ def cross_validated_l2(
     for train, held in splitter.split(np.zeros(len(codes)), codes):
         prototypes = compute_prototypes(embeddings[train], labels[train], n_way)
         weight, bias = prototype_head(prototypes, prototype_temperature(prototypes))
-        offset = (prototype_weight * (embeddings @ weight.T + bias)).double().numpy()
+        offset = (prototype_weight * (embeddings @ weight.T + bias)).detach().cpu().double().numpy()
         offset -= offset.max(axis=1, keepdims=True)  # see _solve_offset_logistic
         space = _RowSpace(X[train])
         Z_held = space.reduce(X[held])

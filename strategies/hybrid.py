@@ -17,6 +17,9 @@ rank among 10 arms; bench/results/suite-tuning-sweep/suite.json): random 0.756 (
 0.775 (4.57), badge 0.768 (6.07), hybrid with 10 x batch candidates 0.775 (3.86), with 3 x batch
 0.779 (3.00), auto then hybrid (10x) 0.770 (6.14), **auto then margin 0.780 (2.29)**, auto then
 badge 0.772 (5.43); logistic regression + margin 0.760 (5.50).
+Screened again with the learner's cross-validated head (``--quick``, 6 sets, 3 seeds, budget
+200; bench/results/suite-quick-tuning-policies-cv/): auto 0.790, with ProbCover as the cold
+strategy 0.785, switching at 1 or 4 labels per class 0.787 / 0.789; margin 0.787, random 0.760.
 """
 
 from __future__ import annotations

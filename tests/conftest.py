@@ -3,6 +3,7 @@ PostgreSQL too; with the URL set, a connection failure fails the test instead of
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,10 +17,11 @@ from annotator.store.db import Store
 PG_URL_ENV = "PROTOLABEL_TEST_PG_URL"
 
 
+@functools.cache
 def _worker_database(url: str) -> str:
     """Under pytest-xdist (``make test`` runs two workers), each worker gets its own database
-    beside the configured one (``protolabel_test_gw1``, say), created on first use, so two
-    workers never drop each other's schema."""
+    beside the configured one (``protolabel_test_gw1``, say), created on first use (looked up
+    once per worker), so two workers never drop each other's schema."""
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if not worker:
         return url

@@ -206,8 +206,8 @@ class ProtoNetClassifier(ClassifierMixin, BaseEstimator):
         worst cell, mean accuracy minus logistic regression's: l2 = 1 -0.042 (fine_foods, 500
         labels), 16 -0.024, 64 -0.036 (shuttle, 500)); "cv" -0.012 with every size's mean
         as good or better than l2 = 1 but at 5 shots (+0.002 against +0.003). Its cost: 12 small
-        extra fits per retrain, on at most ``HEAD_CV_MAX_ROWS`` labelled rows (one thread: digits,
-        500 labels 0.67 -> 0.99 s; 384-d, 20 classes, 500 labels 0.28 -> 1.95 s, 10,000 labels
+        extra fits per retrain, on at most ``HEAD_CV_MAX_ROWS`` labelled rows (one thread,
+        measured before the fits ran in the row space: digits, 500 labels 0.67 -> 0.99 s; 384-d, 20 classes, 500 labels 0.28 -> 1.95 s, 10,000 labels
         2.2 -> 3.6 s).
         None: prototypes only (the classifier of Snell et al.; the default before issue 14).
     prototype_weight : float, default=0.25

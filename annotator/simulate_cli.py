@@ -29,6 +29,7 @@ data (--data):
 protocol (the same for every strategy under a seed, so comparisons are paired):
   test split   stratified, min(--test-size, 30% of the items), drawn with the seed; never in
                the pool; the featurizer (scaler, TF-IDF + SVD, image size) is fitted on the pool
+               (a pretrained one, minilm or efficientnet, embeds each item once for all seeds)
   start        one random pool item per class, then random items up to --init-size; counts
                toward --budget and is the curve's first point. --init-size 0: the app's own
                cold start instead (the planner without a model: typicality, or the strategy

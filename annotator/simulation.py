@@ -331,8 +331,27 @@ def check_sizes(config: SimulationConfig, labels: np.ndarray) -> int:
 # One seed's split and one run
 
 
-def prepare_seed(data: ImportedData, featurizer: str, n_test: int, seed: int) -> SeedSplit:
-    """Split ``data`` for ``seed`` and featurize it with a featurizer fitted on the pool."""
+def featurize_all(data: ImportedData, featurizer: str, *, progress: bool | None = False):
+    """Every item's features in one pass when ``featurizer`` is stateless (a pretrained model:
+    an item's vector does not depend on what else the featurizer saw), so that the seeds share
+    it instead of embedding every item once per seed; None for a featurizer fitted on each
+    seed's pool (raw, pixels, tfidf), whose features differ by seed."""
+    from annotator.io import make_featurizer
+
+    model = make_featurizer(featurizer, progress=progress)
+    return model.fit(None).transform(data) if model.stateless else None
+
+
+def prepare_seed(
+    data: ImportedData,
+    featurizer: str,
+    n_test: int,
+    seed: int,
+    *,
+    features: np.ndarray | None = None,
+) -> SeedSplit:
+    """Split ``data`` for ``seed`` and featurize it with a featurizer fitted on the pool, or
+    take the rows of ``features`` (:func:`featurize_all`'s, the same vectors) when given."""
     from sklearn.model_selection import train_test_split
 
     from annotator.io import make_featurizer
@@ -344,15 +363,18 @@ def prepare_seed(data: ImportedData, featurizer: str, n_test: int, seed: int) ->
         stratify=labels,
         random_state=np.random.RandomState([seed, _SPLIT_STREAM]),
     )
-    fitted = make_featurizer(featurizer, progress=False).fit(subset(data, pool))
-    classes = np.unique(labels)
+    if features is not None:
+        X_pool, X_test = features[pool], features[test]
+    else:
+        fitted = make_featurizer(featurizer, progress=False).fit(subset(data, pool))
+        X_pool, X_test = fitted.transform(subset(data, pool)), fitted.transform(subset(data, test))
     return SeedSplit(
         seed=seed,
-        X_pool=fitted.transform(subset(data, pool)),
+        X_pool=X_pool,
         y_pool=labels[pool],
-        X_test=fitted.transform(subset(data, test)),
+        X_test=X_test,
         y_test=labels[test],
-        classes=classes,
+        classes=np.unique(labels),
     )
 
 
@@ -604,7 +626,13 @@ def run_simulation(
         data = _with_ground_truth(data)
         featurizer = resolve_featurizer(config.features, data.kind)
     n_test = check_sizes(config, np.asarray(data.labels, dtype=str))
-    splits = [prepare_seed(data, featurizer, n_test, seed) for seed in range(config.seeds)]
+    features = featurize_all(
+        data, featurizer, progress=None if progress is None else progress is True
+    )
+    splits = [
+        prepare_seed(data, featurizer, n_test, seed, features=features)
+        for seed in range(config.seeds)
+    ]
     tasks = [(split, s) for s in config.strategies for split in splits]
     runs = _execute(tasks, config, jobs, progress)
     return {

@@ -4,9 +4,11 @@ against random with Holm's adjustment, wins / ties / losses, average rank, curve
     python bench/label_efficiency.py --suite tuning|reporting|all [--sets a,b] [--sizes 1500,5500]
         [--strategies random,margin,auto] [--seeds 10] [--budgets 200,500] [--jobs 2]
         [--quick] [--out DIR] [--learner-params JSON] [--semi-supervised]
+        [--features image=efficientnet,text=minilm]
 
 Data: the sets of ``bench/suite_data.py`` (built on first use under ``$PROTOLABEL_BENCH_CACHE``),
-each read with the app's importer and default featurizer, at about 1,000 and 5,000 pool items.
+each read with the app's importer and default featurizer (``--features`` names others per kind,
+to compare them), at about 1,000 and 5,000 pool items.
 Tune defaults on ``--suite tuning``; quote ``--suite reporting`` (``bench/suite_split.json``).
 
 Protocol (after CDALBench, Werner et al. 2024), the engine of ``protolabel simulate``
@@ -139,6 +141,55 @@ def rounded(value, digits: int = 4):
 
 
 # ---------------------------------------------------------------------------------------------
+# Featurizers other than the defaults (a pretrained model's vectors kept, not embedded again)
+
+
+def parse_features(text: str | None) -> dict[str, str]:
+    """``--features image=efficientnet,text=minilm`` -> {kind: featurizer}; every name checked
+    (:func:`annotator.io.resolve_featurizer`), so a typo stops the run before it starts. (Here, not
+    in suite_data.py, whose own hash names the folder of the built sets.)"""
+    from annotator.errors import FeaturizerError
+    from annotator.io import resolve_featurizer
+
+    chosen: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
+        kind, sep, name = (s.strip() for s in part.partition("="))
+        if not sep or kind not in suite_data.KINDS:
+            raise SystemExit(
+                f"--features {part!r}: write KIND=NAME, KIND one of {', '.join(suite_data.KINDS)}"
+            )
+        data_kind = "features" if kind == "tabular" else kind
+        try:
+            chosen[data_kind] = resolve_featurizer(name, data_kind)
+        except FeaturizerError as exc:
+            raise SystemExit(f"--features {part!r}: {exc}") from None
+    return chosen
+
+
+def shared_features(variant: suite_data.Variant, data, featurizer: str) -> np.ndarray | None:
+    """:func:`annotator.simulation.featurize_all` of the variant's items for a stateless
+    (pretrained) featurizer, kept under the cache per variant and featurizer code (EfficientNet
+    embeds about 20 images a second on 2 cores); None for a featurizer fitted per seed."""
+    from annotator import simulation
+    from annotator.io import make_featurizer
+
+    if not make_featurizer(featurizer).stateless:
+        return None
+    code = Path(simulation.__file__).parent / "io" / "featurizers.py"
+    digest = hashlib.sha256(code.read_bytes()).hexdigest()[:10]
+    path = suite_data.CACHE / "features" / f"{variant.name}-{featurizer}-{digest}.npy"
+    if path.exists():
+        return np.load(path)
+    print(f"{variant.name}: embedding {len(data)} items with {featurizer}", file=sys.stderr)
+    matrix = simulation.featurize_all(data, featurizer, progress=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, matrix)
+    tmp.replace(path)
+    return matrix
+
+
+# ---------------------------------------------------------------------------------------------
 # Running (cached)
 
 
@@ -186,22 +237,25 @@ def plan_variant(variant: suite_data.Variant, args, all_arms: list[Arm]):
     """The variant's config and the missing runs as (split maker, arm, seed, path) tasks."""
     config = simulation.SimulationConfig(data=str(variant.path), **variant.import_args)
     data, featurizer = simulation.load_data(config)
-    config = set_config(variant, data, args)
-    config = replace(config, features=featurizer)
+    featurizer = args.features.get(data.kind, featurizer)
+    config = replace(set_config(variant, data, args), features=featurizer)
     n_test = simulation.check_sizes(config, np.asarray(data.labels, dtype=str))
-    todo = []
+    todo, shared = [], None
     for seed in range(args.seeds):
         missing = [a for a in all_arms if not run_key(variant.name, a, seed, config).exists()]
         if missing:
-            split = simulation.prepare_seed(data, featurizer, n_test, seed)
+            if shared is None:
+                shared = shared_features(variant, data, featurizer)
+            split = simulation.prepare_seed(data, featurizer, n_test, seed, features=shared)
             todo += [
                 (split, a, config, str(run_key(variant.name, a, seed, config))) for a in missing
             ]
     return config, todo
 
 
-def run_suite(variants, args, all_arms: list[Arm]) -> dict[str, dict]:
-    """Every (variant, arm, seed) curve, computing the missing ones; by variant name."""
+def run_suite(variants, args, all_arms: list[Arm]) -> tuple[dict[str, dict], dict[str, str]]:
+    """Every (variant, arm, seed) curve, computing the missing ones, and each variant's
+    featurizer; both by variant name."""
     configs, tasks = {}, []
     for variant in variants:
         configs[variant.name], todo = plan_variant(variant, args, all_arms)
@@ -218,7 +272,7 @@ def run_suite(variants, args, all_arms: list[Arm]) -> dict[str, dict]:
             ]
             for arm in all_arms
         }
-    return curves
+    return curves, {name: config.features for name, config in configs.items()}
 
 
 def _execute(tasks, jobs: int) -> None:
@@ -455,6 +509,13 @@ def main(argv=None) -> int:
         help="protonet settings on top of its defaults, JSON, e.g. '{\"max_steps\": 100}'",
     )
     parser.add_argument(
+        "--features",
+        type=parse_features,
+        default={},
+        help="featurizers instead of the app's defaults, per kind: KIND=NAME,... "
+        "(e.g. image=efficientnet,text=minilm; a pretrained model's vectors are kept in the cache)",
+    )
+    parser.add_argument(
         "--semi-supervised",
         action="store_true",
         help="protonet refines its prototypes with the unlabelled pool (a project setting)",
@@ -478,7 +539,7 @@ def main(argv=None) -> int:
         variants += [v for i, v in enumerate(built) if ("small" if i == 0 else "large") in sizes]
     all_arms = arms(strategies)
     start = time.perf_counter()
-    curves = run_suite(variants, args, all_arms)
+    curves, features = run_suite(variants, args, all_arms)
     seconds = time.perf_counter() - start
     arm_names = [a.name for a in all_arms]
     tables = [budget_table(curves, b, arm_names) for b in args.budgets]
@@ -487,6 +548,7 @@ def main(argv=None) -> int:
         "seeds": args.seeds, "budgets": args.budgets, "init_size": args.init_size,
         "batch": BATCH, "test_size": TEST_SIZE,
         "learner_params": args.learner_params, "semi_supervised": args.semi_supervised,
+        "features": features,
         "arms": [vars(a) for a in all_arms],
         "seconds": seconds, "jobs": args.jobs, "cpus": os.cpu_count(),
         "python": platform.python_version(), "tables": tables,

@@ -122,3 +122,41 @@ def test_a_strategy_run_depends_on_its_own_modules_only(le):
             "strategies/uncertainty.py", "strategies/base.py"} <= set(auto)  # fmt: skip
     assert "strategies/bald.py" not in le.strategy_files("hybrid")
     assert le.code_hash("protonet", "margin") != le.code_hash("protonet", "auto")
+
+
+def test_features_option_names_a_featurizer_per_kind(le):
+    assert le.parse_features(None) == {}
+    assert le.parse_features(" image=EfficientNet , text=minilm,tabular=raw") == {
+        "image": "efficientnet",
+        "text": "minilm",
+        "features": "raw",
+    }
+    for bad, says in [
+        ("efficientnet", "write KIND=NAME"),
+        ("photo=efficientnet", "write KIND=NAME"),
+        ("text=pixels", "for text data choose"),
+        ("image=bert", "unknown featurizer 'bert'"),
+    ]:
+        with pytest.raises(SystemExit, match=says):
+            le.parse_features(bad)
+
+
+def test_a_pretrained_models_vectors_are_kept_and_others_are_not(le, monkeypatch, tmp_path):
+    from annotator import simulation
+
+    monkeypatch.setattr(le.suite_data, "CACHE", tmp_path)
+    calls = []
+
+    def featurize_all(data, featurizer, progress=False):
+        calls.append(featurizer)
+        return np.arange(6, dtype=np.float32).reshape(3, 2)
+
+    monkeypatch.setattr(simulation, "featurize_all", featurize_all)
+    variant = le.suite_data.Variant(le.suite_data.SETS["austen"], 1500)
+    first = le.shared_features(variant, [0, 1, 2], "minilm")
+    again = le.shared_features(variant, [0, 1, 2], "minilm")
+    assert calls == ["minilm"]  # the second read comes from the cache
+    np.testing.assert_array_equal(first, again)
+    assert len(list((tmp_path / "features").glob("austen@1500-minilm-*.npy"))) == 1
+    assert le.shared_features(variant, None, "tfidf") is None  # fitted per seed
+    assert calls == ["minilm"]

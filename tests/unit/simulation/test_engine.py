@@ -10,6 +10,8 @@ import pytest
 from scipy import stats
 
 from annotator import simulation as sim
+from annotator.io import featurizers
+from annotator.io.dataset import ImportedData
 from annotator.simulation import SimulationConfig, SimulationError
 
 from .conftest import blobs
@@ -242,3 +244,43 @@ def test_without_a_model_the_score_is_predicting_the_one_class_seen(data) -> Non
     split = sim.prepare_seed(data, "raw", n_test=30, seed=0)
     accuracy, macro_f1 = sim._score(None, split, np.array(["c1", "c1"]))
     assert accuracy == pytest.approx(np.mean(split.y_test == "c1")) and 0 < macro_f1 < 1
+
+
+def _texts(n_per_class: int = 15) -> ImportedData:
+    words = {"c0": "apple pear plum", "c1": "train bus tram", "c2": "oak elm ash"}
+    labels = [c for c in words for _ in range(n_per_class)]
+    return ImportedData(
+        kind="text",
+        source="texts",
+        ids=[f"t{i}" for i in range(len(labels))],
+        texts=[f"{words[c]} {i}" for i, c in enumerate(labels)],
+        labels=labels,
+    )
+
+
+def test_a_pretrained_featurizer_embeds_every_item_once_for_all_seeds(monkeypatch) -> None:
+    """A stateless featurizer's vectors do not depend on the pool it was fitted on, so the
+    seeds share one pass (it was one pass per seed: minutes per seed for images)."""
+    embedded: list[int] = []
+
+    def fake_minilm(self, data, progress):  # a deterministic stand-in for the model
+        embedded.append(len(data))
+        codes = [zlib.crc32(t.encode()) for t in data.texts]
+        return np.stack([np.random.default_rng(c).normal(size=self.dim) for c in codes])
+
+    monkeypatch.setattr(featurizers.MiniLM, "_transform", fake_minilm)
+    data = _texts()
+    config = SimulationConfig(
+        data="texts", strategies=("random",), seeds=3, init_size=3, batch=3, budget=9,
+        test_size=9, learner="logreg", features="minilm",
+    )  # fmt: skip
+    result = sim.run_simulation(config, data=data, progress=False)
+    assert embedded == [len(data)] and len(result["runs"]) == 3
+    shared = sim.featurize_all(data, "minilm")
+    for seed in range(3):
+        own = sim.prepare_seed(data, "minilm", 9, seed)  # fitted on this seed's pool
+        same = sim.prepare_seed(data, "minilm", 9, seed, features=shared)
+        np.testing.assert_array_equal(own.X_pool, same.X_pool)
+        np.testing.assert_array_equal(own.X_test, same.X_test)
+        np.testing.assert_array_equal(own.y_pool, same.y_pool)
+    assert sim.featurize_all(blobs(), "raw") is None  # fitted per pool: stays per seed

@@ -141,13 +141,13 @@ def rounded(value, digits: int = 4):
 
 
 # ---------------------------------------------------------------------------------------------
-# Featurizers other than the defaults (a pretrained model's vectors kept, not embedded again)
+# Featurizers other than the defaults (a pretrained model's vectors kept, not embedded again).
+# Not in suite_data.py: its own hash names the folder of the built sets.
 
 
 def parse_features(text: str | None) -> dict[str, str]:
     """``--features image=efficientnet,text=minilm`` -> {kind: featurizer}; every name checked
-    (:func:`annotator.io.resolve_featurizer`), so a typo stops the run before it starts. (Here, not
-    in suite_data.py, whose own hash names the folder of the built sets.)"""
+    (:func:`annotator.io.resolve_featurizer`), so a typo stops the run before it starts."""
     from annotator.errors import FeaturizerError
     from annotator.io import resolve_featurizer
 
@@ -175,8 +175,8 @@ def shared_features(variant: suite_data.Variant, data, featurizer: str) -> np.nd
 
     if not make_featurizer(featurizer).stateless:
         return None
-    code = Path(simulation.__file__).parent / "io" / "featurizers.py"
-    digest = hashlib.sha256(code.read_bytes()).hexdigest()[:10]
+    code = (ROOT / "annotator/io/featurizers.py").read_bytes()
+    digest = hashlib.sha256(code).hexdigest()[:10]
     path = suite_data.CACHE / "features" / f"{variant.name}-{featurizer}-{digest}.npy"
     if path.exists():
         return np.load(path)

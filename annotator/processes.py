@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
+import time
 import types
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,3 +26,20 @@ def plain_main() -> Iterator[None]:
     finally:
         if saved is not None:
             sys.modules["__main__"] = saved
+
+
+def exit_with_parent(poll_seconds: float = 1.0) -> None:
+    """End this process as soon as its parent is gone (a pool worker's initializer).
+
+    A process pool's workers outlive a parent that is killed by a signal: each finishes the
+    run it holds, minutes of CPU on a shared machine, before it notices. A daemon thread
+    watches the parent's pid and exits at once when the process is re-parented.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_seconds)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()

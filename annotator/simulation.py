@@ -56,7 +56,7 @@ import numpy as np
 
 from annotator.errors import ProtolabelError
 from annotator.io.dataset import ImportedData
-from annotator.processes import plain_main
+from annotator.processes import exit_with_parent, plain_main
 
 LEARNERS = ("protonet", "logreg")
 DEMOS = {
@@ -586,10 +586,12 @@ def summarize(runs: list[dict[str, Any]], strategies: Sequence[str]) -> dict[str
 
 
 def _init_worker() -> None:
-    """A worker process: one torch thread (BLAS/OpenMP are limited per run)."""
+    """A worker process: one torch thread (BLAS/OpenMP are limited per run); it ends with
+    its parent (a server killed mid-run leaves no orphan computing)."""
     import torch
 
     torch.set_num_threads(1)
+    exit_with_parent()
 
 
 def _task(split: SeedSplit, strategy: str, config: SimulationConfig) -> dict[str, Any]:

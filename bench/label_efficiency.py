@@ -57,6 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import suite_data  # noqa: E402
 
 from annotator import simulation  # noqa: E402
+from annotator.processes import exit_with_parent  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINES = {"lr+random": ("logreg", "random"), "lr+margin": ("logreg", "margin")}
@@ -290,7 +291,9 @@ def _execute(tasks, jobs: int) -> None:
                 bar.update(1)
             return
         context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        with concurrent.futures.ProcessPoolExecutor(
+            jobs, mp_context=context, initializer=exit_with_parent
+        ) as pool:
             for future in concurrent.futures.as_completed([pool.submit(_task, *t) for t in tasks]):
                 future.result()
                 bar.update(1)

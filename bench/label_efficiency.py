@@ -148,9 +148,9 @@ def rounded(value, digits: int = 4):
 
 def parse_features(text: str | None) -> dict[str, str]:
     """``--features image=efficientnet,text=minilm`` -> {kind: featurizer}; every name checked
-    (:func:`annotator.io.resolve_featurizer`), so a typo stops the run before it starts."""
+    (:func:`annotator.io.check_featurizer`), so a typo stops the run before it starts."""
     from annotator.errors import FeaturizerError
-    from annotator.io import resolve_featurizer
+    from annotator.io import check_featurizer
 
     chosen: dict[str, str] = {}
     for part in filter(None, (p.strip() for p in (text or "").split(","))):
@@ -161,27 +161,31 @@ def parse_features(text: str | None) -> dict[str, str]:
             )
         data_kind = "features" if kind == "tabular" else kind
         try:
-            chosen[data_kind] = resolve_featurizer(name, data_kind)
+            checked = check_featurizer(name, data_kind)
         except FeaturizerError as exc:
             raise SystemExit(f"--features {part!r}: {exc}") from None
+        if checked != "auto":  # auto: the app's own choice, as without --features
+            chosen[data_kind] = checked
     return chosen
 
 
 def shared_features(variant: suite_data.Variant, data, featurizer: str) -> np.ndarray | None:
-    """:func:`annotator.simulation.featurize_all` of the variant's items for a stateless
-    (pretrained) featurizer, kept under the cache per variant and featurizer code (EfficientNet
-    embeds about 20 images a second on 2 cores); None for a featurizer fitted per seed."""
+    """:func:`annotator.simulation.featurize_all` of the variant's items: the vectors of the
+    featurizer's pretrained part, kept under the cache per variant, model and featurizer code
+    (EfficientNet embeds about 20 images a second on 2 cores); None for a featurizer without
+    one, fitted per seed."""
     from annotator import simulation
     from annotator.io import make_featurizer
 
-    if not make_featurizer(featurizer).stateless:
+    part = make_featurizer(featurizer).pretrained_part()
+    if part is None:
         return None
     code = (ROOT / "annotator/io/featurizers.py").read_bytes()
     digest = hashlib.sha256(code).hexdigest()[:10]
-    path = suite_data.CACHE / "features" / f"{variant.name}-{featurizer}-{digest}.npy"
+    path = suite_data.CACHE / "features" / f"{variant.name}-{part.name}-{digest}.npy"
     if path.exists():
         return np.load(path)
-    print(f"{variant.name}: embedding {len(data)} items with {featurizer}", file=sys.stderr)
+    print(f"{variant.name}: embedding {len(data)} items with {part.name}", file=sys.stderr)
     matrix = simulation.featurize_all(data, featurizer, progress=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npy")

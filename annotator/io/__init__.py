@@ -8,10 +8,11 @@ from annotator.io.featurizers import (
     FEATURIZERS,
     VALID,
     Featurizer,
+    check_featurizer,
+    choose_featurizer,
     featurizer_available,
     load_featurizer,
     make_featurizer,
-    resolve_featurizer,
 )
 from annotator.io.labels import resolve_label_set
 from annotator.io.readers import DEFAULT_MAX_BYTES, content_hash, content_hashes, read_input
@@ -31,7 +32,8 @@ __all__ = [
     "load_featurizer",
     "make_featurizer",
     "read_input",
-    "resolve_featurizer",
+    "check_featurizer",
+    "choose_featurizer",
     "resolve_label_set",
     "write_export",
 ]

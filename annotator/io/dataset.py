@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -32,3 +34,21 @@ class ImportedData:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def take(self, rows: Sequence[int]) -> ImportedData:
+        """The items ``rows`` (every per-item field picked, in that order)."""
+        rows = [int(r) for r in rows]
+
+        def pick(values):
+            return None if values is None else [values[r] for r in rows]
+
+        features = None if self.features is None else np.asarray(self.features)[rows]
+        return dataclasses.replace(
+            self,
+            ids=pick(self.ids),
+            texts=pick(self.texts),
+            images=pick(self.images),
+            image_paths=pick(self.image_paths),
+            features=features,
+            labels=pick(self.labels),
+        )

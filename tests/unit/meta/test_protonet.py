@@ -16,6 +16,9 @@ from meta.protonet import (
     MLPEncoder,
     build_encoder,
     compute_prototypes,
+    fitted_prior_strength,
+    leave_one_out_prior_accuracy,
+    prior_prototypes,
     prototype_head,
     prototype_logits,
     prototype_temperature,
@@ -37,6 +40,85 @@ def test_prototypes_are_class_means_hand_example():
 def test_prototypes_refuse_a_class_without_support():
     with pytest.raises(ValueError, match=r"classes \[1\] have no support"):
         compute_prototypes(torch.zeros(2, 3), torch.tensor([0, 2]), 3)
+
+
+def test_prior_prototypes_hand_example():
+    support = torch.tensor([[2.0, 0.0], [4.0, 0.0], [0.0, 6.0]])
+    labels = torch.tensor([0, 0, 1])
+    priors = torch.tensor([[0.0, 3.0], [0.0, 0.0], [9.0, 9.0]])
+    expected = torch.tensor([
+        [(6.0 + 0.0) / 3.0, (0.0 + 3.0) / 3.0],  # two examples and a prior worth one
+        [0.0, 6.0 / 2.0],
+        [9.0, 9.0],  # no example: the prior itself
+    ])  # fmt: skip
+    torch.testing.assert_close(prior_prototypes(support, labels, priors, 1.0), expected)
+    empty = prior_prototypes(torch.zeros(0, 2), torch.zeros(0, dtype=torch.long), priors, 2.0)
+    torch.testing.assert_close(empty, priors)
+    with pytest.raises(ValueError, match="strength must be > 0"):
+        prior_prototypes(support, labels, priors, 0.0)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_prior_prototypes_match_the_loop_and_the_limits(seed):
+    rng = np.random.default_rng(seed)
+    n_way, dim, n = 4, 3, 11
+    support = rng.normal(size=(n, dim))
+    # every class but the last has an example
+    labels = np.concatenate([np.arange(n_way - 1), rng.integers(0, n_way - 1, size=n - n_way + 1)])
+    priors = rng.normal(size=(n_way, dim))
+    k = float(rng.uniform(0.5, 4.0))
+    got = prior_prototypes(torch.tensor(support), torch.tensor(labels), torch.tensor(priors), k)
+    for c in range(n_way):
+        members = support[labels == c]
+        want = (members.sum(axis=0) + k * priors[c]) / (len(members) + k)
+        np.testing.assert_allclose(got[c].numpy(), want, rtol=1e-12)
+    weak = prior_prototypes(torch.tensor(support), torch.tensor(labels), torch.tensor(priors), 1e-9)
+    seen = np.unique(labels)
+    np.testing.assert_allclose(
+        weak[seen].numpy(),
+        compute_prototypes(torch.tensor(support), torch.tensor(labels), n_way - 1)[seen].numpy(),
+        atol=1e-7,
+    )
+
+
+def _loo_by_hand(support, labels, priors, k):
+    hits = 0
+    for i in range(len(support)):
+        keep = np.arange(len(support)) != i
+        protos = []
+        for c in range(len(priors)):
+            members = support[keep & (labels == c)]
+            protos.append((members.sum(axis=0) + k * priors[c]) / (len(members) + k))
+        distances = ((np.array(protos) - support[i]) ** 2).sum(axis=1)
+        hits += int(np.argmin(distances) == labels[i])
+    return hits / len(support)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_leave_one_out_prior_accuracy_matches_the_loop(seed):
+    rng = np.random.default_rng(seed)
+    n_way, dim = 3, 4
+    labels = rng.integers(0, n_way, size=int(rng.integers(1, 12)))
+    priors = rng.normal(size=(n_way, dim))
+    support = priors[labels] * rng.uniform(0, 2) + rng.normal(size=(len(labels), dim))
+    for k in (0.25, 1.0, 8.0):
+        got = leave_one_out_prior_accuracy(
+            torch.tensor(support), torch.tensor(labels), torch.tensor(priors), k
+        )
+        assert got == pytest.approx(_loo_by_hand(support, labels, priors, k))
+
+
+def test_fitted_prior_strength_trusts_good_priors_and_doubts_bad_ones():
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(4, 8))
+    labels = torch.tensor(np.repeat(np.arange(4), 3))
+    support = torch.tensor(centres[labels.numpy()] + rng.normal(size=(12, 8)))  # noisy
+    good, bad = torch.tensor(centres), torch.tensor(centres[[1, 2, 3, 0]])  # bad: shifted
+    # good: leave-one-out 0.92 up to k = 1, 1.0 from k = 2 (the smallest of the tie wins)
+    assert fitted_prior_strength(support, labels, good) == 2.0
+    assert fitted_prior_strength(support, labels, bad) == 0.25  # 0.83, then falling
+    assert fitted_prior_strength(torch.zeros(0, 8), torch.zeros(0, dtype=torch.long), good) == 8.0
+    assert fitted_prior_strength(support, labels, good, grid=(8.0, 2.0, 1.0)) == 2.0
 
 
 def test_squared_distances_and_softmax_hand_example():

@@ -11,7 +11,13 @@ import streamlit as st
 
 from annotator import project_admin, services
 from annotator.errors import ProtolabelError
-from annotator.io.featurizers import FEATURIZERS
+from annotator.io.featurizers import (
+    AUTO,
+    EMBED_LIMIT_MINUTES,
+    FEATURIZERS,
+    PRETRAINED,
+    TINY_IMAGE_SIDE,
+)
 from annotator.teams import Identity
 from annotator.ui import auth, state
 from annotator.ui.resources import get_store
@@ -107,7 +113,13 @@ def _import_options(preview: project_admin.Preview) -> services.ImportOptions:
             "Label set", key=_key("pl_new_labels"), placeholder="a,b,c",
             help="--labels (default: the labels read from the label column)",
         )  # fmt: skip
-        features = st.selectbox("Featurizer", ["auto", *FEATURIZERS], key=_key("pl_new_featurizer"))
+        features = st.selectbox(
+            "Featurizer", ["auto", *FEATURIZERS], key=_key("pl_new_featurizer"),
+            help=f"auto: {PRETRAINED['text']} for text, {PRETRAINED['image']} for images of "
+            f"{TINY_IMAGE_SIDE} px or more, when embedding takes at most "
+            f"{EMBED_LIMIT_MINUTES:g} minutes here; else {AUTO['text']} / {AUTO['image']}. The "
+            "import says what it chose and why.",
+        )  # fmt: skip
         as_annotations = st.checkbox(
             "Record the labels read as annotations", key=_key("pl_new_as_annotations")
         )

@@ -150,6 +150,11 @@ def choose_featurizer(
     tiny and embedding the whole import is projected to take at most ``embed_limit_minutes``
     (timed on a sample of :data:`PROBE_ITEMS`), else the cheap one of :data:`AUTO`."""
     wanted = check_featurizer(name, data.kind)
+    if not embed_limit_minutes > 0:
+        raise FeaturizerError(
+            f"the embedding time limit must be a positive number of minutes, "
+            f"not {embed_limit_minutes!r}"
+        )
     if wanted != "auto":
         return FeaturizerChoice(wanted)
     cheap, pretrained = AUTO[data.kind], PRETRAINED.get(data.kind)

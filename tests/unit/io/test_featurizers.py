@@ -159,6 +159,12 @@ def test_auto_keeps_tfidf_when_embedding_would_take_too_long() -> None:
     )
 
 
+@pytest.mark.parametrize("limit", [0, -1.0, float("nan")])
+def test_a_bad_time_limit_is_refused(limit) -> None:
+    with pytest.raises(FeaturizerError, match="must be a positive number of minutes"):
+        choose_featurizer("auto", text_data(TEXTS), embed_limit_minutes=limit)
+
+
 def test_take_picks_every_per_item_field() -> None:
     data = text_data(["a", "b", "c"], labels=["x", None, "z"])
     part = data.take([2, 0])

@@ -345,6 +345,9 @@ def refine_prototypes(
     unlabelled_embeddings: torch.Tensor,
     n_way: int,
     steps: int,
+    *,
+    priors: torch.Tensor | None = None,
+    strength: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Prototypes refined with unlabelled items by constrained k-means.
 
@@ -354,16 +357,24 @@ def refine_prototypes(
     every unlabelled item to its nearest prototype and recompute each prototype as the mean of
     its labelled items (which never change class) and the unlabelled items assigned to it; stop
     after ``steps`` steps or when no assignment changes. Hand-written because scikit-learn's
-    KMeans cannot hold the labelled items in their classes.
+    KMeans cannot hold the labelled items in their classes. With ``priors`` (n_way, D), each
+    class also holds its prior as ``strength`` labelled items (:func:`prior_prototypes`), so a
+    class without labels starts from its prior.
 
     Returns
     -------
     prototypes : (n_way, D); unlabelled_sums : (n_way, D) and unlabelled_counts : (n_way,), the
     sum and number of the unlabelled embeddings assigned to each class at the end, so that
-    prototypes = (labelled sums + unlabelled_sums) / (labelled counts + unlabelled_counts).
+    prototypes = (labelled sums + unlabelled_sums) / (labelled counts + unlabelled_counts)
+    (the labelled ones with the priors' share).
     """
-    prototypes = compute_prototypes(support_embeddings, support_labels, n_way)
     labelled_sums, labelled_counts = class_sums(support_embeddings, support_labels, n_way)
+    if priors is None:
+        prototypes = compute_prototypes(support_embeddings, support_labels, n_way)
+    else:
+        prototypes = prior_prototypes(support_embeddings, support_labels, priors, strength)
+        labelled_sums = labelled_sums + strength * priors
+        labelled_counts = labelled_counts + strength
     sums = torch.zeros_like(labelled_sums)
     counts = torch.zeros_like(labelled_counts)
     assigned = None

@@ -595,3 +595,102 @@ def test_one_label_per_class_fits_without_scikit_learns_regression_warning(recwa
     X = np.random.default_rng(0).normal(size=(26, 3)).astype(np.float32)
     ProtoNetClassifier(max_steps=0, device="cpu").fit(X, np.arange(26))
     assert not [w for w in recwarn if "unique classes" in str(w.message)]
+
+
+# ------------------------------------------------------------ zero-shot priors (issue 18)
+
+
+@pytest.fixture(scope="module")
+def described(blobs):
+    """Priors near each class centre: (X, y, X_test, y_test, priors {label: row})."""
+    X, y, X_test, y_test = blobs
+    rng = np.random.default_rng(1)
+    centres = np.array([X[y == c].mean(axis=0) for c in range(4)])
+    noisy = centres + rng.normal(scale=0.5, size=centres.shape)
+    return X, y, X_test, y_test, {c: noisy[c] for c in range(4)}
+
+
+def test_a_model_from_priors_alone(described):
+    """No label: the prototypes are the descriptions' embeddings and the head is fitted on the
+    descriptions, one example per class; checked against the formula computed by hand."""
+    X, _, X_test, y_test, priors = described
+    model = ProtoNetClassifier(random_state=0, **FAST).fit(np.empty((0, 12)), [], priors=priors)
+    assert model.n_steps_ == 0 and model.linear_l2_ == 1.0 and model.linear_ is not None
+    rows = np.stack([priors[c] for c in range(4)]).astype(np.float32)
+    np.testing.assert_allclose(model.prototypes_, model.embed(rows), rtol=1e-5, atol=1e-5)
+    emb = model.embed(X_test)
+    squared = ((emb[:, None, :] - model.prototypes_[None]) ** 2).sum(axis=2)
+    weight, bias = model.linear_
+    logits = -0.25 * squared / model.temperature_ + X_test @ weight.T + bias
+    expected = np.exp(logits - logits.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(model.predict_proba(X_test), expected, rtol=1e-4, atol=1e-5)
+    assert (model.predict(rows) == model.classes_).all()
+    assert (model.predict(X_test) == y_test).mean() > 0.9
+
+
+def test_priors_shrink_each_prototype_by_the_strength(described):
+    X, y, _, _, priors = described
+    rows = np.array([0, 1, 20, 40])  # class 3 has no label
+    model = ProtoNetClassifier(random_state=0, prior_strength=2.0, **FAST)
+    model.fit(X[rows], y[rows], priors=priors)
+    assert model.prior_strength_ == 2.0 and model.n_steps_ > 0
+    assert model.linear_ is not None and model.linear_l2_ == 1.0  # class 3: its description
+    emb, prior_emb = model.embed(X[rows]), model.embed(model.priors_)
+    for c in range(4):
+        own = emb[y[rows] == c]
+        expected = (own.sum(axis=0) + 2.0 * prior_emb[c]) / (len(own) + 2.0)
+        np.testing.assert_allclose(model.prototypes_[c], expected, rtol=1e-4, atol=1e-5)
+    full = ProtoNetClassifier(random_state=0, **FAST).fit(X, y, priors=priors)
+    assert full.linear_ is not None and full.prior_strength_ in (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+def test_fitted_strength_follows_how_good_the_priors_are():
+    """Overlapping classes, 3 labels each: priors on the true centres earn more weight than
+    priors on the wrong classes, which get the least."""
+    rng = np.random.default_rng(3)
+    centres = rng.normal(scale=0.7, size=(4, 12))
+    y = np.repeat(np.arange(4), 3)
+    X = (centres[y] + rng.normal(size=(12, 12))).astype(np.float32)
+    good = ProtoNetClassifier(random_state=0, **FAST)
+    good.fit(X, y, priors={c: centres[c] for c in range(4)})
+    wrong = ProtoNetClassifier(random_state=0, **FAST)
+    wrong.fit(X, y, priors={c: centres[(c + 1) % 4] for c in range(4)})
+    assert wrong.prior_strength_ == 0.25
+    assert good.prior_strength_ >= 2.0
+
+
+def test_priors_survive_to_bytes_and_feed_the_committee(described):
+    X, y, X_test, y_test, priors = described
+    rows = np.array([0, 20, 21, 40])
+    model = ProtoNetClassifier(random_state=0, **FAST).fit(X[rows], y[rows], priors=priors)
+    again = ProtoNetClassifier.from_bytes(model.to_bytes())
+    np.testing.assert_allclose(again.predict_proba(X_test), model.predict_proba(X_test))
+    np.testing.assert_array_equal(again.priors_, model.priors_)
+    assert again.prior_strength_ == model.prior_strength_
+    committee = again.committee_proba(X_test, M=3)
+    assert committee.shape == (3, len(X_test), 4)
+    np.testing.assert_allclose(committee.sum(axis=2), 1.0, rtol=1e-5)
+    # Class 3 has no label: every member's head learnt it from its description too.
+    unseen = again.committee_proba(X_test[y_test == 3], M=3).argmax(axis=2)
+    assert (unseen == 3).mean() > 0.9
+    independent = clone(model).set_params(committee="independent")
+    independent.fit(X[rows], y[rows], priors=priors)
+    assert independent.committee_proba(X_test, M=2).shape == (2, len(X_test), 4)
+
+
+def test_priors_are_checked(described):
+    X, y, _, _, priors = described
+    model = ProtoNetClassifier(**FAST)
+    with pytest.raises(ValueError, match=r"labels without a prior: \[7\]"):
+        model.fit(X[:2], [0, 7], priors=priors)
+    with pytest.raises(ValueError, match="features"):
+        model.fit(X, y, priors={0: np.zeros(12), 1: np.zeros(5)})
+    with pytest.raises(ValueError, match="12 features"):
+        model.fit(X[:, :5], y, priors=priors)
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        model.fit(np.empty((0, 12)), [], priors={0: priors[0]})
+    with pytest.raises(ValueError, match="prior_strength"):
+        ProtoNetClassifier(prior_strength=0).fit(X, y, priors=priors)
+    with pytest.raises(ValueError, match="map each class"):
+        model.fit(X, y, priors=[priors[0], priors[1]])

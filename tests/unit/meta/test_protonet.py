@@ -489,3 +489,36 @@ def test_cross_validated_l2_needs_a_label_per_fold_in_every_class():
         cross_validated_l2(
             torch.zeros(5, 2), torch.tensor([0, 0, 0, 1, 1]), torch.zeros(5, 2), (1.0,), 1.0
         )
+
+
+def test_refine_prototypes_with_priors_hand_example():
+    # Class 0 labelled at 0 with a prior at 4 worth 1 example: starts at 2. Class 1 has no
+    # label, only its prior at 10 (worth 1): starts at 10. Unlabelled 3 goes to class 0
+    # ((0 + 4 + 3) / 3), 9 and 11 to class 1 ((10 + 9 + 11) / 3).
+    S, labels = torch.tensor([[0.0]]), torch.tensor([0])
+    U = torch.tensor([[3.0], [9.0], [11.0]])
+    priors = torch.tensor([[4.0], [10.0]])
+    protos, sums, counts = refine_prototypes(S, labels, U, 2, 5, priors=priors, strength=1.0)
+    np.testing.assert_allclose(protos.numpy(), [[7.0 / 3.0], [10.0]])
+    np.testing.assert_allclose(sums.numpy(), [[3.0], [20.0]])
+    np.testing.assert_allclose(counts.numpy(), [1.0, 2.0])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_refine_prototypes_with_priors_is_the_loop_over_prior_pseudo_examples(seed):
+    """A prior worth k examples is k copies of it among the labelled items (k whole)."""
+    rng = np.random.default_rng(seed)
+    n_way, dim, k = 3, 2, 2
+    centres = rng.normal(scale=3.0, size=(n_way, dim))
+    s_labels = np.array([0, 0, 2])  # class 1 has no label
+    S = centres[s_labels] + rng.normal(size=(3, dim))
+    U = centres[rng.integers(n_way, size=40)] + rng.normal(size=(40, dim))
+    priors = centres + rng.normal(scale=0.5, size=centres.shape)
+    got, _, _ = refine_prototypes(
+        torch.from_numpy(S), torch.from_numpy(s_labels), torch.from_numpy(U), n_way, 10,
+        priors=torch.from_numpy(priors), strength=float(k),
+    )  # fmt: skip
+    S_with = np.concatenate([S, np.repeat(priors, k, axis=0)])
+    labels_with = np.concatenate([s_labels, np.repeat(np.arange(n_way), k)])
+    expected = _constrained_kmeans_reference(S_with, labels_with, U, n_way, 10)
+    np.testing.assert_allclose(got.numpy(), expected, atol=1e-9)

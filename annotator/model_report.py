@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import func, select
 
-from annotator import services
-from annotator.session import labelled_rows, unlabelled_sample
+from annotator import services, validation
+from annotator.session import labelled_rows, project_priors, unlabelled_sample
 from annotator.store import queries
 from annotator.store.db import Store
 from annotator.store.models import Annotation, Event, ModelVersion, Round
@@ -39,7 +39,6 @@ from annotator.store.models import Annotation, Event, ModelVersion, Round
 KAPPA_THRESHOLD = 0.99
 STOP_WINDOW = 3
 STOP_SET_SIZE = 2000
-MAX_CV_FOLDS = 5
 #: Unlabelled rows refining each fold of a semi-supervised project (a seeded sample); the app
 #: retrains with up to 20,000, fewer keeps the five folds quick.
 MAX_CV_UNLABELLED = 5_000
@@ -161,41 +160,41 @@ def cross_validated(
     seed: int = 0,
     device: str = "cpu",
     unlabelled: np.ndarray | None = None,
+    priors: dict[str, np.ndarray] | None = None,
 ) -> Estimate:
-    """Stratified k-fold (k = min(5, smallest class count)) accuracy and confusion.
+    """Stratified k-fold accuracy and confusion (:func:`annotator.validation.out_of_fold_proba`).
 
     ``unlabelled``: rows without a label that refine each fold's prototypes, as a
-    semi-supervised project's model does (the held-out fold is never among them).
+    semi-supervised project's model does (the held-out fold is never among them). ``priors``:
+    the class descriptions, as a project with zero-shot prototypes trains (then a class with
+    one label is estimated too, and every class is a column of the confusion).
     """
     from sklearn.metrics import confusion_matrix
-    from sklearn.model_selection import StratifiedKFold
-
-    from meta import ProtoNetClassifier
 
     labels = np.asarray(labels).astype(str)
     classes, counts = np.unique(labels, return_counts=True)
     n = len(labels)
-    if len(classes) < 2:
+    if priors is not None:
+        if validation.folds_for(labels, described=True) < 2:
+            return Estimate(None, None, 0, n, "needs 2 labels in one class")
+    elif len(classes) < 2:
         return Estimate(None, None, 0, n, "needs labels in at least 2 classes")
-    k = int(min(MAX_CV_FOLDS, counts.min()))
-    if k < 2:
+    elif counts.min() < 2:
         return Estimate(None, None, 0, n, _more_labels_needed(classes[counts < 2]))
-    predicted = np.empty(n, dtype=object)
-    scores = []
-    folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
-    for fold, (train, test) in enumerate(folds.split(features, labels)):
-        model = ProtoNetClassifier(random_state=seed + fold, device=device)
-        model.fit(features[train], labels[train], unlabelled=unlabelled)
-        predicted[test] = model.predict(features[test])
-        scores.append(float(np.mean(predicted[test] == labels[test])))
-    names = classes.tolist()
+    oof = validation.out_of_fold_proba(
+        features, labels, priors=priors, unlabelled=unlabelled, seed=seed, device=device
+    )
+    predicted = oof.predicted()
+    scores = [
+        float(np.mean(predicted[oof.fold == f] == labels[oof.fold == f])) for f in range(oof.k)
+    ]
     return Estimate(
         accuracy=float(np.mean(predicted == labels)),
         std=float(np.std(scores)),
-        folds=k,
+        folds=oof.k,
         n_labels=n,
-        labels=names,
-        confusion=confusion_matrix(labels, predicted.astype(str), labels=names),
+        labels=oof.classes,
+        confusion=confusion_matrix(labels, predicted.astype(str), labels=oof.classes),
     )
 
 
@@ -288,7 +287,7 @@ def build_report(store: Store, project_name: str, *, cross_validate: bool = True
         {"label": label_set, "labelled": [int(counts.get(label, 0)) for label in label_set]}
     )
     if cross_validate:
-        estimate = _estimate(store, features, rows, labels, semi_supervised)
+        estimate = _estimate(store, project_name, features, rows, labels, semi_supervised)
     else:
         estimate = Estimate(None, None, 0, len(labels), "not computed")
     return ModelReport(rounds, model_frame, class_counts, estimate, advice, len(stop_rows))
@@ -302,10 +301,13 @@ def estimate_accuracy(store: Store, project_name: str) -> Estimate:
         project = queries.get_project(session, project_name)
         semi_supervised = project.semi_supervised
         rows, labels, _ = labelled_rows(session, project.id)
-    return _estimate(store, features, rows, labels, semi_supervised)
+    return _estimate(store, project_name, features, rows, labels, semi_supervised)
 
 
-def _estimate(store: Store, features, rows, labels, semi_supervised: bool) -> Estimate:
+def _estimate(
+    store: Store, project_name: str, features, rows, labels, semi_supervised: bool
+) -> Estimate:
+    """The estimate of the model the project trains: its priors and unlabelled sample too."""
     unlabelled = None
     if semi_supervised:  # estimate the model the project trains
         sample = unlabelled_sample(len(features), rows, MAX_CV_UNLABELLED, store.settings.seed)
@@ -316,6 +318,7 @@ def _estimate(store: Store, features, rows, labels, semi_supervised: bool) -> Es
         seed=store.settings.seed,
         device="cpu",
         unlabelled=unlabelled,
+        priors=project_priors(store, project_name, np.asarray(labels).astype(str)),
     )
 
 

@@ -2,8 +2,8 @@
 rounds and a tab's claim, ``session.choose``) and the simulation's rounds
 (``simulation.simulate_run``), so a benchmark measures the choice people get.
 
-It runs the named strategy on the pool with the current model; without a model (a new
-project), a strategy that needs one starts cold with typicality (Hacohen et al. 2022), recorded
+It runs the named strategy on the pool with the current model; without a model or a label
+(a new project), a strategy that needs one starts cold with typicality (Hacohen et al. 2022), recorded
 as ``typicality`` (``auto:typicality`` for ``auto``). Pure: no database, no Streamlit.
 """
 
@@ -52,6 +52,12 @@ def choose_batch(
 
     params = dict(params or {})
     name, recorded = strategy, strategy
+    if not len(labelled):
+        # No label yet: a cold start even when a model exists (a model from the class names,
+        # issue 18). On the suite's tuning half its first round by the names' uncertainty,
+        # or typicality in its untrained embedding, cost margin and auto AULC against the
+        # cold start on the features (README, "Features that carry meaning").
+        model = None
     if model is None and name not in COLD_START:
         name, params = _cold_start(strategy, params)
         recorded = f"auto:{name}" if strategy == "auto" else name

@@ -8,7 +8,8 @@
 - Label-error candidates (:func:`label_error_candidates`) follow confident learning (Northcutt,
   Jiang & Chuang 2021, "Confident Learning: Estimating Uncertainty in Dataset Labels", JAIR 70,
   arXiv:1911.00068): out-of-fold predicted probabilities from stratified k-fold
-  cross-validation (``k = min(5, smallest class count)``), so no item is judged by a model that
+  cross-validation (``annotator.validation``: ``k = min(5, smallest class count)``; with the
+  class descriptions of zero-shot projects, every class in every fold), so no item is judged by a model that
   saw its label. An item is a candidate when the out-of-fold probability of its label is below
   ``max_given`` (default 0.1) *and* another class has at least ``min_other`` (default 0.8):
   both, so that a merely uncertain model flags nothing. Candidates are ranked by the
@@ -37,9 +38,10 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from annotator import services, teams
+from annotator import services, teams, validation
 from annotator.agreement import SOURCE_SPLIT, AgreementReport, agreement_report
 from annotator.errors import LabelError, PermissionDeniedError, ProtolabelError
+from annotator.session import project_priors
 from annotator.store import queries
 from annotator.store.db import Store
 from annotator.store.models import Adjudication, Annotation, Item, Project, utcnow
@@ -47,7 +49,6 @@ from annotator.store.models import Adjudication, Annotation, Item, Project, utcn
 MAX_GIVEN = 0.1
 MIN_OTHER = 0.8
 MAX_CV_ITEMS = 3000
-MAX_CV_FOLDS = 5
 CV_MAX_STEPS = 100
 MAX_NOTE = 2000
 
@@ -139,39 +140,6 @@ class CandidateReport:
     min_other: float = MIN_OTHER
 
 
-def out_of_fold_proba(
-    features: np.ndarray,
-    labels: np.ndarray,
-    *,
-    seed: int = 0,
-    max_steps: int = CV_MAX_STEPS,
-    device: str = "cpu",
-) -> tuple[np.ndarray, list[str], int]:
-    """Stratified k-fold out-of-fold probabilities, (n, n_classes) with columns ``classes``.
-
-    ``k = min(MAX_CV_FOLDS, smallest class count)``; every class needs 2 labels (the caller
-    leaves rarer classes out). Returns (probabilities, classes, k).
-    """
-    from sklearn.model_selection import StratifiedKFold
-
-    from meta import ProtoNetClassifier
-
-    labels = np.asarray(labels).astype(str)
-    classes, counts = np.unique(labels, return_counts=True)
-    if len(classes) < 2 or counts.min() < 2:
-        raise ValueError("out-of-fold probabilities need 2 classes with at least 2 labels each")
-    k = int(min(MAX_CV_FOLDS, counts.min()))
-    column = {c: j for j, c in enumerate(classes.tolist())}
-    proba = np.zeros((len(labels), len(classes)))
-    folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
-    for fold, (train, test) in enumerate(folds.split(features, labels)):
-        model = ProtoNetClassifier(max_steps=max_steps, random_state=seed + fold, device=device)
-        model.fit(features[train], labels[train])
-        cols = [column[str(c)] for c in model.classes_]
-        proba[np.ix_(test, cols)] = model.predict_proba(features[test])
-    return proba, classes.tolist(), k
-
-
 def find_candidates(
     proba: np.ndarray,
     labels: np.ndarray,
@@ -232,20 +200,25 @@ def label_error_candidates(
         found = [found[i] for i in keep]
         notes.append(f"checked a random {max_items} of {n_labelled} labelled items")
     labels = np.array([it.label for it in found], dtype=object).astype(str)
+    # With the class descriptions (zero-shot), a class's single label is judged by its prior.
+    priors = project_priors(store, project_name, labels)
     classes, counts = np.unique(labels, return_counts=True)
-    rare = set(classes[counts < 2].tolist())
+    rare = set(classes[counts < 2].tolist()) if priors is None else set()
     if rare:
         found = [it for it in found if it.label not in rare]
         labels = np.array([it.label for it in found], dtype=object).astype(str)
         notes.append(f"classes with a single label not checked: {', '.join(sorted(rare))}")
-    if len(set(labels.tolist())) < 2:
-        reason = "; ".join([*notes, "needs at least 2 classes with 2 labels each"])
+    if validation.folds_for(labels, described=priors is not None) < 2:
+        need = "2 labels in one class" if priors else "at least 2 classes with 2 labels each"
+        reason = "; ".join([*notes, f"needs {need}"])
         return CandidateReport([], 0, n_labelled, 0, time.perf_counter() - started, reason)
     rows = np.array([it.row for it in found], dtype=np.int64)
-    proba, class_names, k = out_of_fold_proba(
-        np.asarray(features[rows], dtype=np.float32), labels, seed=seed, max_steps=max_steps
-    )
-    hits = find_candidates(proba, labels, class_names, max_given=max_given, min_other=min_other)
+    oof = validation.out_of_fold_proba(
+        np.asarray(features[rows], dtype=np.float32), labels, priors=priors, seed=seed,
+        max_steps=max_steps,
+    )  # fmt: skip
+    k = oof.k
+    hits = find_candidates(oof.proba, labels, oof.classes, max_given=max_given, min_other=min_other)
     candidates = [
         Candidate(found[i].item_id, found[i].row, found[i].label, p, suggested, p_other)
         for i, p, suggested, p_other in hits

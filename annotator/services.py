@@ -479,6 +479,22 @@ def _raw_featurizer(store: Store, session: Session, project: Project):
     return memo[key]
 
 
+def class_priors(
+    store: Store, project_name: str, names: list[str], guidelines: dict[str, str]
+) -> dict[str, np.ndarray]:
+    """Each class's description as a row of the project's features (issue 18): the template
+    of :mod:`annotator.zero_shot` filled with the name and guideline, through the project's
+    own fitted featurizer, so the rows sit in the items' space."""
+    from annotator import zero_shot
+
+    with store.read() as session:
+        project = queries.get_project(session, project_name)
+        name = project.featurizer
+        state = session.scalar(select(Project.featurizer_state).where(Project.id == project.id))
+    featurizer = load_featurizer(name, state or b"", progress=False)
+    return zero_shot.prior_rows(featurizer, names, guidelines)
+
+
 def load_features(store: Store, project_name: str) -> np.ndarray:
     """The project's feature matrix (memory-mapped), rebuilding a missing cache first."""
     with store.read() as session:

@@ -40,7 +40,7 @@ from sqlalchemy import Select, func, select, text, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from annotator import planning, services, teams
+from annotator import planning, services, teams, zero_shot
 from annotator.errors import LabelError, NotServedError, ProtolabelError
 from annotator.store import locks, queries
 from annotator.store.db import Store
@@ -153,11 +153,13 @@ def configure(
     batch_size: int | None = None,
     overlap: int | None = None,
     semi_supervised: bool | None = None,
+    zero_shot: bool | None = None,
     user: str | None = None,
     authenticated: bool = False,
 ) -> None:
-    """Set the strategy, batch size and overlap of the project's next rounds, and whether its
-    retrains refine the prototypes with unlabelled items (None: unchanged).
+    """Set the strategy, batch size and overlap of the project's next rounds, whether its
+    retrains refine the prototypes with unlabelled items, and whether the prototypes start
+    from the class descriptions (None: unchanged).
 
     Items already queued keep the overlap they were planned with. An authenticated ``user``
     must be an owner of the project (``annotator.teams``).
@@ -175,18 +177,25 @@ def configure(
             int(batch_size) if batch_size is not None else project.batch_size,
             int(overlap) if overlap is not None else project.overlap,
             bool(semi_supervised) if semi_supervised is not None else project.semi_supervised,
+            bool(zero_shot) if zero_shot is not None else project.zero_shot,
         )
-        old = (project.strategy, project.batch_size, project.overlap, project.semi_supervised)
+        old = (
+            project.strategy, project.batch_size, project.overlap, project.semi_supervised,
+            project.zero_shot,
+        )  # fmt: skip
         if old == new:
             return
         teams.check_owner(
             session, project, user, authenticated=authenticated,
             login_required=store.settings.login_required,
         )  # fmt: skip
-        project.strategy, project.batch_size, project.overlap, project.semi_supervised = new
+        (
+            project.strategy, project.batch_size, project.overlap, project.semi_supervised,
+            project.zero_shot,
+        ) = new  # fmt: skip
         queries.log_event(
             session, project.id, "settings", strategy=new[0], batch_size=new[1], overlap=new[2],
-            semi_supervised=new[3], user=user,
+            semi_supervised=new[3], zero_shot=new[4], user=user,
         )  # fmt: skip
 
 
@@ -934,7 +943,14 @@ def progress(store: Store, project_name: str) -> Progress:
 
 
 def _retrain_pending(session: Session, project_id: int, model: ModelVersion | None) -> bool:
-    """A round was completed after the newest model was trained."""
+    """A round was completed after the newest model was trained, or the class descriptions
+    the prototypes start from (:func:`descriptions_key`) are not the newest model's: a new
+    project's first model comes from its class names, before any label."""
+    project = session.get(Project, project_id)
+    key = descriptions_key(project)
+    trained_with = (model.metrics or {}).get("descriptions") if model is not None else None
+    if key is not None and key != trained_with:
+        return True
     query = select(func.count()).where(
         Round.project_id == project_id, Round.completed_at.is_not(None)
     )
@@ -960,6 +976,40 @@ def retrain_pending(store: Store, project_name: str) -> bool:
         return _retrain_pending(session, project.id, queries.latest_model(session, project.id))
 
 
+def _guideline_texts(project: Project) -> dict[str, str]:
+    return {k: str((v or {}).get("text") or "") for k, v in (project.guidelines or {}).items()}
+
+
+def descriptions_key(project: Project) -> str | None:
+    """A digest of the class descriptions the project's prototypes start from (names,
+    guidelines, template), or None when zero-shot is off or does not apply (not text, or
+    names without meaning: :func:`annotator.zero_shot.applies`)."""
+    import hashlib
+    import json
+
+    names = list(project.labels)
+    if not (project.zero_shot and zero_shot.applies(project.data_kind, names)):
+        return None
+    texts = zero_shot.prior_texts(names, zero_shot.TEMPLATE, _guideline_texts(project))
+    return hashlib.sha256(json.dumps([names, texts]).encode()).hexdigest()[:16]
+
+
+def project_priors(
+    store: Store, project_name: str, labels: Collection[str] = ()
+) -> dict[str, np.ndarray] | None:
+    """The rows of the project's class descriptions for ``ProtoNetClassifier.fit(priors=)``,
+    one per class of the label set and per other label in ``labels`` (labels since taken out
+    of the set keep their names' priors); None where :func:`descriptions_key` is None."""
+    with store.read() as session:
+        project = queries.get_project(session, project_name)
+        key, names = descriptions_key(project), list(project.labels)
+        guidelines = _guideline_texts(project)
+    if key is None:
+        return None
+    names += sorted({str(label) for label in labels} - set(names))
+    return services.class_priors(store, project_name, names, guidelines)
+
+
 def labelled_rows(session: Session, project_id: int) -> tuple[np.ndarray, np.ndarray, int]:
     """Rows, final labels and the newest annotation id of every item with a final label.
 
@@ -980,7 +1030,9 @@ def labelled_rows(session: Session, project_id: int) -> tuple[np.ndarray, np.nda
 def train(store: Store, project_name: str, *, seed: int | None = None) -> int | None:
     """Retrain the learner on the current labels and store it; return its version.
 
-    None when fewer than two classes have labels (a prototypical network needs two).
+    Where the project's class descriptions apply (:func:`descriptions_key`), each prototype
+    starts from its class's description and the model exists from zero labels; else None
+    while fewer than two classes have labels (a prototypical network needs two).
     Fits afresh each round (measured better than a warm start, see the comment below).
     """
     from meta import ProtoNetClassifier
@@ -993,8 +1045,10 @@ def train(store: Store, project_name: str, *, seed: int | None = None) -> int | 
         previous = queries.latest_model(session, project.id)
         version = (previous.version if previous is not None else 0) + 1
         project_id, semi_supervised = project.id, project.semi_supervised
-    if len(set(labels.tolist())) < 2:
+        key = descriptions_key(project)
+    if key is None and len(set(labels.tolist())) < 2:
         return None
+    priors = None if key is None else project_priors(store, project_name, labels.astype(str))
     seed = store.settings.seed if seed is None else seed
     t0 = time.perf_counter()
     model = ProtoNetClassifier(random_state=seed + version, device=store.settings.device)
@@ -1006,7 +1060,8 @@ def train(store: Store, project_name: str, *, seed: int | None = None) -> int | 
     if semi_supervised:
         sample = unlabelled_sample(len(features), rows, model.max_unlabelled, seed + version)
         unlabelled = np.asarray(features[sample])
-    model.fit(np.asarray(features[rows]), labels.astype(str), unlabelled=unlabelled)
+    X = np.asarray(features[rows]).reshape(len(rows), features.shape[1])
+    model.fit(X, labels.astype(str), priors=priors, unlabelled=unlabelled)
     seconds = time.perf_counter() - t0
     with store.write() as session:
         session.add(
@@ -1021,6 +1076,8 @@ def train(store: Store, project_name: str, *, seed: int | None = None) -> int | 
                     "n_classes": len(model.classes_),
                     "steps": int(model.n_steps_),
                     "semi_supervised": unlabelled is not None,
+                    "descriptions": key,
+                    "prior_strength": model.prior_strength_,
                 },
                 created_at=started,
             )

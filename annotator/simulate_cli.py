@@ -34,7 +34,8 @@ protocol (the same for every strategy under a seed, so comparisons are paired):
                toward --budget and is the curve's first point. --init-size 0: the app's own
                cold start instead (the planner without a model: typicality, or the strategy
                itself for typicality, probcover, random); no model until two classes are
-               labelled (scored as predicting the one class seen); first point at --batch
+               labelled (scored as predicting the one class seen); first point at --batch.
+               With zero-shot prototypes (below) there is a model before the first label
   rounds       --batch items chosen by the strategy, answered from the ground truth, until
                --budget labels; after each round the learner is retrained and scored on the
                test split (accuracy, macro-F1); the query time is recorded
@@ -43,6 +44,9 @@ protocol (the same for every strategy under a seed, so comparisons are paired):
                (constrained k-means), as projects with that setting do (project:NAME
                follows the project's setting unless --[no-]semi-supervised says); logreg: scikit-learn
                LogisticRegression(max_iter=1000), a reference (supervised only)
+  zero-shot    protonet, text items whose class names are words (not 1, 2 or A): each
+               class's prototype starts from the embedding of its name (the same featurizer)
+               and moves to the mean of its examples as they arrive; --no-zero-shot: off
   seeds        0 .. --seeds - 1; results are identical whatever --jobs is
 
 results (--out, JSON):
@@ -148,6 +152,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "project's setting for project:NAME, else off)",
     )
     p.add_argument(
+        "--zero-shot",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="protonet on text with meaningful class names: prototypes start from the names "
+        "(default: the project's setting for project:NAME, else on; zero_shot_used in the "
+        "results' config says whether it applied)",
+    )
+    p.add_argument(
         "--out", default="results.json", metavar="FILE", help="results JSON (default results.json)"
     )
     p.add_argument("--plot", metavar="FILE.png", help="also draw the learning curves as a PNG")
@@ -177,9 +189,14 @@ def config_from_args(args: argparse.Namespace) -> simulation.SimulationConfig:
         test_size=args.test_size,
         learner=args.learner,
         semi_supervised=(
-            simulation.project_semi_supervised(args.data, args.db)
+            simulation.project_setting(args.data, args.db, "semi_supervised", False)
             if args.semi_supervised is None
             else args.semi_supervised
+        ),
+        zero_shot=(
+            simulation.project_setting(args.data, args.db, "zero_shot", True)
+            if args.zero_shot is None
+            else args.zero_shot
         ),
         features=args.features,
         text_col=args.text_col,

@@ -54,6 +54,7 @@ from typing import Any
 
 import numpy as np
 
+from annotator import zero_shot as zero_shot_module
 from annotator.errors import ProtolabelError
 from annotator.io.dataset import ImportedData
 from annotator.processes import exit_with_parent, plain_main
@@ -87,7 +88,9 @@ class SimulationConfig:
     ``semi_supervised``: protonet refines its prototypes with the unlabelled pool (constrained
     k-means, ``meta.ProtoNetClassifier(refine_steps=...)``), as projects with that setting do;
     the test split is never used. ``learner_params``: keyword arguments for the learner on top of its defaults
-    (to compare settings; the CLI uses the defaults).
+    (to compare settings; the CLI uses the defaults). ``zero_shot``: protonet starts each
+    class's prototype from a description of the class (:mod:`annotator.zero_shot`) where that
+    applies (text, a label set with meaning), so there is a model before the first label.
     """
 
     data: str
@@ -105,6 +108,7 @@ class SimulationConfig:
     db: str | None = None
     warm_start: bool = False
     semi_supervised: bool = False
+    zero_shot: bool = True
     learner_params: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
@@ -113,7 +117,8 @@ class SeedSplit:
     """One seed's data: pool and test features (featurizer fitted on the pool), labels, init set.
 
     ``X_pool`` (n_pool, d), ``y_pool`` (n_pool,) str; ``X_test`` (n_test, d), ``y_test``;
-    ``classes`` every class, sorted.
+    ``classes`` every class, sorted; ``priors`` {class: (d,) row} of the class descriptions
+    (:func:`annotator.zero_shot.prior_rows`) or None where zero-shot does not apply.
     """
 
     seed: int
@@ -122,6 +127,7 @@ class SeedSplit:
     X_test: np.ndarray
     y_test: np.ndarray
     classes: np.ndarray
+    priors: dict[str, np.ndarray] | None = None
 
 
 class Oracle:
@@ -209,23 +215,24 @@ def _project_data(config: SimulationConfig) -> tuple[ImportedData, str]:
     return data, featurizer
 
 
-def project_semi_supervised(data: str, db: str | None) -> bool:
-    """For ``project:NAME``, the project's semi-supervised setting; False for anything else or
-    when the project cannot be found (loading it reports that). Writes nothing."""
+def project_setting(data: str, db: str | None, setting: str, default: bool) -> bool:
+    """For ``project:NAME``, the project's switch ``setting`` (``semi_supervised``,
+    ``zero_shot``); ``default`` for anything else or when the project cannot be found
+    (loading it reports that). Writes nothing."""
     if not data.startswith("project:"):
-        return False
+        return default
     from annotator.config import Settings
     from annotator.store import queries
     from annotator.store.db import Store
 
     settings = Settings.from_env(db)
     if settings.sqlite_path is not None and not settings.sqlite_path.exists():
-        return False
+        return default
     store = Store.open(settings)
     try:
         with store.read() as session:
             project = queries.find_project(session, data.removeprefix("project:"))
-            return bool(project is not None and project.semi_supervised)
+            return default if project is None else bool(getattr(project, setting))
     finally:
         store.dispose()
 
@@ -330,10 +337,11 @@ def prepare_seed(
     seed: int,
     *,
     features: np.ndarray | None = None,
+    zero_shot: bool = False,
 ) -> SeedSplit:
     """Split ``data`` for ``seed`` and featurize it with a featurizer fitted on the pool,
     taking the pretrained part's vectors from ``features`` (:func:`featurize_all`'s) when
-    given."""
+    given; with ``zero_shot``, the class descriptions too where they apply."""
     from sklearn.model_selection import train_test_split
 
     from annotator.io import make_featurizer
@@ -351,13 +359,18 @@ def prepare_seed(
         X_test = fitted.transform_given(data.take(test), features[test])
     else:
         X_pool, X_test = fitted.transform(data.take(pool)), fitted.transform(data.take(test))
+    classes = np.unique(labels)
+    priors = None
+    if zero_shot and zero_shot_module.applies(data.kind, classes.tolist()):
+        priors = zero_shot_module.prior_rows(fitted, classes.tolist())
     return SeedSplit(
         seed=seed,
         X_pool=X_pool,
         y_pool=labels[pool],
         X_test=X_test,
         y_test=labels[test],
-        classes=np.unique(labels),
+        classes=classes,
+        priors=priors,
     )
 
 
@@ -398,7 +411,7 @@ def _fit(config: SimulationConfig, seed: int, point: int, split: SeedSplit, labe
         unlabelled = None
         if config.semi_supervised:
             unlabelled = np.delete(split.X_pool, labelled, axis=0)
-        return model.fit(X, y, unlabelled=unlabelled, warm_start_from=previous)
+        return model.fit(X, y, priors=split.priors, unlabelled=unlabelled, warm_start_from=previous)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence chatter on a handful of labels
         return model.fit(X, y)
@@ -444,7 +457,10 @@ def simulate_run(
     run = {"strategy": strategy, "seed": split.seed}
     run |= {key: [] for key in ("labels", "accuracy", "macro_f1", "query_seconds")}
     model, seconds = None, 0.0
+    described = split.priors is not None and config.learner == "protonet"
     with threadpool_limits(limits=1):
+        if described and not labelled.size:  # a model from the class descriptions alone
+            model = _fit(config, split.seed, 0, split, labelled, answers, None)
         first = config.init_size or config.batch
         for point, target in enumerate(round_sizes(first, config.batch, config.budget)):
             if target > labelled.size:
@@ -454,7 +470,7 @@ def simulate_run(
                 answers = np.concatenate([answers, oracle.label(chosen)])
             previous = model if config.warm_start else None
             model = None  # a cold start with one class seen: no model yet, as in the app
-            if np.unique(answers).size >= 2:
+            if described or np.unique(answers).size >= 2:
                 model = _fit(config, split.seed, point, split, labelled, answers, previous)
             accuracy, macro_f1 = _score(model, split, answers)
             run["labels"].append(int(labelled.size))
@@ -614,8 +630,9 @@ def run_simulation(
     features = featurize_all(
         data, featurizer, progress=None if progress is None else progress is True
     )
+    zero_shot = config.zero_shot and config.learner == "protonet"
     splits = [
-        prepare_seed(data, featurizer, n_test, seed, features=features)
+        prepare_seed(data, featurizer, n_test, seed, features=features, zero_shot=zero_shot)
         for seed in range(config.seeds)
     ]
     tasks = [(split, s) for s in config.strategies for split in splits]
@@ -681,6 +698,8 @@ def _config_record(
             s for s in config.strategies if strategy_spec(s)[0] in POOL_STRATEGIES
         ],
         "pretrained": False,
+        "zero_shot_used": split.priors is not None,
+        "zero_shot_template": zero_shot_module.TEMPLATE if split.priors is not None else None,
         "label_savings": "labels needed to reach random's mean final accuracy (mean curve)",
     }
     return record

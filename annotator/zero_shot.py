@@ -6,13 +6,16 @@ Snell et al. (2017, "Prototypical networks for few-shot learning", section 2.3) 
 zero-shot learning as a prototype computed from a description of the class instead of from
 its examples; here the description is the class's name (and guideline) in a short sentence.
 
-Pure python: which template, and whether a label set carries meaning at all, is decided here;
-the embedding is the featurizer's, the prototypes the learner's.
+Which template, and whether a label set carries meaning at all, is decided here; the
+embedding is the featurizer's (:func:`prior_rows`), the prototypes the learner's
+(``meta.ProtoNetClassifier.fit(priors=...)``).
 """
 
 from __future__ import annotations
 
 import re
+
+import numpy as np
 
 #: Candidate templates, screened on the suite's tuning half (``bench/zero_shot.py``);
 #: ``{words}`` is the class name as words, ``{guideline}`` its guideline ("" when none).
@@ -72,3 +75,24 @@ def prior_texts(
         extra = (guidelines.get(name) or "").strip()
         out.append(f"{text} {extra}" if extra else text)
     return out
+
+
+def applies(kind: str, names: list[str]) -> bool:
+    """Zero-shot prototypes serve text projects (no text-image model ships offline) whose
+    label set has meaning (:func:`label_set_has_meaning`)."""
+    return kind == "text" and label_set_has_meaning(list(names))
+
+
+def prior_rows(
+    featurizer, names: list[str], guidelines: dict[str, str] | None = None
+) -> dict[str, np.ndarray]:
+    """Each class's description (:data:`TEMPLATE`, :func:`prior_texts`) as a row of the
+    project's features: ``featurizer`` is the one fitted on its items, so the rows sit in the
+    items' space. Returns {name: (d,) float32}, as ``ProtoNetClassifier.fit(priors=...)``
+    takes it."""
+    from annotator.io.dataset import ImportedData
+
+    texts = prior_texts(names, TEMPLATE, guidelines)
+    data = ImportedData(kind="text", source="class descriptions", ids=list(names), texts=texts)
+    rows = np.asarray(featurizer.transform(data, progress=False), dtype=np.float32)
+    return dict(zip(names, rows, strict=True))

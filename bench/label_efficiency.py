@@ -69,6 +69,7 @@ BATCH, TEST_SIZE = 10, 500
 CODE = {
     "common": ["annotator/planning.py", "annotator/simulation.py", "strategies/view.py",
                "strategies/typicality.py",  # the planner's cold start without a model
+               "annotator/zero_shot.py",
                "annotator/io/featurizers.py", "annotator/io/readers.py", "bench/suite_data.py"],
     "protonet": ["meta"],
     "logreg": [],
@@ -207,6 +208,8 @@ def run_key(variant: str, arm: Arm, seed: int, config: simulation.SimulationConf
     }  # fmt: skip
     if config.semi_supervised and arm.learner == "protonet":
         protocol["semi_supervised"] = True  # absent when off: earlier runs keep their keys
+    if not config.zero_shot and arm.learner == "protonet":
+        protocol["zero_shot"] = False  # absent when on, the default
     key = hashlib.sha256(json.dumps(protocol, sort_keys=True).encode()).hexdigest()[:16]
     return suite_data.CACHE / "runs" / variant / arm.learner / arm.strategy / f"s{seed}-{key}.json"
 
@@ -234,7 +237,7 @@ def set_config(variant: suite_data.Variant, data, args) -> simulation.Simulation
         data=str(variant.path), strategies=("random",), seeds=args.seeds, init_size=init_size,
         batch=BATCH, budget=max(args.budgets), test_size=TEST_SIZE,
         learner_params=args.learner_params, semi_supervised=args.semi_supervised,
-        **variant.import_args,
+        zero_shot=args.zero_shot, **variant.import_args,
     )  # fmt: skip
 
 
@@ -251,7 +254,9 @@ def plan_variant(variant: suite_data.Variant, args, all_arms: list[Arm]):
         if missing:
             if shared is None:
                 shared = shared_features(variant, data, featurizer)
-            split = simulation.prepare_seed(data, featurizer, n_test, seed, features=shared)
+            split = simulation.prepare_seed(
+                data, featurizer, n_test, seed, features=shared, zero_shot=config.zero_shot
+            )
             todo += [
                 (split, a, config, str(run_key(variant.name, a, seed, config))) for a in missing
             ]
@@ -528,6 +533,12 @@ def main(argv=None) -> int:
         help="protonet refines its prototypes with the unlabelled pool (a project setting)",
     )
     parser.add_argument(
+        "--no-zero-shot",
+        dest="zero_shot",
+        action="store_false",
+        help="protonet without prototypes from the class names (on by default, as in projects)",
+    )
+    parser.add_argument(
         "--out", type=Path, help="output folder (default bench/results/suite-SUITE)"
     )
     args = parser.parse_args(argv)
@@ -555,6 +566,7 @@ def main(argv=None) -> int:
         "seeds": args.seeds, "budgets": args.budgets, "init_size": args.init_size,
         "batch": BATCH, "test_size": TEST_SIZE,
         "learner_params": args.learner_params, "semi_supervised": args.semi_supervised,
+        "zero_shot": args.zero_shot,
         "features": features,
         "arms": [vars(a) for a in all_arms],
         "seconds": seconds, "jobs": args.jobs, "cpus": os.cpu_count(),

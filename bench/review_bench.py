@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import insert, select
 
-from annotator import demo, review, services
+from annotator import demo, review, services, validation
 from annotator.config import Settings, normalize_db_url
 from annotator.session import labelled_rows
 from annotator.store import queries
@@ -81,9 +81,10 @@ def main() -> None:
         }
     features = services.load_features(store, demo.DIGITS)
     labels = labels.astype(str)
-    proba, classes, folds = review.out_of_fold_proba(
+    oof = validation.out_of_fold_proba(
         np.asarray(features[rows_], np.float32), labels, seed=args.seed
     )
+    proba, classes, folds = oof.proba, oof.classes, oof.k
     results = []
     for max_given, min_other in THRESHOLDS:
         hits = review.find_candidates(

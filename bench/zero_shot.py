@@ -18,6 +18,11 @@ accuracy of the nearest prototype (Euclidean, as the learner) on the other items
 ``fitted``: the strength :func:`meta.protonet.fitted_prior_strength` picks from the labelled
 items alone (leave-one-out), per seed.
 This is the featurizer's space, not a trained encoder's: a basis for a fixed strength.
+
+``--learner``: the model a project makes from its class names alone, as the app and
+``protolabel simulate`` make it (``simulation.prepare_seed(zero_shot=True)`` then
+``ProtoNetClassifier.fit`` with the priors and no label): its accuracy on each seed's test
+split of the simulation protocol (5 seeds), beside the set's chance.
 """
 
 from __future__ import annotations
@@ -128,15 +133,63 @@ def shrinkage_set(name: str) -> list[dict]:
     return rows
 
 
+def learner_set(name: str, seeds: int = 5) -> dict:
+    from annotator import simulation
+    from meta import ProtoNetClassifier
+
+    variant = suite_data.variants(name)[0]
+    suite_data.build(variant)
+    data = read_input(str(variant.path), **variant.import_args)
+    featurizer = "minilm+tfidf"
+    shared = le.shared_features(variant, data, featurizer)
+    labels = np.asarray(data.labels, dtype=str)
+    n_test = simulation.check_sizes(simulation.SimulationConfig(data=name), labels)
+    scores = []
+    for seed in range(seeds):
+        split = simulation.prepare_seed(
+            data, featurizer, n_test, seed, features=shared, zero_shot=True
+        )
+        if split.priors is None:
+            return {"set": variant.name, "meaningful": False}
+        empty = np.empty((0, split.X_pool.shape[1]), dtype=np.float32)
+        model = ProtoNetClassifier(random_state=seed, device="cpu").fit(
+            empty, [], priors=split.priors
+        )
+        scores.append(float(np.mean(model.predict(split.X_test) == split.y_test)))
+    classes = np.unique(labels)
+    return {
+        "set": variant.name, "meaningful": True, "classes": len(classes),
+        "chance": round(1 / len(classes), 3), "accuracy": round(float(np.mean(scores)), 4),
+        "std": round(float(np.std(scores)), 4), "seeds": seeds,
+    }  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--suite", choices=("tuning", "reporting"), default="tuning")
     parser.add_argument("--json", default=None)
     parser.add_argument("--shrinkage", action="store_true", help="the prior's strength screen")
+    parser.add_argument(
+        "--learner", action="store_true", help="the app's model from the class names alone"
+    )
     args = parser.parse_args(argv)
     names = [
         n for n in suite_data.committed_split()[args.suite] if suite_data.SETS[n].kind == "text"
     ]
+    if args.learner:
+        rows = [learner_set(n) for n in names]
+        print("| set | classes | chance | zero-shot accuracy (5 seeds) |")
+        print("|---|---|---|---|")
+        for r in rows:
+            if r["meaningful"]:
+                print(f"| {r['set']} | {r['classes']} | {r['chance']} "
+                      f"| {r['accuracy']:.3f} +- {r['std']:.3f} |")  # fmt: skip
+            else:
+                print(f"| {r['set']} | names without meaning: no zero-shot | | |")
+        out = Path(args.json or f"bench/results/zero_shot_learner_{args.suite}.json")
+        out.write_text(json.dumps({"suite": args.suite, "rows": rows}, indent=1) + "\n")
+        print(f"wrote {out}", file=sys.stderr)
+        return 0
     if args.shrinkage:
         rows = [r for n in names for r in shrinkage_set(n)]
         heads = [f"k={k:g}" for k in STRENGTHS] + ["fitted"]

@@ -336,6 +336,15 @@ def _v11(op: Operations) -> None:
     op.add_column("projects", sa.Column("keys", _json(), nullable=True))
 
 
+def _v12(op: Operations) -> None:
+    """Per-project switch of the zero-shot prototypes (off for existing projects, whose
+    models were trained without them)."""
+    op.add_column(
+        "projects",
+        sa.Column("zero_shot", sa.Boolean, nullable=False, server_default=sa.false()),
+    )
+
+
 MIGRATIONS: dict[int, Callable[[Operations], None]] = {
     1: _v1,
     2: _v2,
@@ -348,6 +357,7 @@ MIGRATIONS: dict[int, Callable[[Operations], None]] = {
     9: _v9,
     10: _v10,
     11: _v11,
+    12: _v12,
 }
 assert max(MIGRATIONS) == SCHEMA_VERSION, "add a migration for every schema version"
 

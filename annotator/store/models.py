@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
@@ -106,6 +106,9 @@ class Project(Base):
     semi_supervised: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     # The label card's keys the owner chose, label -> key (schema version 11; None: defaults).
     keys: Mapped[dict[str, Any] | None] = mapped_column()
+    # Schema version 12: prototypes start from the class descriptions (issue 18) where they
+    # apply (``annotator.zero_shot.applies``); on for new projects, off for older ones.
+    zero_shot: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_false())
 
     items: Mapped[list[Item]] = relationship(
         back_populates="project", cascade="all, delete-orphan", passive_deletes=True

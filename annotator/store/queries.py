@@ -295,16 +295,17 @@ class ModelInfo:
 
     version: int
     created_at: Any
+    metrics: dict | None = None
 
 
 def newest_model_info(session: Session, project_id: int) -> ModelInfo | None:
     row = session.execute(
-        select(ModelVersion.version, ModelVersion.created_at)
+        select(ModelVersion.version, ModelVersion.created_at, ModelVersion.metrics)
         .where(ModelVersion.project_id == project_id)
         .order_by(ModelVersion.version.desc())
         .limit(1)
     ).first()
-    return None if row is None else ModelInfo(row.version, row.created_at)
+    return None if row is None else ModelInfo(row.version, row.created_at, row.metrics)
 
 
 def events_of_kind(session: Session, kind: str) -> Sequence[Event]:

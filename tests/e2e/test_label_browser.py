@@ -374,3 +374,55 @@ def test_long_texts_and_more_labels_than_keys_at_1280_by_720(tmp_path, browser_p
             page.screenshot(path=str(ARTIFACTS / f"label-{project}-1280x720.png"))
     finally:
         stop_server(srv)
+
+
+def _named_text_db(tmp_path: Path) -> Path:
+    """A text project whose class names are words each text holds (tf-idf features)."""
+    import pandas as pd
+
+    from annotator import services
+    from annotator.config import Settings
+    from annotator.store.db import Store
+
+    db = tmp_path / "named.db"
+    topics = {"billing": "invoice charged twice", "shipping": "parcel arrived late",
+              "password": "cannot log in"}  # fmt: skip
+    rows = [
+        {"id": f"t{i}", "text": f"Ticket {i}: {words}, a {name} question", "label": name}
+        for name, words in topics.items()
+        for i in range(12)
+    ]
+    path = tmp_path / "tickets.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    store = Store.open(Settings.from_env(str(db)))
+    options = services.ImportOptions(text_col="text", label_col="label", features="tfidf")
+    services.import_path(store, path, "tickets", options)
+    store.dispose()
+    return db
+
+
+def test_a_suggestion_from_the_class_names_before_the_first_label(tmp_path, browser_page) -> None:
+    """Issue 18: a new text project whose classes are words suggests labels before anyone has
+    labelled (its first model comes from the names); the suggested key is what gets stored."""
+    db = _named_text_db(tmp_path)
+    srv = start_server(db, tmp_path / "named.log")
+    try:
+        page = browser_page
+        open_label_page(page, f"{srv.url}/label?project=tickets", path="")
+        _wait_for(lambda: _models(db) >= 1, timeout=120, what="the model from the names")
+        page.wait_for_selector("text=Model suggests", timeout=60_000)
+        item = _shown(page)
+        with sqlite3.connect(db) as conn:
+            truth, n_labels = conn.execute(
+                "SELECT i.ground_truth, (SELECT n_labels FROM model_versions LIMIT 1) "
+                "FROM items i WHERE i.id = ?", (item,),
+            ).fetchone()  # fmt: skip
+        assert n_labels == 0
+        card = page.locator("[data-testid=pl-card]")
+        expect(card).to_contain_text(f"Model suggests: {truth}")
+        button = page.locator(".pl-labels button.pl-suggested")
+        expect(button).to_contain_text(truth)
+        page.keyboard.press(button.inner_text().strip()[-1])  # its key, as a person would
+        _wait_for(lambda: _decisions(db)[:1] == [(item, truth, "alice", 0)], what="the label")
+    finally:
+        stop_server(srv)

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from annotator import project_admin, review, services, teams
+from annotator import session as labelling_loop
 from annotator.errors import LabelError, PermissionDeniedError, ProtolabelError
 from annotator.services import ImportOptions
 from annotator.session import labelled_rows
@@ -290,6 +291,11 @@ def test_label_error_candidates_degenerate(store: Store, tmp_path: Path) -> None
     report = review.label_error_candidates(store, "p")
     assert report.candidates == [] and report.n_checked == 0 and report.reason
     _label(store, {"r0": [("alice", "pos")], "r1": [("alice", "pos")], "r2": [("a", "neg")]})
+    report = review.label_error_candidates(store, "p")
+    # pos / neg have meaning: with the class names as priors (issue 18, on for new projects)
+    # the single neg label is checked against its prior; without them it cannot be.
+    assert report.n_checked == 3 and report.folds == 2 and report.reason == ""
+    labelling_loop.configure(store, "p", zero_shot=False)
     report = review.label_error_candidates(store, "p")
     assert report.n_checked == 0 and "single label" in report.reason
     with pytest.raises(ProtolabelError, match="probabilities"):

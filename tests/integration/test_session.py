@@ -230,3 +230,61 @@ def test_pool_exhausts_cleanly(blobs: Store) -> None:
         session.submit(blobs, PROJECT, items[0].item_id, None, annotator="ann", owner="tab")
     assert len(seen) == 60
     assert session.progress(blobs, PROJECT).remaining == 0
+
+
+# ------------------------------------------------------------ zero-shot prototypes (issue 18)
+
+
+def _named_text_project(store: Store, folder: Path, labels: list[str]) -> str:
+    """30 short texts, 10 per class, each holding its class's name; tf-idf features."""
+    import pandas as pd
+
+    words = [["red", "green"], ["north", "south"], ["one", "two"]]
+    rows = [
+        {"id": f"t{i}", "text": f"{name} {words[k][i % 2]} note{i}", "label": name}
+        for k, name in enumerate(labels)
+        for i in range(10)
+    ]
+    path = folder / "named.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    options = ImportOptions(text_col="text", label_col="label", features="tfidf")
+    services.import_path(store, path, "named", options)
+    return "named"
+
+
+def test_a_text_project_with_meaningful_names_has_a_model_before_any_label(
+    store: Store, tmp_path: Path
+) -> None:
+    from annotator import labelling, project_admin
+    from annotator.store import queries
+    from meta import ProtoNetClassifier
+
+    name = _named_text_project(store, tmp_path, ["animal", "fruit", "vehicle"])
+    assert session.retrain_pending(store, name)  # the first model comes from the names
+    assert worker.step(store, name, session) == "trained v1"
+    assert not session.retrain_pending(store, name)
+    with store.read() as s:
+        mv = queries.latest_model(s, queries.get_project(s, name).id)
+        assert mv.n_labels == 0 and mv.metrics["descriptions"]
+        model = ProtoNetClassifier.from_bytes(mv.state)
+    assert sorted(model.classes_) == ["animal", "fruit", "vehicle"]
+    # The card's suggestions come from it: each text holds its class's name.
+    items = session.claim_next(store, name, "tab", n=3)
+    truth = [_truth(store, it.item_id) for it in items]
+    suggested = labelling.suggestions(store, name, items)
+    assert [label for label, _ in suggested] == truth
+    # A new guideline is a new description: the prototypes are retrained from it.
+    project_admin.set_guideline(store, name, "fruit", "apples, pears", "")
+    assert session.retrain_pending(store, name)
+    assert session.train(store, name) == 2
+    # The project setting turns it off: no model from names alone after that.
+    session.configure(store, name, zero_shot=False)
+    assert not session.retrain_pending(store, name)
+    with store.read() as s:
+        assert queries.get_project(s, name).zero_shot is False
+
+
+def test_names_without_meaning_wait_for_labels(store: Store, tmp_path: Path) -> None:
+    name = _named_text_project(store, tmp_path, ["1", "2", "3"])
+    assert not session.retrain_pending(store, name)
+    assert session.train(store, name) is None

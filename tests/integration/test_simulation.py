@@ -109,7 +109,9 @@ def test_replay_uses_the_peoples_labels_as_the_oracle(tmp_path, store: Store, ca
     assert simulation.load_results(store, event_id)["summary"] == results["summary"]
 
 
-def test_replay_follows_the_projects_semi_supervised_setting(tmp_path, store: Store) -> None:
+def test_replay_follows_the_projects_semi_supervised_and_zero_shot_settings(
+    tmp_path, store: Store
+) -> None:
     from annotator import session
     from annotator.simulate_cli import add_parser, config_from_args
 
@@ -126,9 +128,21 @@ def test_replay_follows_the_projects_semi_supervised_setting(tmp_path, store: St
     session.configure(store, "blobs", semi_supervised=True)
     before = snapshot(store)
     assert semi() is True and semi("--no-semi-supervised") is False
-    assert simulation.project_semi_supervised("demo:digits", store.settings.db_url) is False
-    assert simulation.project_semi_supervised("project:none", store.settings.db_url) is False
+    assert (
+        simulation.project_setting("demo:digits", store.settings.db_url, "semi_supervised", False)
+        is False
+    )
+    assert (
+        simulation.project_setting("project:none", store.settings.db_url, "zero_shot", True) is True
+    )
     assert snapshot(store) == before
+
+    def zero(*extra: str) -> bool:
+        return config_from_args(parser.parse_args([*base, *extra])).zero_shot
+
+    assert zero() is True and zero("--no-zero-shot") is False  # new projects: on
+    session.configure(store, "blobs", zero_shot=False)
+    assert zero() is False and zero("--zero-shot") is True
 
 
 @pytest.mark.parametrize(
@@ -164,6 +178,6 @@ def test_help_documents_every_flag_and_the_demos() -> None:
     help_text = simulate_cli.add_parser(parser.add_subparsers()).format_help()
     for flag in ["--data", "--text-col", "--label-col", "--label-from-folder", "--features",
                  "--strategies", "--seeds", "--init-size", "--batch", "--budget", "--test-size",
-                 "--learner", "--out", "--plot", "--jobs", "--save", "--db",
+                 "--learner", "--zero-shot", "--out", "--plot", "--jobs", "--save", "--db",
                  "demo:digits", "demo:fine_foods", "project:NAME"]:  # fmt: skip
         assert flag in help_text

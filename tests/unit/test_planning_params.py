@@ -58,3 +58,25 @@ def test_each_chosen_row_keeps_its_own_score(pool) -> None:
     by_row = dict(zip(pool, again[1], strict=True))
     assert list(choice.rows) == list(again[0])
     assert list(choice.scores) == [by_row[r] for r in choice.rows]
+
+
+def test_without_a_label_a_model_from_the_class_names_still_starts_cold():
+    """A zero-shot model (issue 18) exists before the first label; the first round is the
+    cold start on the features all the same, exactly as without the model."""
+    from meta import ProtoNetClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3)).astype(np.float32)
+    names = ProtoNetClassifier(random_state=0).fit(
+        np.empty((0, 3)), [], priors={"a": np.ones(3), "b": -np.ones(3)}
+    )
+    pool, none = np.arange(200), np.empty(0, np.int64)
+
+    def first(model):
+        return choose_batch(
+            "margin", 5, X, pool, none, None, model, n_classes=2, rng=np.random.default_rng(0)
+        )
+
+    with_names, without = first(names), first(None)
+    assert with_names.strategy == without.strategy == "typicality"
+    np.testing.assert_array_equal(with_names.rows, without.rows)

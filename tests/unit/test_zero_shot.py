@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from annotator.zero_shot import (
@@ -67,3 +68,31 @@ def test_prior_texts_fill_the_template_and_append_the_guideline() -> None:
     assert set(TEMPLATES) >= {"name", "about"}
     with pytest.raises(ValueError, match="unknown template 'nope'; choose name, about"):
         prior_texts(["a"], "nope")
+
+
+def test_applies_to_text_with_meaningful_names_only() -> None:
+    from annotator.zero_shot import applies
+
+    assert applies("text", ["spam", "ham"])
+    assert not applies("text", ["1", "2"])
+    assert not applies("image", ["cat", "dog"])  # no text-image model ships offline
+    assert not applies("features", ["cat", "dog"])
+
+
+def test_prior_rows_are_the_featurizers_rows_of_the_descriptions() -> None:
+    from annotator.io import make_featurizer
+    from annotator.io.dataset import ImportedData
+    from annotator.zero_shot import TEMPLATE, prior_rows
+
+    items = ImportedData(
+        kind="text", source="t", ids=["a", "b", "c"],
+        texts=["billing and refunds", "a noun animal", "shipping delays"],
+    )  # fmt: skip
+    featurizer = make_featurizer("tfidf", progress=False).fit(items)
+    rows = prior_rows(featurizer, ["noun.animal", "billing"], {"billing": "refunds"})
+    assert list(rows) == ["noun.animal", "billing"]
+    texts = prior_texts(["noun.animal", "billing"], TEMPLATE, {"billing": "refunds"})
+    expected = featurizer.transform(
+        ImportedData(kind="text", source="d", ids=["x", "y"], texts=texts), progress=False
+    )
+    np.testing.assert_allclose(np.stack(list(rows.values())), expected)

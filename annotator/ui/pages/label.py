@@ -7,7 +7,7 @@ import contextlib
 import pandas as pd
 import streamlit as st
 
-from annotator import labelling, services, session, teams
+from annotator import labelling, services, session, teams, zero_shot
 from annotator.errors import DatabaseUnavailableError, ProtolabelError
 from annotator.store import queries
 from annotator.ui import auth, state
@@ -47,6 +47,7 @@ def _settings(store, project: str, who: teams.Identity | None) -> None:
     with store.read() as s:
         p = queries.get_project(s, project)
         strategy, batch, overlap, semi = p.strategy, p.batch_size, p.overlap, p.semi_supervised
+        zero, described = p.zero_shot, zero_shot.applies(p.data_kind, list(p.labels))
     new_strategy = st.selectbox(
         "Strategy", session.STRATEGY_NAMES, index=session.STRATEGY_NAMES.index(strategy),
         help="How the next batch is chosen; auto: typical items while there are fewer than "
@@ -65,12 +66,20 @@ def _settings(store, project: str, who: teams.Identity | None) -> None:
         "vs 0.909), can cost otherwise (Fashion-MNIST, the text demo); protolabel simulate "
         "--semi-supervised tells which suits your data.",
     )  # fmt: skip
-    new = (new_strategy, int(new_batch), int(new_overlap), bool(new_semi))
-    if new != (strategy, batch, overlap, semi):
+    new_zero = st.toggle(
+        "Prototypes from the class names", value=zero and described, disabled=not described,
+        help="Text projects whose class names are words: each class starts from the embedding "
+        "of its name and guideline, so the model suggests labels before the first one and "
+        "moves to the examples as they arrive. Off for images and tables, and for names "
+        "such as 1, 2 or A, which carry no meaning.",
+    )  # fmt: skip
+    new_zero = bool(new_zero) if described else zero
+    new = (new_strategy, int(new_batch), int(new_overlap), bool(new_semi), new_zero)
+    if new != (strategy, batch, overlap, semi, zero):
         try:
             session.configure(
                 store, project, strategy=new_strategy, batch_size=int(new_batch),
-                overlap=int(new_overlap), semi_supervised=bool(new_semi),
+                overlap=int(new_overlap), semi_supervised=bool(new_semi), zero_shot=new_zero,
                 user=who.name if who else None, authenticated=bool(who and who.authenticated),
             )  # fmt: skip
         except ProtolabelError as exc:

@@ -293,3 +293,42 @@ def test_a_pretrained_featurizer_embeds_every_item_once_for_all_seeds(monkeypatc
         np.testing.assert_allclose(own.X_pool, same.X_pool, atol=1e-6)
         np.testing.assert_allclose(own.X_test, same.X_test, atol=1e-6)
     assert embedded == [len(data)] + [len(data) - 9, 9] * 3  # once shared, once per own split
+
+
+def _named_texts(names: list[str], n_per_class: int = 20) -> ImportedData:
+    """Texts that each hold their class's name among other words of the class."""
+    extra = [["red", "green", "blue"], ["north", "south", "east"], ["one", "two", "three"]]
+    labels = [name for name in names for _ in range(n_per_class)]
+    texts = [f"{name} {extra[names.index(name)][i % 3]} item{i}" for i, name in enumerate(labels)]
+    ids = [f"t{i}" for i in range(len(labels))]
+    return ImportedData(kind="text", source="named", ids=ids, texts=texts, labels=labels)
+
+
+def test_zero_shot_gives_a_model_from_the_class_names_before_any_label() -> None:
+    """With names that carry meaning, the first round is chosen by (and the first point scored
+    with) the prototypes of the names; without, or with --no-zero-shot, as before."""
+    data = _named_texts(["animal", "fruit", "vehicle"])
+    config = SimulationConfig(
+        data="named", strategies=("margin",), seeds=1, init_size=0, batch=3, budget=6,
+        test_size=15, features="tfidf", learner_params={"max_steps": 5},
+    )  # fmt: skip
+    split = sim.prepare_seed(data, "tfidf", 15, 0, zero_shot=True)
+    assert sorted(split.priors) == ["animal", "fruit", "vehicle"]
+    assert all(row.shape == (split.X_pool.shape[1],) for row in split.priors.values())
+    from meta import ProtoNetClassifier
+
+    zero = ProtoNetClassifier(random_state=0).fit(
+        np.empty((0, split.X_pool.shape[1])), [], priors=split.priors
+    )
+    assert np.mean(zero.predict(split.X_test) == split.y_test) == 1.0  # the name is in the text
+    run = sim.simulate_run(split, "margin", config)
+    assert run["accuracy"][0] == 1.0
+    result = sim.run_simulation(config, data=data, progress=False)
+    assert result["config"]["zero_shot_used"] and result["config"]["zero_shot_template"]
+    off = sim.run_simulation(
+        dataclasses.replace(config, zero_shot=False), data=data, progress=False
+    )
+    assert not off["config"]["zero_shot_used"] and off["config"]["zero_shot_template"] is None
+    assert sim.prepare_seed(data, "tfidf", 15, 0).priors is None  # zero_shot defaults to off
+    numbered = _named_texts(["1", "2", "3"])
+    assert sim.prepare_seed(numbered, "tfidf", 15, 0, zero_shot=True).priors is None

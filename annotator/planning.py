@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: Strategies that need no model, so they run as asked on a project's first round.
-COLD_START = ("typicality", "probcover", "random")
+from strategies import COLD_START  # strategies that need no model: run as asked at first
 
 
 @dataclass(frozen=True)

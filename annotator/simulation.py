@@ -26,8 +26,8 @@ The learner is the project's prototypical network (``learner="protonet"``, the e
 defaults, warm-started from the previous round with shrink-and-perturb as the app does, on the
 CPU) or scikit-learn ``LogisticRegression(max_iter=1000)`` (``"logreg"``) as a reference. No
 pretraining on the evaluation data or its source. Neither learner uses the unlabelled pool; the
-strategies that look at the unlabelled pool's features (typicality, probcover, badge, coreset, hybrid, auto) are
-listed in ``config["strategies_using_unlabelled_pool"]``.
+strategies that look at the unlabelled pool's features (``strategies.POOL_STRATEGIES``: those that
+read ``"features"``) are listed in ``config["strategies_using_unlabelled_pool"]``.
 
 Randomness: the split and the initial set come from the seed alone; the learner's
 ``random_state`` from (seed, round); the strategy's generator from (seed, strategy). Every run
@@ -64,8 +64,6 @@ DEMOS = {
     "demo:digits": "scikit-learn's 1,797 handwritten digits, 8x8 grey images, 10 classes",
     "demo:fine_foods": "5,000 Amazon fine-food reviews (text), labels great / other",
 }
-#: Strategies that look at the unlabelled pool's features beyond scoring each item alone.
-POOL_STRATEGIES = frozenset({"typicality", "probcover", "badge", "coreset", "hybrid", "auto"})
 MAX_TEST_FRACTION = 0.3
 _SPLIT_STREAM, _INIT_STREAM = 1, 2
 
@@ -681,6 +679,8 @@ def _execute(tasks, config: SimulationConfig, jobs: int, progress: Progress) -> 
 def _config_record(
     config: SimulationConfig, featurizer: str, split: SeedSplit, n_items: int
 ) -> dict[str, Any]:
+    from strategies import POOL_STRATEGIES
+
     record = dataclasses.asdict(config)
     record.pop("db")
     record["strategies"] = list(config.strategies)

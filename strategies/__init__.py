@@ -10,6 +10,7 @@ over a :class:`ModelView` of the model; strategies by name with :func:`get_strat
 from strategies.badge import Badge, badge_seeding
 from strategies.bald import BALD, mutual_information
 from strategies.base import (
+    OUTPUTS,
     STRATEGIES,
     EmptyPoolError,
     QueryStrategy,
@@ -32,25 +33,19 @@ from strategies.uncertainty import (
 )
 from strategies.view import ModelView
 
-#: Strategy names, in the order the app and the benchmark list them.
-NAMES = (
-    "random",
-    "least_confidence",
-    "margin",
-    "entropy",
-    "bald",
-    "coreset",
-    "qbc",
-    "typicality",
-    "probcover",
-    "badge",
-    "hybrid",
-    "auto",
-)
+#: Strategy names, in the order the app and the benchmark list them (``listed``).
+NAMES = tuple(sorted(STRATEGIES, key=lambda name: STRATEGIES[name].listed))
+#: Strategies that run without a model, so a project's first round can be theirs.
+COLD_START = tuple(name for name in NAMES if STRATEGIES[name].cold_start)
+#: Strategies that look at the unlabelled pool's features beyond scoring each item alone.
+POOL_STRATEGIES = frozenset(name for name in NAMES if "features" in STRATEGIES[name].needs)
 
 __all__ = [
     "BALD",
+    "COLD_START",
     "NAMES",
+    "OUTPUTS",
+    "POOL_STRATEGIES",
     "Badge",
     "QBC",
     "STRATEGIES",

@@ -60,7 +60,7 @@ def badge_seeding(
     return np.asarray(picks, dtype=np.int64), g_sq
 
 
-@register("badge")
+@register("badge", needs=("proba", "features"), listed=10)
 class Badge(QueryStrategy):
     """BADGE (see the module docstring). ``scores_``: the gradient embedding's norm |g| of
     every pool item (its uncertainty-and-magnitude; the batch is not its top k)."""

@@ -57,7 +57,7 @@ def candidate_positions(
     return np.sort(ranked)
 
 
-@register("bald")
+@register("bald", needs=("proba", "mc"), listed=5)
 class BALD(QueryStrategy):
     """Ask for the items whose MC-dropout samples disagree most (Houlsby et al. 2011; Gal et al. 2017).
 

@@ -151,6 +151,12 @@ class QueryStrategy:
 
     #: The registry name, set by :func:`register`.
     name: ClassVar[str] = ""
+    #: The view's outputs the strategy reads (of :data:`OUTPUTS`), set by :func:`register`.
+    needs: ClassVar[tuple[str, ...]] = ()
+    #: Whether it runs before there is a model (a project's first round), set by :func:`register`.
+    cold_start: ClassVar[bool] = False
+    #: Its place in the lists people see (the app, ``protolabel simulate``), set by :func:`register`.
+    listed: ClassVar[int] = 0
 
     def select(
         self, k: int, pool_idx, labelled_idx, view, rng: np.random.Generator | int
@@ -203,12 +209,31 @@ class QueryStrategy:
 #: Registry: strategy name -> class. Filled by :func:`register` when the modules are imported.
 STRATEGIES: dict[str, type[QueryStrategy]] = {}
 
+#: What a strategy may read of a :class:`~strategies.view.ModelView`: class probabilities,
+#: MC-dropout samples, committee members' probabilities (all three need a model), and the
+#: features or the model's embedding of them (the raw features without a model).
+OUTPUTS = ("proba", "mc", "committee", "features")
 
-def register(name: str) -> Callable[[type[QueryStrategy]], type[QueryStrategy]]:
-    """Class decorator: record ``cls`` under ``name`` in :data:`STRATEGIES`."""
+
+def register(
+    name: str, *, needs: tuple[str, ...], listed: int, cold_start: bool = False
+) -> Callable[[type[QueryStrategy]], type[QueryStrategy]]:
+    """Class decorator: record ``cls`` under ``name`` in :data:`STRATEGIES`, with the outputs it
+    reads (``needs``), its place in the lists people see (``listed``) and whether it runs
+    without a model (``cold_start``: it may read ``"features"`` only). Everything else that
+    lists strategies (``strategies.NAMES``, the planner's cold start, the simulation's record
+    of pool strategies, the benchmarks) reads these, so a new strategy is its module and one
+    import in ``strategies/__init__.py``."""
+    unknown = set(needs) - set(OUTPUTS)
+    if unknown:
+        raise ValueError(f"strategy {name!r} needs unknown outputs {sorted(unknown)}")
+    if cold_start and set(needs) - {"features"}:
+        raise ValueError(f"strategy {name!r} cannot start cold: it reads {needs}")
 
     def decorate(cls: type[QueryStrategy]) -> type[QueryStrategy]:
-        cls.name = name
+        if name in STRATEGIES and STRATEGIES[name] is not cls:
+            raise ValueError(f"two strategies are registered as {name!r}")
+        cls.name, cls.needs, cls.listed, cls.cold_start = name, tuple(needs), listed, cold_start
         STRATEGIES[name] = cls
         return cls
 

@@ -258,7 +258,7 @@ def _greedy(pool: _Pool, k: int, rng: np.random.Generator, frontier_size: int) -
     return np.array(picks, dtype=np.int64)
 
 
-@register("coreset")
+@register("coreset", needs=("features",), listed=6)
 class Coreset(QueryStrategy):
     """Ask for the items farthest from everything labelled or picked (Sener & Savarese 2018).
 

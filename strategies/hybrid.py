@@ -31,7 +31,7 @@ from strategies.coreset import k_center_greedy
 from strategies.uncertainty import Margin, pool_utility
 
 
-@register("hybrid")
+@register("hybrid", needs=("proba", "features"), listed=11)
 class Hybrid(QueryStrategy):
     """Top ``m`` by margin, then greedy k-center among them (see the module docstring).
 
@@ -74,7 +74,7 @@ class Hybrid(QueryStrategy):
         return candidates[picks], scores
 
 
-@register("auto")
+@register("auto", needs=("proba", "features"), listed=12)
 class Auto(QueryStrategy):
     """The default policy: a coverage strategy while labels are few, then an uncertainty one.
 

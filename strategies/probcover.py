@@ -115,7 +115,7 @@ def max_coverage(graph, candidates: np.ndarray, covered: np.ndarray, k: int, rng
     return picks
 
 
-@register("probcover")
+@register("probcover", needs=("features",), listed=9, cold_start=True)
 class ProbCover(QueryStrategy):
     """ProbCover (see the module docstring).
 

@@ -57,7 +57,7 @@ def consensus_kl(committee: np.ndarray) -> np.ndarray:
 DISAGREEMENTS = {"vote_entropy": vote_entropy, "consensus_kl": consensus_kl}
 
 
-@register("qbc")
+@register("qbc", needs=("committee",), listed=7)
 class QBC(QueryStrategy):
     """Ask for the items a committee disagrees on most (Seung et al. 1992; McCallum & Nigam 1998).
 

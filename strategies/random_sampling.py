@@ -12,7 +12,7 @@ def random_scores(n_pool: int, rng: np.random.Generator) -> np.ndarray:
     return rng.random(n_pool)
 
 
-@register("random")
+@register("random", needs=(), listed=1, cold_start=True)
 class RandomSampling(QueryStrategy):
     """Ask for ``k`` pool items drawn uniformly without replacement; reads no model output.
 

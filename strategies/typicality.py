@@ -128,7 +128,7 @@ def cluster(features, rows: np.ndarray, n_clusters: int, rng, fit_rows: int) -> 
     return nearest_center(features, rows, model.fit(points).cluster_centers_)
 
 
-@register("typicality")
+@register("typicality", needs=("features",), listed=8, cold_start=True)
 class Typicality(QueryStrategy):
     """Ask for the most typical item of each of the least covered clusters (Hacohen et al. 2022).
 

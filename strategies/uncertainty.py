@@ -77,7 +77,7 @@ class UncertaintyStrategy(QueryStrategy):
         return top_k(scores, k, rng), scores
 
 
-@register("least_confidence")
+@register("least_confidence", needs=("proba",), listed=2)
 class LeastConfidence(UncertaintyStrategy):
     """Ask for the items whose most likely class is least likely (Lewis & Gale 1994).
 
@@ -87,7 +87,7 @@ class LeastConfidence(UncertaintyStrategy):
     utility = staticmethod(least_confidence)
 
 
-@register("margin")
+@register("margin", needs=("proba",), listed=3)
 class Margin(UncertaintyStrategy):
     """Ask for the items with the smallest gap between the top two classes (Scheffer et al. 2001).
 
@@ -99,7 +99,7 @@ class Margin(UncertaintyStrategy):
         return 1 - margin(proba)
 
 
-@register("entropy")
+@register("entropy", needs=("proba",), listed=4)
 class Entropy(UncertaintyStrategy):
     """Ask for the items with the highest predictive entropy (Settles 2009, section 3.1).
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from strategies import NAMES, STRATEGIES, EmptyPoolError, ModelView, get_strategy
+from strategies import (
+    COLD_START,
+    NAMES,
+    POOL_STRATEGIES,
+    STRATEGIES,
+    EmptyPoolError,
+    ModelView,
+    get_strategy,
+)
 from tests.unit.strategies.conftest import precomputed_view
 
 ISSUE_NAMES = [
@@ -31,10 +39,50 @@ def _view(request, kind):
     return request.getfixturevalue(kind)
 
 
-def test_registry_has_exactly_the_issue_names():
-    assert list(NAMES) == ISSUE_NAMES
-    assert sorted(STRATEGIES) == sorted(ISSUE_NAMES)
+def test_registry_has_the_issue_names_in_their_order():
+    """The issue's strategies, listed in its order; a new strategy joins by registering."""
+    assert [name for name in NAMES if name in ISSUE_NAMES] == ISSUE_NAMES
+    assert sorted(NAMES) == sorted(STRATEGIES)
     assert all(STRATEGIES[name].name == name for name in NAMES)
+    assert COLD_START == ("random", "typicality", "probcover")
+    assert sorted(POOL_STRATEGIES) == [
+        "auto",
+        "badge",
+        "coreset",
+        "hybrid",
+        "probcover",
+        "typicality",
+    ]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_strategy_reads_only_what_it_declares(name):
+    """Each strategy chooses from a view holding only the outputs of its ``needs`` (the rest
+    would raise): what the benchmarks load and the planner's cold start rely on."""
+    rng = np.random.default_rng(5)
+    full = precomputed_view(rng, n=60)
+    given = {
+        "proba": {"proba": full.proba},
+        "mc": {"mc_samples": full.mc_samples},
+        "committee": {"committee": full.committee},
+        "features": {},
+    }
+    kwargs = {k: v for need in STRATEGIES[name].needs for k, v in given[need].items()}
+    view = ModelView(None, full.X, **kwargs)
+    chosen, scores = get_strategy(name).select(5, np.arange(10, 60), np.arange(10), view, rng)
+    assert len(chosen) == 5 and len(scores) == 50
+    if STRATEGIES[name].cold_start:  # no model and no label at all
+        cold = get_strategy(name).select(5, np.arange(60), None, ModelView(None, full.X), rng)
+        assert len(cold[0]) == 5
+
+
+def test_register_refuses_what_a_strategy_cannot_keep():
+    from strategies.base import register
+
+    with pytest.raises(ValueError, match="unknown outputs"):
+        register("x", needs=("gradients",), listed=99)
+    with pytest.raises(ValueError, match="cannot start cold"):
+        register("x", needs=("proba",), listed=99, cold_start=True)
 
 
 def test_unknown_name_lists_the_known_ones():

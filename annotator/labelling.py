@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import re
 import string
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +49,7 @@ MAX_EVENTS = 500
 _TAB_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _MODEL_CACHE: OrderedDict[tuple[str, int, int], Any] = OrderedDict()
 _MODEL_CACHE_SIZE = 4
+_MODEL_CACHE_LOCK = threading.Lock()  # Streamlit runs each browser session on its own thread
 
 
 @dataclass(frozen=True)
@@ -278,16 +280,19 @@ def _model(store: Store, project: str):
         if latest is None:
             return None, None
         key = (store.url_for_humans, p.id, latest.version)
-        if key in _MODEL_CACHE:
-            _MODEL_CACHE.move_to_end(key)
-            return _MODEL_CACHE[key], latest.version
+        with _MODEL_CACHE_LOCK:
+            cached = _MODEL_CACHE.get(key)
+            if cached is not None:
+                _MODEL_CACHE.move_to_end(key)
+                return cached, latest.version
         state = latest.state
     from meta import ProtoNetClassifier
 
     model = ProtoNetClassifier.from_bytes(state, device="cpu")
-    _MODEL_CACHE[key] = model
-    while len(_MODEL_CACHE) > _MODEL_CACHE_SIZE:
-        _MODEL_CACHE.popitem(last=False)
+    with _MODEL_CACHE_LOCK:
+        _MODEL_CACHE[key] = model
+        while len(_MODEL_CACHE) > _MODEL_CACHE_SIZE:
+            _MODEL_CACHE.popitem(last=False)
     return model, latest.version
 
 

@@ -22,6 +22,7 @@ stored in the project (``Project.stop_set``) so it never changes afterwards.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -222,6 +223,7 @@ def ensure_stop_set(store: Store, project_name: str) -> list[int]:
 
 _PREDICTION_CACHE: dict[tuple[str, str], tuple[str, ...]] = {}
 _PREDICTION_CACHE_SIZE = 512
+_PREDICTION_CACHE_LOCK = threading.Lock()  # Streamlit runs each browser session on its own thread
 
 
 def _predictions(models: list[tuple[int, bytes]], rows: list[int], features) -> list[list[str]]:
@@ -237,12 +239,16 @@ def _predictions(models: list[tuple[int, bytes]], rows: list[int], features) -> 
     out = []
     for _version, state in models:
         key = (hashlib.sha1(state).hexdigest(), rows_key)
-        if key not in _PREDICTION_CACHE:
-            if len(_PREDICTION_CACHE) >= _PREDICTION_CACHE_SIZE:
-                _PREDICTION_CACHE.pop(next(iter(_PREDICTION_CACHE)))
+        with _PREDICTION_CACHE_LOCK:
+            predicted = _PREDICTION_CACHE.get(key)
+        if predicted is None:
             model = ProtoNetClassifier.from_bytes(state, device="cpu")
-            _PREDICTION_CACHE[key] = tuple(str(p) for p in model.predict(x))
-        out.append(list(_PREDICTION_CACHE[key]))
+            predicted = tuple(str(p) for p in model.predict(x))
+            with _PREDICTION_CACHE_LOCK:
+                while len(_PREDICTION_CACHE) >= _PREDICTION_CACHE_SIZE:
+                    _PREDICTION_CACHE.pop(next(iter(_PREDICTION_CACHE)))
+                _PREDICTION_CACHE[key] = predicted
+        out.append(list(predicted))
     return out
 
 

@@ -10,6 +10,7 @@ import functools
 import io
 import json
 import os
+import threading
 import warnings
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -103,15 +104,28 @@ def _usable_cores() -> int:
     return max(1, min(cores, 8))
 
 
+_THREADS_LOCK = threading.Lock()
+_threads_held = {"blocks": 0, "before": 0}  # blocks inside _torch_threads, the setting before
+
+
 @contextmanager
 def _torch_threads(n: int) -> Iterator[None]:
-    """Run the block with ``n`` torch intra-op threads, then restore."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(n))
+    """Run the block with ``n`` torch intra-op threads; the setting is process-wide, so it is
+    restored when the last of the blocks running at once ends (several Streamlit sessions or
+    chunk threads fit and predict at the same time: saving and restoring per block would leave
+    the process on one thread when two blocks overlap)."""
+    with _THREADS_LOCK:
+        if _threads_held["blocks"] == 0:
+            _threads_held["before"] = torch.get_num_threads()
+        _threads_held["blocks"] += 1
+        torch.set_num_threads(int(n))
     try:
         yield
     finally:
-        torch.set_num_threads(before)
+        with _THREADS_LOCK:
+            _threads_held["blocks"] -= 1
+            if _threads_held["blocks"] == 0:
+                torch.set_num_threads(_threads_held["before"])
 
 
 class ProtoNetClassifier(ClassifierMixin, BaseEstimator):

@@ -333,6 +333,25 @@ def test_torch_threads_are_restored(blobs):
     assert torch.get_num_threads() == before
 
 
+def test_overlapping_thread_blocks_restore_the_setting_once_the_last_ends():
+    """Two sessions' fits overlapping: A enters, B enters, A leaves, B leaves. Saving and
+    restoring per block left the process on B's saved setting (1 thread) for good."""
+    from meta.estimator import _torch_threads
+
+    original = torch.get_num_threads()
+    torch.set_num_threads(3)  # whatever the machine's default, more than the blocks' one
+    try:
+        first, second = _torch_threads(1), _torch_threads(1)
+        first.__enter__()
+        second.__enter__()
+        first.__exit__(None, None, None)
+        assert torch.get_num_threads() == 1  # B is still running on one thread
+        second.__exit__(None, None, None)
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(original)
+
+
 def test_device_resolution():
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     assert resolve_device("cpu") == torch.device("cpu")

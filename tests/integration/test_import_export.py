@@ -297,6 +297,19 @@ def test_an_export_streamed_in_small_chunks_is_the_same_file(
         assert outs[7, fmt].read_bytes() == outs[10_000, fmt].read_bytes()
     frame = pd.read_csv(outs[7, "csv"])
     assert frame["prediction"].notna().all() and frame["label"].notna().sum() == 6
+    # The predictions are the stored model's on each row's features, whatever the chunking.
+    from annotator.store import queries
+    from meta import ProtoNetClassifier
+
+    with store.read() as s:
+        latest = queries.latest_model(s, queries.get_project(s, "chunks").id)
+        model, version = ProtoNetClassifier.from_bytes(latest.state), latest.version
+    features = np.asarray(services.load_features(store, "chunks"))
+    proba = model.predict_proba(features)
+    assert frame["id"].astype(str).tolist() == [str(i) for i in range(30)]
+    assert frame["prediction"].astype(str).tolist() == model.predict(features).astype(str).tolist()
+    np.testing.assert_allclose(frame["confidence"], proba.max(axis=1), rtol=1e-5)
+    assert (frame["prediction_model_version"] == version).all()
 
 
 BAD_CSVS = {

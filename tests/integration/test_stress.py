@@ -65,10 +65,11 @@ def test_stress_cli_overlap_two(settings: Settings, tmp_path: Path) -> None:
     finally:
         store.dispose()
     result = _check(
-        _cli("--project", PROJECT, "--annotators", "3", "--items", "30", "--seconds", "20",
+        _cli("--project", PROJECT, "--annotators", "3", "--items", "30", "--seconds", "180",
              "--overlap", "2", db=settings.db_url)
     )  # fmt: skip
-    assert result["acknowledged"] == 60  # 30 items, two annotators each
+    # 30 items, two annotators each; the run ends when they run out (180 s is a bound only)
+    assert result["acknowledged"] == 60
     assert (result["double_served"], result["lost"], result["errors"]) == (0, 0, 0)
     store = Store.open(settings)
     try:
@@ -147,3 +148,46 @@ def test_a_killed_annotator_loses_no_acknowledged_label_and_its_leases_expire(
         assert holding <= back  # after the TTL the killed annotator's items are in the pool
     finally:
         store.dispose()
+
+
+def _write_log(path: Path, events: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    return path
+
+
+def test_the_audit_catches_a_double_serve_and_a_lost_ack(store: Store, tmp_path: Path) -> None:
+    """The audit is only worth its zeros if it reports what it is there to catch: logs that
+    show an item served twice and an acknowledged decision the database does not hold."""
+    make_project(store, tmp_path, n=30, batch_size=6)
+    (item,) = session.claim_next(store, PROJECT, "ann", n=1)
+    real = session.submit(store, PROJECT, item.item_id, "a", annotator="ann", owner="ann")
+    other = item.item_id + 1
+
+    clean = _write_log(tmp_path / "ann.log", [
+        {"t": 0.0, "e": "claim", "item": item.item_id},
+        {"t": 1.0, "e": "ack", "item": item.item_id, "annotation": real.annotation_id},
+    ])  # fmt: skip
+    assert stress.audit(store, PROJECT, [clean], overlap=1) == {
+        "acknowledged": 1, "in_db": 1, "double_served": 0, "lost": 0, "errors": 0,
+    }  # fmt: skip
+    lost = _write_log(tmp_path / "bob.log", [
+        {"t": 0.0, "e": "claim", "item": other},
+        {"t": 0.5, "e": "ack", "item": other, "annotation": real.annotation_id + 1000},
+    ])  # fmt: skip
+    assert stress.audit(store, PROJECT, [clean, lost], overlap=1)["lost"] == 1
+    # The same item served twice to one annotator...
+    twice = _write_log(tmp_path / "cat.log", [
+        {"t": 0.0, "e": "claim", "item": other},
+        {"t": 0.2, "e": "claim", "item": other},
+    ])  # fmt: skip
+    assert stress.audit(store, PROJECT, [twice], overlap=1)["double_served"] == 1
+    # ...or held by two annotators at once where one may hold it (fine with overlap 2).
+    held = _write_log(tmp_path / "dan.log", [
+        {"t": 0.1, "e": "claim", "item": other},  # while bob held it; dan holds it to his end
+        {"t": 2.0, "e": "claim", "item": other + 1},
+    ])  # fmt: skip
+    assert stress.audit(store, PROJECT, [lost, held], overlap=1)["double_served"] == 1
+    assert stress.audit(store, PROJECT, [lost, held], overlap=2)["double_served"] == 0
+    cut = tmp_path / "eve.log"  # a last line cut short by a kill is not an event
+    cut.write_text('{"t": 0.0, "e": "error", "msg": "x"}\n{"t": 1.0, "e": "ack", "ite')
+    assert stress.audit(store, PROJECT, [cut], overlap=1)["errors"] == 1

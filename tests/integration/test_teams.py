@@ -91,13 +91,27 @@ def test_a_lease_returns_to_the_pool_after_the_ttl(team: Store) -> None:
     assert not alice & _ids(session.claim_next(team, PROJECT, "alice", n=6, plan=False))
 
 
+def _age(store: Store, owner: str, seconds: float) -> None:
+    """Make ``owner``'s leases ``seconds`` old (instead of sleeping that long)."""
+    with store.write() as s:
+        s.execute(
+            update(QueueEntry)
+            .where(QueueEntry.owner == owner)
+            .values(claimed_at=utcnow() - timedelta(seconds=seconds))
+        )
+
+
 def test_the_ttl_is_a_setting(settings: Settings, tmp_path: Path) -> None:
-    store = Store.open(replace(settings, lease_ttl_seconds=0.5))
+    """Leases of a store whose TTL is 1,000 s are kept at 990 s and handed on at 1,010 s (the
+    clock moved by rewriting the claim times, so no sleep decides the outcome)."""
+    store = Store.open(replace(settings, lease_ttl_seconds=1000))
     try:
         make_project(store, tmp_path)
         alice = _ids(session.claim_next(store, PROJECT, "alice", n=3))
-        time.sleep(0.7)
-        assert alice <= _ids(session.claim_next(store, PROJECT, "bob", n=20))
+        _age(store, "alice", 990)
+        assert not alice & _ids(session.claim_next(store, PROJECT, "bob", n=20))
+        _age(store, "alice", 1010)
+        assert alice <= _ids(session.claim_next(store, PROJECT, "carol", n=30))
     finally:
         store.dispose()
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.harness import ARTIFACTS, Server, open_label_page, start_server, stop_server
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -36,15 +36,6 @@ def _decisions(db) -> list[tuple]:
         ).fetchall()
 
 
-def _wait_for(predicate, timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _models(db) -> int:
     with sqlite3.connect(db) as conn:
         return conn.execute("SELECT count(*) FROM model_versions").fetchone()[0]
@@ -62,17 +53,17 @@ def test_label_with_keyboard_retrain_and_undo(server: Server, browser_page) -> N
         _wait_shown(page, item, changed=True)
         if i == 9:  # round 1 is complete: the next items were chosen before the retrain
             expect(page.get_by_test_id("pl-stale")).to_be_visible(timeout=30_000)
-    _wait_for(lambda: len(_decisions(server.db)) == 12, what="12 labels in the database")
+    wait_for(lambda: len(_decisions(server.db)) == 12, what="12 labels in the database")
     assert [(d[0], d[1]) for d in _decisions(server.db)] == pressed
     # batch size 10: round 1 is complete, the model retrains in the background...
-    _wait_for(lambda: _models(server.db) >= 1, timeout=120, what="a retrain")
+    wait_for(lambda: _models(server.db) >= 1, timeout=120, what="a retrain")
     # ...while labelling went on: the 2 labels after the round came before the model existed
     undone_item = _shown(page)
     page.keyboard.press("5")
     _wait_shown(page, undone_item, changed=True)
     page.keyboard.press("z")
     _wait_shown(page, undone_item)
-    _wait_for(lambda: _decisions(server.db)[-1][3], what="the undo in the database")
+    wait_for(lambda: _decisions(server.db)[-1][3], what="the undo in the database")
     decisions = _decisions(server.db)
     assert decisions[-1][:2] == (undone_item, "5") and decisions[-1][3]
     assert all(d[2] == "alice" for d in decisions)
@@ -106,7 +97,7 @@ def _fast_typing(server: Server, page) -> None:
         pressed.append((_shown(page), key))
         page.keyboard.press(key)
         page.wait_for_timeout(50)
-    _wait_for(lambda: len(_decisions(server.db)) == 20, what="20 labels")
+    wait_for(lambda: len(_decisions(server.db)) == 20, what="20 labels")
     assert [(d[0], d[1]) for d in _decisions(server.db)] == pressed
     # the counters follow the card at once (before the server has answered)
     expect(page.get_by_test_id("pl-labelled")).to_have_text("20")
@@ -125,7 +116,7 @@ def test_counters_follow_an_undo_at_once(server: Server, browser_page) -> None:
     labelled = page.get_by_test_id("pl-labelled").inner_text()  # read in the same moment
     assert labelled == "1"
     assert int(page.get_by_test_id("pl-remaining").inner_text()) == remaining - 1
-    _wait_for(lambda: sum(1 for d in _decisions(server.db) if not d[3]) == 1, what="the undo")
+    wait_for(lambda: sum(1 for d in _decisions(server.db) if not d[3]) == 1, what="the undo")
 
 
 def test_the_name_is_remembered_and_keys_go_to_the_card(server: Server, browser_page) -> None:
@@ -140,7 +131,7 @@ def test_the_name_is_remembered_and_keys_go_to_the_card(server: Server, browser_
     item = _shown(page)
     page.keyboard.press("8")
     _wait_shown(page, item, changed=True)
-    _wait_for(lambda: len(_decisions(server.db)) == 2, what="2 labels")
+    wait_for(lambda: len(_decisions(server.db)) == 2, what="2 labels")
     assert {d[2] for d in _decisions(server.db)} == {"dana"}
 
 
@@ -168,16 +159,16 @@ def test_killed_server_loses_nothing_and_resumes(server: Server, browser_page, t
     os.kill(server.proc.pid, signal.SIGKILL)
     server.proc.wait(10)
     assert len(_decisions(server.db)) == 10
-    _wait_for(lambda: not any(Path(f"/proc/{w}").exists() for w in workers), timeout=15,
+    wait_for(lambda: not any(Path(f"/proc/{w}").exists() for w in workers), timeout=15,
               what="the worker to end with its server")  # fmt: skip
     again = start_server(server.db, tmp_path / "again.log")
     try:
         open_label_page(page, again.url)  # the restarted app resumes the pending retrain
-        _wait_for(lambda: _models(server.db) >= 1, timeout=120, what="the pending retrain")
+        wait_for(lambda: _models(server.db) >= 1, timeout=120, what="the pending retrain")
         item = _shown(page)
         page.keyboard.press("3")
         _wait_shown(page, item, changed=True)
-        _wait_for(lambda: len(_decisions(server.db)) == 11, what="labelling to resume")
+        wait_for(lambda: len(_decisions(server.db)) == 11, what="labelling to resume")
     finally:
         stop_server(again)
 
@@ -237,7 +228,7 @@ def test_export_page_downloads_what_the_database_holds(
         item = _shown(page)
         page.keyboard.press(key)
         _wait_shown(page, item, changed=True)
-    _wait_for(lambda: len(_decisions(server.db)) == 3, what="3 labels in the database")
+    wait_for(lambda: len(_decisions(server.db)) == 3, what="3 labels in the database")
     page.goto(server.url + "/export")  # CSV and labelled items only are the defaults
     button = page.get_by_role("button", name="Download digits_labelled.csv.zip")
     button.wait_for(timeout=60_000)
@@ -318,7 +309,7 @@ def test_presses_made_offline_are_kept_per_annotator_and_saved_after_a_reload(
     assert page.evaluate("localStorage.getItem('protolabel:pending:digits:frank')") is None
     page.context.set_offline(False)
     page.reload()
-    _wait_for(lambda: len(_decisions(server.db)) == 3, what="the offline presses")
+    wait_for(lambda: len(_decisions(server.db)) == 3, what="the offline presses")
     assert [(d[0], d[1], d[2]) for d in _decisions(server.db)] == [
         (item, key, "erin") for item, key in pressed
     ]
@@ -368,7 +359,7 @@ def test_long_texts_and_more_labels_than_keys_at_1280_by_720(tmp_path, browser_p
             expect(page.locator(".pl-matches button").first).to_have_text(wanted)
             page.keyboard.press("Enter")
             _wait_shown(page, item, changed=True)
-            _wait_for(lambda item=item, wanted=wanted: (item, wanted, "alice", 0)
+            wait_for(lambda item=item, wanted=wanted: (item, wanted, "alice", 0)
                       in _decisions(db), what=f"{wanted} in the database")  # fmt: skip
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / f"label-{project}-1280x720.png"))
@@ -409,7 +400,7 @@ def test_a_suggestion_from_the_class_names_before_the_first_label(tmp_path, brow
     try:
         page = browser_page
         open_label_page(page, f"{srv.url}/label?project=tickets", path="")
-        _wait_for(lambda: _models(db) >= 1, timeout=120, what="the model from the names")
+        wait_for(lambda: _models(db) >= 1, timeout=120, what="the model from the names")
         page.wait_for_selector("text=Model suggests", timeout=60_000)
         item = _shown(page)
         with sqlite3.connect(db) as conn:
@@ -423,6 +414,6 @@ def test_a_suggestion_from_the_class_names_before_the_first_label(tmp_path, brow
         button = page.locator(".pl-labels button.pl-suggested")
         expect(button).to_contain_text(truth)
         page.keyboard.press(button.inner_text().strip()[-1])  # its key, as a person would
-        _wait_for(lambda: _decisions(db)[:1] == [(item, truth, "alice", 0)], what="the label")
+        wait_for(lambda: _decisions(db)[:1] == [(item, truth, "alice", 0)], what="the label")
     finally:
         stop_server(srv)

@@ -12,18 +12,9 @@ from pathlib import Path
 from annotator import session, worker
 from annotator.store.db import Store
 from tests.integration.helpers import blob_project
+from tests.polling import wait_for
 
 PROJECT = "blobs"
-
-
-def _wait_for(predicate, timeout: float, what: str) -> None:
-    """Poll ``predicate`` up to a generous bound (the box is shared: seconds, not a target)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def _model_version(store: Store) -> int | None:
@@ -49,8 +40,8 @@ def test_the_pool_starts_one_worker_that_trains_and_stops(store: Store, tmp_path
         assert pool.ensure(PROJECT) is True
         assert pool.ensure(PROJECT) is False  # one per project
         assert pool.alive(PROJECT)
-        _wait_for(lambda: _model_version(store) == 1, 180, "the worker's retrain")
-        _wait_for(lambda: not session.retrain_pending(store, PROJECT), 60, "the retrain noted")
+        wait_for(lambda: _model_version(store) == 1, 180, "the worker's retrain")
+        wait_for(lambda: not session.retrain_pending(store, PROJECT), 60, "the retrain noted")
         proc = pool._procs[PROJECT]
     finally:
         pool.stop_all()
@@ -95,7 +86,7 @@ def test_the_worker_ends_when_its_server_is_gone(store: Store, tmp_path: Path) -
         assert _running(pid)
         server.kill()
         server.wait()
-        _wait_for(lambda: not _running(pid), 120, "the worker to end")
+        wait_for(lambda: not _running(pid), 120, "the worker to end")
     finally:
         server.kill()
         if _running(pid):

@@ -243,6 +243,12 @@ def test_add_and_merge_a_class(fresh_db: Path, store: Store) -> None:
     [merged] = _events(store, "tiny", "labels_merged")
     assert merged["source"] == "a" and merged["target"] == "c"
     assert f"{merged['annotations']} annotations moved" in at.success[0].value
+    # A label with braces is shown as typed (its message was once a format string: KeyError).
+    at.text_input(key="pl_add_label").input("{size}").run()
+    at.button(key="pl_add").click().run()
+    assert not at.exception and "Added {size}" in at.success[0].value.replace("\\", "")
+    with store.read() as s:
+        assert queries.get_project(s, "tiny").labels == ["b", "c", "{size}"]
 
 
 def test_guideline_with_examples_shows_on_the_label_page(fresh_db: Path, store: Store) -> None:

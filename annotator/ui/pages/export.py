@@ -7,8 +7,7 @@ import streamlit as st
 
 from annotator import downloads, model_report, services
 from annotator.errors import ProtolabelError
-from annotator.ui import auth
-from annotator.ui.pages.labelset import choose_project
+from annotator.ui import auth, widgets
 from annotator.ui.resources import get_store
 from annotator.ui.text import escape_markdown
 
@@ -28,7 +27,7 @@ def _download(
 
 def main() -> None:
     store = get_store()
-    project = choose_project(store, role="reviewer")
+    project = widgets.choose_project(store, role="reviewer")
     if project is None:
         return
     st.title(f"Export · {escape_markdown(project)}")

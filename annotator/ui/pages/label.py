@@ -10,10 +10,9 @@ import streamlit as st
 from annotator import labelling, services, session, teams, zero_shot
 from annotator.errors import DatabaseUnavailableError, ProtolabelError
 from annotator.store import queries
-from annotator.ui import auth, state
+from annotator.ui import auth, state, widgets
 from annotator.ui.auth import NAME_KEY
 from annotator.ui.card import CARD_KEY, label_card
-from annotator.ui.pages.labelset import guides_panel
 from annotator.ui.resources import get_store, get_workers
 from annotator.ui.text import escape_markdown
 
@@ -221,7 +220,7 @@ def main() -> None:
     if instructions:
         st.caption(escape_markdown(instructions))
     with st.expander("Guidelines and examples per class"):
-        guides_panel(store, project)
+        widgets.guides_panel(store, project)
     if who is None:
         status_line(store, project)
         st.warning(

@@ -9,8 +9,7 @@ import streamlit as st
 
 from annotator import teams
 from annotator.errors import ProtolabelError
-from annotator.ui import auth
-from annotator.ui.pages.labelset import choose_project
+from annotator.ui import auth, widgets
 from annotator.ui.resources import get_store
 from annotator.ui.text import escape_markdown
 
@@ -83,7 +82,7 @@ def _remove(store, project: str) -> None:
 
 def main() -> None:
     store = get_store()
-    project = choose_project(store)
+    project = widgets.choose_project(store)
     if project is None:
         return
     who = _identity()

@@ -6,8 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from annotator import model_report
-from annotator.ui import charts
-from annotator.ui.pages.labelset import choose_project
+from annotator.ui import charts, widgets
 from annotator.ui.resources import get_store
 from annotator.ui.text import escape_markdown
 
@@ -27,7 +26,7 @@ def _estimate(project: str, change_key: int, _store) -> model_report.Estimate:
 
 def main() -> None:
     store = get_store()
-    project = choose_project(store)
+    project = widgets.choose_project(store)
     if project is None:
         return
     st.title(f"Model · {escape_markdown(project)}")

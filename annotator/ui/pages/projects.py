@@ -19,7 +19,7 @@ from annotator.io.featurizers import (
     TINY_IMAGE_SIDE,
 )
 from annotator.teams import Identity
-from annotator.ui import auth, state
+from annotator.ui import auth, state, widgets
 from annotator.ui.resources import get_store
 from annotator.ui.text import escape_markdown
 
@@ -29,6 +29,7 @@ UPLOAD_TYPES = ["csv", "tsv", "jsonl", "ndjson", "gz", "parquet", "npz", "npy", 
 FORM_KEY = "pl_import_form"  # the import form's number: a new one (all fields reset) per import
 FILE_KEY = "pl_import_file"  # the file the form is for: its column fields start from its guess
 FLASH_KEY = "pl_import_flash"
+FLASH = "pl_flash"  # the outcome of an archive, rename or delete
 
 
 def projects_table(summaries: list[services.ProjectSummary]) -> pd.DataFrame:
@@ -278,20 +279,14 @@ def manage_section(
 
 
 def _act(action, message: str) -> None:
-    try:
-        action()
-    except ProtolabelError as exc:
-        st.error(escape_markdown(str(exc)))
-        return
-    st.session_state["pl_flash"] = message
-    st.rerun()
+    widgets.act(action, message, flash=FLASH)
 
 
 def main() -> None:
     store = get_store()
     st.title("Projects")
     st.caption(f"Database: {escape_markdown(store.url_for_humans)}")
-    flash = st.session_state.pop("pl_flash", None)
+    flash = st.session_state.pop(FLASH, None)
     if flash:
         st.success(flash)
     who = auth.current_identity()

@@ -9,9 +9,8 @@ import streamlit as st
 from annotator import review
 from annotator.agreement import AgreementReport
 from annotator.errors import ProtolabelError
-from annotator.ui import auth
-from annotator.ui.pages.label import ANNOTATOR_KEY
-from annotator.ui.pages.labelset import choose_project, show_example
+from annotator.ui import auth, widgets
+from annotator.ui.auth import NAME_KEY
 from annotator.ui.resources import get_store
 from annotator.ui.text import escape_markdown
 
@@ -179,7 +178,7 @@ def _queue_section(store, project: str, candidates) -> None:
     left, right = st.columns([1, 2])
     with left:
         if view is not None:
-            show_example(view)
+            widgets.show_example(view)
     with right:
         st.markdown(
             escape_markdown(
@@ -254,7 +253,7 @@ def _adjudicated_section(store, project: str) -> None:
 
 def main() -> None:
     store = get_store()
-    project = choose_project(store, role="reviewer")
+    project = widgets.choose_project(store, role="reviewer")
     if project is None:
         return
     st.title(f"Review · {escape_markdown(project)}")
@@ -264,7 +263,7 @@ def main() -> None:
             st.session_state[IDENTITY_KEY] = auth.sidebar_identity()
     else:
         if REVIEWER_KEY not in st.session_state:
-            st.session_state[REVIEWER_KEY] = st.session_state.get(ANNOTATOR_KEY, "")
+            st.session_state[REVIEWER_KEY] = st.session_state.get(NAME_KEY, "")
         st.sidebar.badge("Trust mode", icon=":material/lock_open:", color="orange")
         st.sidebar.text_input("Reviewer", key=REVIEWER_KEY, max_chars=200)
     _agreement_section(store, project)

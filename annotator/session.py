@@ -140,6 +140,33 @@ def most_recent_project(store: Store) -> str | None:
         )
 
 
+@dataclass(frozen=True)
+class ProjectSettings:
+    """What the Label page shows of a project and lets its owner change (see :func:`configure`)."""
+
+    strategy: str
+    batch_size: int
+    overlap: int
+    semi_supervised: bool
+    zero_shot: bool
+    zero_shot_applies: bool  # text with a label set that has meaning (annotator.zero_shot)
+    labels: list[str]
+    feature_names: list[str] | None
+    instructions: str
+
+
+def project_settings(store: Store, project_name: str) -> ProjectSettings:
+    with store.read() as session:
+        p = queries.get_project(session, project_name)
+        return ProjectSettings(
+            strategy=p.strategy, batch_size=p.batch_size, overlap=p.overlap,
+            semi_supervised=p.semi_supervised, zero_shot=p.zero_shot,
+            zero_shot_applies=zero_shot.applies(p.data_kind, list(p.labels)),
+            labels=list(p.labels), feature_names=p.source_info.get("feature_names") or None,
+            instructions=p.instructions or "",
+        )  # fmt: skip
+
+
 def project_id(store: Store, project_name: str) -> int:
     with store.read() as session:
         return queries.get_project(session, project_name).id

@@ -9,11 +9,12 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from annotator import review, services
+from annotator import review, services, session
 from annotator.config import Settings
 from annotator.services import ImportOptions
 from annotator.store.db import Store
 from annotator.ui.state import CURRENT_PROJECT as PROJECT_KEY
+from tests.deciding import decide, decide_one
 
 
 def _page() -> None:
@@ -43,9 +44,10 @@ def _project(store: Store, tmp_path: Path) -> None:
         "r2": [("alice", "neg"), ("bob", "neg")],
         "r3": [("alice", "pos")],
     }
-    for item, decisions in votes.items():
-        for annotator, label in decisions:
-            services.annotate(store, "texts", item, label, annotator)
+    session.configure(store, "texts", overlap=2)
+    for annotator in ("alice", "bob"):
+        mine = {i: dict(d)[annotator] for i, d in votes.items() if annotator in dict(d)}
+        decide(store, "texts", annotator, mine)
 
 
 def _app() -> AppTest:
@@ -101,7 +103,7 @@ def test_review_page_model_check_and_single_annotator(
     services.import_path(
         store, path, "texts", ImportOptions(text_col="review", id_col="uid", labels="pos,neg")
     )
-    services.annotate(store, "texts", "a", "pos", "alice")
+    decide_one(store, "texts", "alice", "a", "pos")
     at = _app().run()
     assert not at.exception
     assert at.info[0].value.startswith("Nothing to review")
@@ -121,8 +123,9 @@ def test_labels_on_buttons_and_errors_show_as_text(
     services.import_path(
         store, path, "texts", ImportOptions(text_col="review", id_col="uid", labels=f"{image},b")
     )
-    services.annotate(store, "texts", "r0", image, "alice")
-    services.annotate(store, "texts", "r0", "b", "bob")
+    session.configure(store, "texts", overlap=2)
+    decide_one(store, "texts", "alice", "r0", image)
+    decide_one(store, "texts", "bob", "r0", "b")
     at = _app().run()
     assert not at.exception
     texts = [b.label for b in at.button]

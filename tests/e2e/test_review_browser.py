@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from annotator import services
+from annotator import session
 from annotator.config import Settings, normalize_db_url
 from annotator.demo import DIGITS, ensure_demo
 from annotator.store.db import Store
+from tests.deciding import decide_one
 from tests.e2e.harness import ARTIFACTS, start_server, stop_server
 
 pytestmark = pytest.mark.e2e
@@ -30,8 +31,9 @@ def test_disagreement_adjudicated_with_a_key(tmp_path: Path, browser_page) -> No
     store = Store.open(Settings(db_url=normalize_db_url(str(db))))
     try:  # the digits demo, one item labelled 3 by ann and 5 by bob: a split
         ensure_demo(store)
-        services.annotate(store, DIGITS, "digit-0003", "3", "ann")
-        services.annotate(store, DIGITS, "digit-0003", "5", "bob")
+        session.configure(store, DIGITS, overlap=2)
+        decide_one(store, DIGITS, "ann", "digit-0003", "3")
+        decide_one(store, DIGITS, "bob", "digit-0003", "5")
     finally:
         store.dispose()
     server = start_server(db, tmp_path / "server.log")

@@ -22,6 +22,7 @@ from annotator.errors import (
 )
 from annotator.services import ImportOptions
 from annotator.store.db import Store
+from tests.deciding import decide, decide_one
 from tests.integration.helpers import snapshot
 
 
@@ -64,9 +65,9 @@ def test_text_round_trip(store: Store, tmp_path: Path, fmt: str) -> None:
     assert (summary.added, summary.data_kind, summary.featurizer) == (12, "text", "minilm+tfidf")
     assert summary.featurizer_note.startswith("auto: minilm+tfidf (about ")
     assert summary.labels == ["neg", "pos"]
-    services.annotate(store, "reviews", "r0", "pos", "ann", services.Decision(1, "margin", 0.4, 1))
-    services.annotate(store, "reviews", "r1", "neg", "ann")
-    services.annotate(store, "reviews", "r2", None, "ann")  # a skip is not exported
+    session.configure(store, "reviews", strategy="margin")
+    # a skip is not exported
+    decide(store, "reviews", "ann", {"r0": "pos", "r1": "neg", "r2": None})
     out = tmp_path / f"export.{fmt}"
     assert services.export_project(store, "reviews", fmt, out) == 2
     frame = {
@@ -76,7 +77,8 @@ def test_text_round_trip(store: Store, tmp_path: Path, fmt: str) -> None:
     }[fmt](out)
     assert list(frame["id"]) == ["r0", "r1"]
     assert list(frame["label"]) == ["pos", "neg"]
-    assert frame.loc[0, "strategy"] == "margin" and frame.loc[0, "round"] == 1
+    # where the item came from: the round the test's set-up planned (tests/deciding.py)
+    assert frame.loc[0, "strategy"] == "random" and frame.loc[0, "round"] == 1
     assert frame.loc[0, "text"].startswith("great taste")
     for column in ("annotator", "created_at", "score", "model_version"):
         assert column in frame.columns
@@ -84,8 +86,7 @@ def test_text_round_trip(store: Store, tmp_path: Path, fmt: str) -> None:
 
 def test_export_all_has_status_for_every_item(store: Store, tmp_path: Path) -> None:
     _import_texts(store, tmp_path)
-    services.annotate(store, "reviews", "r0", "pos", "ann")
-    services.annotate(store, "reviews", "r1", None, "ann")
+    decide(store, "reviews", "ann", {"r0": "pos", "r1": None})
     out = tmp_path / "all.csv"
     assert services.export_project(store, "reviews", "csv", out, include_all=True) == 12
     frame = pd.read_csv(out)
@@ -105,13 +106,16 @@ def test_ground_truth_is_hidden_unless_as_annotations(store: Store, tmp_path: Pa
     assert given.labelled == 12
 
 
-def test_undo_restores_previous_decision(store: Store, tmp_path: Path) -> None:
+def test_an_undone_decision_leaves_the_export(store: Store, tmp_path: Path) -> None:
     _import_texts(store, tmp_path)
-    services.annotate(store, "reviews", "r0", "pos", "ann")
-    second = services.annotate(store, "reviews", "r0", "neg", "ann")
-    services.undo(store, "reviews", second, "ann")
+    ids = decide(store, "reviews", "ann", {"r0": "pos", "r1": "neg"})
+    changed = session.relabel(store, "reviews", ids["r0"], "neg", annotator="ann")
     frame, _ = services.export_frame(store, "reviews")
-    assert list(frame["label"]) == ["pos"]
+    assert list(frame["label"]) == ["neg", "neg"]
+    session.undo(store, "reviews", ids["r1"], annotator="ann")
+    session.undo(store, "reviews", changed, annotator="ann")
+    frame, _ = services.export_frame(store, "reviews")
+    assert list(frame["id"]) == []
 
 
 def test_features_cached_and_rebuilt_when_missing(store: Store, tmp_path: Path) -> None:
@@ -183,7 +187,7 @@ def test_image_folder_round_trip_with_hf_datasets(store: Store, tmp_path: Path) 
     summary = services.import_path(store, folder, "pets", opts)
     assert (summary.added, summary.data_kind, summary.featurizer) == (6, "image", "pixels")
     assert "px, under 16 px: efficientnet does worse" in summary.featurizer_note  # 8-12 px
-    services.annotate(store, "pets", summary_first_id(store, "pets"), "cat", "ann")
+    decide_one(store, "pets", "ann", summary_first_id(store, "pets"), "cat")
     out = tmp_path / "pets.parquet"
     services.export_project(store, "pets", "parquet", out)
     datasets = pytest.importorskip("datasets")
@@ -208,7 +212,7 @@ def test_feature_matrix_npz_round_trip(store: Store, tmp_path: Path) -> None:
     np.savez(path, X=rng.normal(size=(20, 5)), y=np.array(["a", "b"] * 10))
     summary = services.import_path(store, path, "rows", ImportOptions())
     assert (summary.data_kind, summary.featurizer, summary.feature_dim) == ("features", "raw", 5)
-    services.annotate(store, "rows", "3", "b", "ann")
+    decide_one(store, "rows", "ann", "3", "b")
     out = tmp_path / "rows.jsonl"
     services.export_project(store, "rows", "jsonl", out)
     (record,) = [json.loads(line) for line in out.read_text().splitlines()]
@@ -228,7 +232,7 @@ def test_feature_values_are_stored_once_and_come_back_at_float32_precision(
     services.import_path(store, path, "emb", ImportOptions())
     with store.read() as s:
         assert s.scalar(select(func.count()).where(Item.features.is_not(None))) == 0
-    services.annotate(store, "emb", "7", "b", "ann")
+    decide_one(store, "emb", "ann", "7", "b")
     out = tmp_path / "emb.csv"
     services.export_project(store, "emb", "csv", out, include_all=True)
     back = pd.read_csv(out).set_index("id").loc[:, [f"x{j}" for j in range(4)]]
@@ -283,8 +287,7 @@ def test_an_export_streamed_in_small_chunks_is_the_same_file(
     path = tmp_path / "c.npz"
     np.savez(path, X=X, y=np.array(["a", "b"] * 15))
     services.import_path(store, path, "chunks", ImportOptions())
-    for i in range(6):
-        services.annotate(store, "chunks", str(i), "ab"[i % 2], "ann")
+    decide(store, "chunks", "ann", {str(i): "ab"[i % 2] for i in range(6)})
     session.train(store, "chunks")
     outs = {}
     for size in (7, 10_000):
@@ -414,14 +417,14 @@ def test_file_over_size_limit(settings, tmp_path: Path) -> None:
 def test_unknown_label_and_export_format(store: Store, tmp_path: Path) -> None:
     _import_texts(store, tmp_path)
     with pytest.raises(LabelError, match="'maybe' is not in"):
-        services.annotate(store, "reviews", "r0", "maybe", "ann")
+        decide_one(store, "reviews", "ann", "r0", "maybe")
     with pytest.raises(ExportError, match="xlsx"):
         services.export_project(store, "reviews", "xlsx", tmp_path / "x.xlsx")
 
 
 def test_delete_removes_project_and_features(store: Store, tmp_path: Path) -> None:
     _import_texts(store, tmp_path)
-    services.annotate(store, "reviews", "r0", "pos", "ann")
+    decide_one(store, "reviews", "ann", "r0", "pos")
     assert services.delete_project(store, "reviews") == 12
     assert services.list_projects(store) == []
     folder = store.features_dir()

@@ -18,6 +18,7 @@ from annotator.session import labelled_rows
 from annotator.store import queries
 from annotator.store.db import Store
 from annotator.store.models import Adjudication, Annotation, Event, Item
+from tests.deciding import decide, decide_one
 from tests.integration.helpers import snapshot
 
 
@@ -31,9 +32,25 @@ def _texts(store: Store, tmp_path: Path, n: int = 6) -> None:
 
 
 def _label(store: Store, votes: dict[str, list[tuple[str, str | None]]]) -> None:
+    """Each annotator decides on the Label page; an annotator's second decision of an item is
+    a change in their history (``session.relabel``). The overlap lets every voter see it."""
+    overlap = max(len({a for a, _ in decisions}) for decisions in votes.values())
+    labelling_loop.configure(store, "p", overlap=overlap)
+    first: dict[str, dict[str, str | None]] = {}
+    changes = []
     for item, decisions in votes.items():
         for annotator, label in decisions:
-            services.annotate(store, "p", item, label, annotator)
+            if item in first.setdefault(annotator, {}):
+                changes.append((annotator, item, label))
+            else:
+                first[annotator][item] = label
+    ids = {}
+    for annotator, labels in first.items():
+        ids.update({(annotator, i): a for i, a in decide(store, "p", annotator, labels).items()})
+    for annotator, item, label in changes:
+        ids[annotator, item] = labelling_loop.relabel(
+            store, "p", ids[annotator, item], label, annotator=annotator
+        )
 
 
 def _final(store: Store) -> dict[str, tuple[str | None, str | None]]:
@@ -116,8 +133,7 @@ def test_project_counts_are_the_counts_of_every_row(store: Store, tmp_path: Path
     services.import_path(
         store, more, "q", ImportOptions(text_col="review", id_col="uid", labels="a,b")
     )
-    services.annotate(store, "p", "r6", "pos", "dan")
-    undone = services.annotate(store, "p", "r7", "neg", "dan")
+    undone = decide(store, "p", "dan", {"r6": "pos", "r7": "neg"})["r7"]
     with store.write() as session:
         session.get(Annotation, undone).undone_at = session.get(Annotation, undone).created_at
     review.adjudicate(store, "p", review.item_id_for(store, "p", "r4"), "neg", "rita")
@@ -221,8 +237,8 @@ def test_agreement_service_uses_latest_labels_and_ignores_undone(
 ) -> None:
     _texts(store, tmp_path)
     _label(store, VOTES)
-    wrong = services.annotate(store, "p", "r2", "pos", "bob")
-    services.undo(store, "p", wrong, "bob")
+    wrong = decide_one(store, "p", "bob", "r2", "pos")
+    labelling_loop.undo(store, "p", wrong, annotator="bob")
     report = review.agreement(store, "p")
     assert (report.n_items, report.n_overlap, report.n_annotators) == (4, 2, 3)
     pairs = {(p.annotator_a, p.annotator_b): p for p in report.pairs}
@@ -257,11 +273,9 @@ def test_label_error_candidates_find_a_flipped_label(store: Store, tmp_path: Pat
     frame.to_csv(path, index=False)
     opts = ImportOptions(id_col="uid", feature_cols="f0,f1,f2,f3", labels="a,b")
     services.import_path(store, path, "p", opts)
-    for i in range(n):
-        label = "a" if i % 2 == 0 else "b"
-        if i == 6:
-            label = "b"  # the one wrong label
-        services.annotate(store, "p", f"i{i}", label, "alice")
+    labels = {f"i{i}": "a" if i % 2 == 0 else "b" for i in range(n)}
+    labels["i6"] = "b"  # the one wrong label
+    decide(store, "p", "alice", labels)
 
     flagged = {review.item_id_for(store, "p", "i6")}
     # the defaults (0.1 / 0.8) find it: the linear head makes out-of-fold probabilities on

@@ -12,6 +12,7 @@ import pytest
 
 from annotator import services, simulate_cli, simulation
 from annotator.store.db import Store
+from tests.deciding import decide
 from tests.integration.helpers import snapshot
 
 SMALL = ["--seeds", "2", "--init-size", "3", "--batch", "3", "--budget", "9", "--test-size", "30"]
@@ -91,9 +92,8 @@ def test_replay_uses_the_peoples_labels_as_the_oracle(tmp_path, store: Store, ca
     services.import_path(store, path, "blobs", opts)
     clusters = pd.read_csv(tmp_path / "clusters.csv")
     labelled = clusters.groupby("cluster").head(20)
-    for row in labelled.itertuples():
-        services.annotate(store, "blobs", row.id, row.cluster, "ann")
-    services.annotate(store, "blobs", "r119", None, "ann")  # a skip is not a label
+    decisions = {row.id: row.cluster for row in labelled.itertuples()}
+    decide(store, "blobs", "ann", {**decisions, "r119": None})  # a skip is not a label
     before = snapshot(store)
     config = simulation.SimulationConfig(
         data="project:blobs", strategies=("random", "margin"), seeds=2, init_size=3, batch=3,

@@ -1,9 +1,11 @@
 """The house's layering, read from the sources: ``strategies/`` and ``meta/`` are pure
-(numpy/torch, no app, no database, no Streamlit), and pages never import one another."""
+(numpy/torch, no app, no database, no Streamlit); pages call the services, never the store
+or another page."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -30,7 +32,12 @@ def test_the_pure_packages_import_no_app_database_or_ui(package: str) -> None:
         assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
 
 
-def test_pages_never_import_another_page() -> None:
+def test_pages_call_services_never_the_store_or_another_page() -> None:
     for path in sorted((ROOT / "annotator/ui/pages").glob("*.py")):
-        bad = {n for n in _imports(path) if n.startswith("annotator.ui.pages")}
-        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}: use annotator.ui.widgets"
+        names = _imports(path)
+        pages = {n for n in names if n.startswith("annotator.ui.pages")}
+        assert not pages, f"{path.relative_to(ROOT)} imports {sorted(pages)}: use ui.widgets"
+        store = {n for n in names if n.split(".")[0] == "sqlalchemy" or "annotator.store" in n}
+        assert not store, f"{path.relative_to(ROOT)} imports {sorted(store)}: call a service"
+        opens = re.search(r"\bstore\.(read|write)\(", path.read_text(encoding="utf-8"))
+        assert opens is None, f"{path.relative_to(ROOT)} opens a database session"

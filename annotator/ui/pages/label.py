@@ -7,9 +7,8 @@ import contextlib
 import pandas as pd
 import streamlit as st
 
-from annotator import labelling, services, session, teams, zero_shot
+from annotator import labelling, services, session, teams
 from annotator.errors import DatabaseUnavailableError, ProtolabelError
-from annotator.store import queries
 from annotator.ui import auth, state, widgets
 from annotator.ui.auth import NAME_KEY
 from annotator.ui.card import CARD_KEY, label_card
@@ -43,10 +42,9 @@ def _sidebar(store, projects: list[str]) -> tuple[str, teams.Identity | None]:
 
 
 def _settings(store, project: str, who: teams.Identity | None) -> None:
-    with store.read() as s:
-        p = queries.get_project(s, project)
-        strategy, batch, overlap, semi = p.strategy, p.batch_size, p.overlap, p.semi_supervised
-        zero, described = p.zero_shot, zero_shot.applies(p.data_kind, list(p.labels))
+    p = session.project_settings(store, project)
+    strategy, batch, overlap, semi = p.strategy, p.batch_size, p.overlap, p.semi_supervised
+    zero, described = p.zero_shot, p.zero_shot_applies
     new_strategy = st.selectbox(
         "Strategy", session.STRATEGY_NAMES, index=session.STRATEGY_NAMES.index(strategy),
         help="How the next batch is chosen; auto: typical items while there are fewer than "
@@ -149,8 +147,7 @@ def _sync(store, project: str, who: teams.Identity, sync, tab) -> dict:
         store, project, sync.tab, annotator=who.name, shown=sync.shown,
         release=tab.release(sync), low_water=1, authenticated=who.authenticated,
     )  # fmt: skip
-    with store.read() as s:
-        names = queries.get_project(s, project).source_info.get("feature_names") or None
+    names = session.project_settings(store, project).feature_names
     payload = labelling.card_payload(
         store, project, lease.items, acked=applied.acked, refused=applied.refused,
         seq=tab.next_payload(lease.withdrawn), have=sync.have, feature_names=names,
@@ -176,8 +173,7 @@ def _history(store, project: str, who: teams.Identity) -> None:
         if not entries:
             st.caption("No decisions yet.")
             return
-        with store.read() as s:
-            labels = list(queries.get_project(s, project).labels)
+        labels = session.project_settings(store, project).labels
         frame = pd.DataFrame(
             [{"item": e.external_id, "label": e.label or "(skipped)", "by": e.annotator,
               "round": e.round, "id": e.annotation_id} for e in entries]
@@ -215,8 +211,7 @@ def main() -> None:
     project, who = _sidebar(store, projects)
     get_workers().ensure(project)  # starting takes seconds: begin while the name is typed
     st.title(f"Label · {escape_markdown(project)}")
-    with store.read() as s:
-        instructions = queries.get_project(s, project).instructions
+    instructions = session.project_settings(store, project).instructions
     if instructions:
         st.caption(escape_markdown(instructions))
     with st.expander("Guidelines and examples per class"):

@@ -13,9 +13,7 @@ in the event log; a bad input raises a :class:`ProtolabelError` naming what is w
 from __future__ import annotations
 
 import csv
-import gzip
 import io
-import json
 import os
 import re
 import struct
@@ -33,17 +31,9 @@ from sqlalchemy import select, update
 from annotator import services
 from annotator.config import Settings
 from annotator.errors import ImportFormatError, LabelError, ProjectExistsError, ProtolabelError
+from annotator.io.formats import IMAGE_SUFFIXES, ZIP_SUFFIX, parse_name, supported
 from annotator.io.labels import check_label_name
-from annotator.io.readers import (
-    ARRAY_SUFFIXES,
-    GZIP_FORMATS,
-    IMAGE_SUFFIXES,
-    SUPPORTED,
-    TABLE_SUFFIXES,
-    check_npy_header,
-    detect_format,
-    one_line,
-)
+from annotator.io.readers import check_npy_header, detect_format, one_line, read_table_head
 from annotator.io.roles import Roles, infer_roles
 from annotator.labelling import check_custom_keys
 from annotator.store import queries
@@ -56,7 +46,7 @@ ROLE_SAMPLE_ROWS = 200
 
 PREVIEW_ROWS = 5
 PREVIEW_IMAGES = 8
-UPLOAD_SUPPORTED = SUPPORTED.replace("or a folder of", "or a .zip of")
+UPLOAD_SUPPORTED = supported(images_in=f"a {ZIP_SUFFIX}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -65,18 +55,14 @@ UPLOAD_SUPPORTED = SUPPORTED.replace("or a folder of", "or a .zip of")
 
 def upload_format(name: str) -> str:
     """The uploaded file's format (a reader format, or ``zip`` for zipped images); else an error."""
-    suffixes = [s.lower() for s in PurePosixPath(name).suffixes]
-    gzipped = bool(suffixes) and suffixes[-1] == ".gz"
-    base = suffixes[-2] if gzipped and len(suffixes) > 1 else (suffixes[-1] if suffixes else "")
-    if base == ".zip" and not gzipped:
+    named = parse_name(name)
+    if named.base == ZIP_SUFFIX and not named.gzipped:
         return "zip"
-    fmt = TABLE_SUFFIXES.get(base) or ARRAY_SUFFIXES.get(base)
-    if fmt is None or (gzipped and fmt not in GZIP_FORMATS):
-        shown = "".join(suffixes[-2:]) if gzipped else (base or "(none)")
+    if named.format is None:
         raise ImportFormatError(
-            f"{name}: unsupported file type {shown}; supported: {UPLOAD_SUPPORTED}"
+            f"{name}: unsupported file type {named.shown}; supported: {UPLOAD_SUPPORTED}"
         )
-    return fmt
+    return named.format.name
 
 
 def check_upload(settings: Settings, name: str, size: int) -> str:
@@ -374,7 +360,7 @@ def preview_path(path: Path, n: int = PREVIEW_ROWS) -> Preview:
             )
         if fmt in ("npz", "npy"):
             return _preview_arrays(path, fmt, n)
-        rows = _preview_table(path, fmt, max(n, ROLE_SAMPLE_ROWS))
+        rows = read_table_head(path, fmt, max(n, ROLE_SAMPLE_ROWS))
     except (OSError, ValueError, EOFError, csv.Error, zlib.error, zipfile.BadZipFile) as exc:
         reason = one_line(str(exc).split(";")[0], 200)
         raise ImportFormatError(f"{source}: cannot be read for a preview ({reason})") from None
@@ -389,39 +375,6 @@ def preview_path(path: Path, n: int = PREVIEW_ROWS) -> Preview:
     sample = {str(c): rows[c].tolist() for c in rows.columns}
     roles = infer_roles(columns, sample)
     return Preview("table", rows.head(n), columns, [], roles=roles)
-
-
-def _preview_table(path: Path, fmt: str, n: int) -> pd.DataFrame:
-    if fmt == "parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        try:
-            batch = next(pq.ParquetFile(path).iter_batches(batch_size=n), None)
-            if batch is None:
-                return pd.DataFrame()
-            batch.validate(full=True)  # e.g. invalid UTF-8, else a conversion error later
-            # the columns as stored: damaged pandas metadata must not stop a preview
-            return batch.to_pandas(ignore_metadata=True)
-        except pa.ArrowException as exc:  # not all of them are ValueError or OSError
-            raise ValueError(str(exc) or type(exc).__name__) from None
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
-    with opener(path, "rt", encoding="utf-8-sig", newline="") as f:  # type: ignore[operator]
-        if fmt == "jsonl":
-            records = []
-            for line in f:
-                if line.strip():
-                    records.append(json.loads(line))
-                if len(records) >= n:
-                    break
-            return pd.DataFrame.from_records(records)
-        records = csv.reader(f, delimiter="\t" if fmt == "tsv" else ",")
-        header = next(records, [])
-        rows = [r for _, r in zip(range(n), (r for r in records if r), strict=False)]
-        width = len(header)
-        return pd.DataFrame(  # ragged rows are shown as they are; the import reports them
-            [(r + [""] * width)[:width] for r in rows], columns=header
-        )
 
 
 def _preview_arrays(path: Path, fmt: str, n: int) -> Preview:

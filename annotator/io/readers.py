@@ -1,6 +1,6 @@
 """Readers: one file or folder in, one validated :class:`ImportedData` out, nothing written.
 
-Formats, picked by the path:
+Formats, picked by the path's suffix (the registry: :mod:`annotator.io.formats`):
 
 - ``.csv`` / ``.tsv`` / ``.jsonl`` (``.ndjson``), each optionally gzipped (``.csv.gz``), and
   ``.parquet``: one row per item. With ``text_col`` the items are texts (kind ``"text"``);
@@ -67,6 +67,14 @@ import numpy as np
 
 from annotator.errors import ImportFormatError
 from annotator.io.dataset import ImportedData
+from annotator.io.formats import (
+    BY_NAME,
+    IMAGE_FORMATS,
+    IMAGE_SUFFIXES,
+    OTHER_IMAGE_SUFFIXES,
+    parse_name,
+    supported,
+)
 from annotator.io.roles import SAMPLE_ROWS, Roles, infer_roles
 
 DEFAULT_MAX_BYTES = 2 * 1024**3
@@ -74,22 +82,7 @@ DEFAULT_MAX_BYTES = 2 * 1024**3
 DEFAULT_MAX_TEXT_BYTES = 1024**2
 DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
 
-TABLE_SUFFIXES = {
-    ".csv": "csv",
-    ".tsv": "tsv",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".parquet": "parquet",
-}
-ARRAY_SUFFIXES = {".npz": "npz", ".npy": "npy"}
-GZIP_FORMATS = ("csv", "tsv", "jsonl")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-IMAGE_FORMATS = ("PNG", "JPEG")
-OTHER_IMAGE_SUFFIXES = (".gif", ".bmp", ".webp", ".tif", ".tiff", ".heic", ".avif")
-SUPPORTED = (
-    ".csv, .tsv, .jsonl, .ndjson (each optionally .gz), .parquet, .npz, .npy, "
-    "or a folder of PNG/JPEG images"
-)
+SUPPORTED = supported()
 _INTEGRAL_TEXT = re.compile(r"[+-]?\d+\.0+")
 
 
@@ -176,7 +169,7 @@ def _read_input(
         )  # fmt: skip
     if label_from_folder:
         raise fail(source, "--label-from-folder applies to image folders only")
-    if fmt in ARRAY_SUFFIXES.values():
+    if BY_NAME[fmt].kind == "arrays":
         options.refuse(f"an .{fmt} file", "text_col", "feature_cols")
         return _read_arrays(path, fmt, options, max_bytes)
     table = _load_table(path, fmt, max_bytes, limits.text_bytes)
@@ -188,21 +181,17 @@ def detect_format(path: Path) -> str:
     source = str(path)
     if not path.exists():
         raise fail(source, "no such file or folder")
-    suffixes = [s.lower() for s in path.suffixes]
-    gzipped = bool(suffixes) and suffixes[-1] == ".gz"
-    base = suffixes[-2] if gzipped and len(suffixes) > 1 else (suffixes[-1] if suffixes else "")
-    fmt = TABLE_SUFFIXES.get(base) or ARRAY_SUFFIXES.get(base)
+    named = parse_name(path.name)
     if path.is_dir():
-        if fmt or gzipped:
-            shown = base + (".gz" if gzipped and base != ".gz" else "")
+        if named.format or named.gzipped:
+            shown = named.base + (".gz" if named.gzipped and named.base != ".gz" else "")
             raise fail(source, f"is a folder, but a {shown} file was expected")
         return "images"
     if not path.is_file():
         raise fail(source, "is not a regular file")
-    if fmt is None or (gzipped and fmt not in GZIP_FORMATS):
-        shown = "".join(suffixes[-2:]) if gzipped else (base or "(none)")
-        raise fail(source, f"unsupported file type {shown}; supported: {SUPPORTED}")
-    return fmt
+    if named.format is None:
+        raise fail(source, f"unsupported file type {named.shown}; supported: {SUPPORTED}")
+    return named.format.name
 
 
 @dataclass
@@ -252,7 +241,7 @@ def _check_size(source: str, size: int, max_bytes: int | None, what: str = "file
 
 
 # --------------------------------------------------------------------------------------------
-# Tables: CSV, TSV, JSONL, Parquet -> _Table
+# Tables (annotator.io.formats: CSV, TSV, JSONL, Parquet) -> _Table
 
 
 @dataclass
@@ -299,14 +288,25 @@ def _is_arrow(col: Any) -> bool:
 def _load_table(
     path: Path, fmt: str, max_bytes: int | None, max_field: int = DEFAULT_MAX_TEXT_BYTES
 ) -> _Table:
-    source = str(path)
-    _check_size(source, path.stat().st_size, max_bytes)
-    if fmt == "parquet":
-        return _read_parquet(path)
-    text = _decode(source, _read_bytes(path, max_bytes))
-    if fmt == "jsonl":
-        return _parse_jsonl(source, text)
-    return _parse_delimited(source, text, fmt, "\t" if fmt == "tsv" else ",", max_field)
+    _check_size(str(path), path.stat().st_size, max_bytes)
+    return TABLE_READERS[fmt](path, max_bytes, max_field)
+
+
+def _text(path: Path, max_bytes: int | None) -> str:
+    return _decode(str(path), _read_bytes(path, max_bytes))
+
+
+#: Each table format's reader of the whole file: (path, max_bytes, max_field) -> _Table.
+TABLE_READERS = {
+    "csv": lambda path, max_bytes, max_field: _parse_delimited(
+        str(path), _text(path, max_bytes), "csv", ",", max_field
+    ),
+    "tsv": lambda path, max_bytes, max_field: _parse_delimited(
+        str(path), _text(path, max_bytes), "tsv", "\t", max_field
+    ),
+    "jsonl": lambda path, max_bytes, _max_field: _parse_jsonl(str(path), _text(path, max_bytes)),
+    "parquet": lambda path, _max_bytes, _max_field: _read_parquet(path),
+}
 
 
 def _read_bytes(path: Path, max_bytes: int | None) -> bytes:
@@ -472,6 +472,70 @@ def _read_parquet(path: Path) -> _Table:
     _check_names(source, names)
     cells = dict(zip(names, table.columns, strict=True))
     return _Table(source, "parquet", names, cells, table.num_rows)
+
+
+# --------------------------------------------------------------------------------------------
+# A table's first rows (a preview before the import; the import checks everything)
+
+
+def read_table_head(path: Path, fmt: str, n: int):
+    """The first ``n`` data rows of a table file as a pandas DataFrame of the cells as
+    written (ragged CSV rows padded or cut to the header): quick, and never a full check."""
+    return TABLE_HEADS[fmt](path, n)
+
+
+def _text_lines(path: Path):
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    return opener(path, "rt", encoding="utf-8-sig", newline="")  # type: ignore[operator]
+
+
+def _delimited_head(path: Path, n: int, delimiter: str):
+    import pandas as pd
+
+    with _text_lines(path) as f:
+        records = csv.reader(f, delimiter=delimiter)
+        header = next(records, [])
+        rows = [r for _, r in zip(range(n), (r for r in records if r), strict=False)]
+    width = len(header)
+    return pd.DataFrame([(r + [""] * width)[:width] for r in rows], columns=header)
+
+
+def _jsonl_head(path: Path, n: int):
+    import pandas as pd
+
+    records = []
+    with _text_lines(path) as f:
+        for line in f:
+            if line.strip():
+                records.append(json.loads(line))
+            if len(records) >= n:
+                break
+    return pd.DataFrame.from_records(records)
+
+
+def _parquet_head(path: Path, n: int):
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        batch = next(pq.ParquetFile(path).iter_batches(batch_size=n), None)
+        if batch is None:
+            return pd.DataFrame()
+        batch.validate(full=True)  # e.g. invalid UTF-8, else a conversion error later
+        # the columns as stored: damaged pandas metadata must not stop a preview
+        return batch.to_pandas(ignore_metadata=True)
+    except pa.ArrowException as exc:  # not all of them are ValueError or OSError
+        raise ValueError(str(exc) or type(exc).__name__) from None
+
+
+#: Each table format's reader of its first rows: (path, n) -> DataFrame.
+TABLE_HEADS = {
+    "csv": lambda path, n: _delimited_head(path, n, ","),
+    "tsv": lambda path, n: _delimited_head(path, n, "\t"),
+    "jsonl": _jsonl_head,
+    "parquet": _parquet_head,
+}
 
 
 # --------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import signal
 import subprocess
 import sys
@@ -386,22 +387,40 @@ def test_the_sqlite_planner_lock_excludes_a_second_planner(team: Store) -> None:
     _sqlite_file(team)
     pid = session.project_id(team, PROJECT)
     other = Store.open(team.settings)
-    entered = threading.Event()
+    trying, entered = threading.Event(), threading.Event()
+    order: list[str] = []
 
     def second() -> None:
+        trying.set()
         with locks.planner_lock(other, pid):
+            order.append("second entered")
             entered.set()
 
     try:
         with locks.planner_lock(team, pid):
+            assert _flock_held(locks.planner_lock_path(team, pid))
             waiter = threading.Thread(target=second)
             waiter.start()
-            assert not entered.wait(0.3)  # blocked while the first plans
+            assert trying.wait(10)
+            assert not entered.is_set()
+            order.append("first left")
         assert entered.wait(10)
         waiter.join(10)
     finally:
         other.dispose()
-    assert locks.planner_lock_path(team, pid).exists()
+    assert order == ["first left", "second entered"]
+    assert not _flock_held(locks.planner_lock_path(team, pid))
+
+
+def _flock_held(path) -> bool:
+    """Whether some open file holds the exclusive lock on ``path`` (asked without waiting)."""
+    with open(path, "a+b") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+        return False
 
 
 def test_a_crashed_sqlite_planner_does_not_wedge_the_others(team: Store) -> None:
@@ -419,15 +438,18 @@ def test_a_crashed_sqlite_planner_does_not_wedge_the_others(team: Store) -> None
     )  # fmt: skip
     try:
         assert holder.stdout.readline().strip() == "held"
-        entered = threading.Event()
+        assert _flock_held(path)
+        trying, entered = threading.Event(), threading.Event()
 
         def plan() -> None:
+            trying.set()
             with locks.planner_lock(team, pid):
                 entered.set()
 
         waiter = threading.Thread(target=plan, daemon=True)
         waiter.start()
-        assert not entered.wait(0.3)
+        assert trying.wait(10)
+        assert not entered.is_set()
         holder.kill()  # the kernel drops a dead process's flock
         assert entered.wait(10)
     finally:

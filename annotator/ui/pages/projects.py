@@ -11,6 +11,7 @@ import streamlit as st
 
 from annotator import project_admin, services
 from annotator.errors import ProtolabelError
+from annotator.io import formats
 from annotator.io.featurizers import (
     AUTO,
     EMBED_LIMIT_MINUTES,
@@ -25,7 +26,6 @@ from annotator.ui.text import escape_markdown
 
 NONE = "(none)"
 UPLOAD, SERVER = "Upload a file", "Server path"
-UPLOAD_TYPES = ["csv", "tsv", "jsonl", "ndjson", "gz", "parquet", "npz", "npy", "zip"]
 FORM_KEY = "pl_import_form"  # the import form's number: a new one (all fields reset) per import
 FILE_KEY = "pl_import_file"  # the file the form is for: its column fields start from its guess
 FLASH_KEY = "pl_import_flash"
@@ -155,9 +155,8 @@ def create_section(store, who: Identity | None) -> None:
     if source == UPLOAD:
         limit = min(settings.max_upload_bytes, settings.max_import_bytes) // 2**20
         upload = st.file_uploader(
-            f"A table (.csv .tsv .jsonl .parquet, optionally .gz), arrays (.npz .npy) or a .zip "
-            f"of PNG/JPEG images; up to {limit} MiB",
-            type=UPLOAD_TYPES, key=f"pl_upload_{form}", max_upload_size=max(1, limit),
+            f"A file: {project_admin.UPLOAD_SUPPORTED}; up to {limit} MiB",
+            type=formats.upload_types(), key=f"pl_upload_{form}", max_upload_size=max(1, limit),
         )  # fmt: skip
         if upload is None:
             return

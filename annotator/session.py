@@ -32,17 +32,16 @@ from __future__ import annotations
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Select, func, select, text, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from annotator import planning, services, teams, zero_shot
 from annotator.errors import LabelError, NotServedError, ProtolabelError
-from annotator.store import locks, queries
+from annotator.store import locks, queries, queue
 from annotator.store.db import Store
 from annotator.store.models import (
     Annotation,
@@ -50,7 +49,6 @@ from annotator.store.models import (
     ModelVersion,
     Project,
     QueueEntry,
-    Round,
     utcnow,
 )
 from strategies import NAMES
@@ -132,12 +130,7 @@ class Progress:
 def most_recent_project(store: Store) -> str | None:
     """The project labelled in most recently (else the oldest one), or None."""
     with store.read() as session:
-        return session.scalar(
-            select(Project.name)
-            .where(Project.archived.is_(False))
-            .order_by(Project.last_used_at.desc().nulls_last(), Project.id)
-            .limit(1)
-        )
+        return queries.most_recent_project_name(session)
 
 
 @dataclass(frozen=True)
@@ -328,19 +321,19 @@ def _claim(
     expired = now - _lease_ttl(store)
     with store.write() as session:
         project = queries.get_project(session, project_name)
-        _lock_annotator(session, project.id, annotator)
-        touched = _drop_abandoned_withdrawals(session, project.id, expired)
-        held = _owned(session, project.id, owner)
+        queue.lock_annotator(session, project.id, annotator)
+        touched = queue.drop_abandoned_withdrawals(session, project.id, expired)
+        held = queue.owned(session, project.id, owner)
         mine = [e for e in held if e.annotator == annotator]
         for entry in held:  # the tab changed its annotator: the old name's items go back
             if entry.annotator != annotator:
                 touched.add(entry.round)
-                _give_back(session, entry)
+                queue.give_back(session, entry)
         for entry in mine:
             entry.claimed_at = now
             if entry.item_id == shown:
                 if entry.withdrawn_at is not None:
-                    _restore_withdrawn(session, project.id, entry, expired)
+                    queue.restore_withdrawn(session, project.id, entry, expired)
                 entry.shown_at = entry.shown_at or now
         for entry in [e for e in mine if e.withdrawn_at is not None and e.item_id != shown]:
             if release is None or entry.item_id in release:
@@ -349,152 +342,18 @@ def _claim(
                 mine.remove(entry)
         session.flush()
         for number in sorted(touched):
-            _complete_round_if_done(session, project.id, number)
+            queue.complete_round_if_done(session, project.id, number)
         if _live_count(mine) < n:
             want = n - _live_count(mine)
-            mine += _lease_free(session, project, owner, annotator, want, now, expired)
+            mine += queue.lease_free(session, project, owner, annotator, want, now, expired)
         return mine
-
-
-def _lease_free(
-    session: Session,
-    project: Project,
-    owner: str,
-    annotator: str,
-    want: int,
-    now: datetime,
-    expired: datetime,
-) -> list[QueueEntry]:
-    """Lease up to ``want`` free slots, one per item, the oldest rounds first, skipping items
-    the annotator holds or has decided and slots a retrain withdrew."""
-    held = select(QueueEntry.item_id).where(
-        QueueEntry.project_id == project.id,
-        QueueEntry.annotator == annotator,
-        QueueEntry.claimed_at >= expired,
-    )
-    decided = select(Annotation.item_id).where(
-        Annotation.project_id == project.id,
-        Annotation.annotator == annotator,
-        Annotation.undone_at.is_(None),
-    )
-    free = session.scalars(
-        select(QueueEntry)
-        .where(QueueEntry.project_id == project.id, QueueEntry.withdrawn_at.is_(None))
-        .where(_free_slot(expired))
-        .where(QueueEntry.item_id.not_in(held), QueueEntry.item_id.not_in(decided))
-        .order_by(QueueEntry.round, QueueEntry.position, QueueEntry.slot)
-        .limit(want * max(project.overlap, 1))
-        .with_for_update(skip_locked=True)
-    ).all()
-    taken: set[int] = set()
-    out = []
-    for entry in free:
-        if len(out) >= want:
-            break
-        if entry.item_id in taken:
-            continue  # one slot per item and annotator
-        taken.add(entry.item_id)
-        entry.owner, entry.annotator, entry.claimed_at = owner, annotator, now
-        out.append(entry)
-    queries.record_served(session, project.id, annotator, [(e.item_id, e.round) for e in out])
-    return out
-
-
-def _free_slot(expired: datetime):
-    """Condition: nobody holds the slot, or its lease has expired."""
-    return QueueEntry.owner.is_(None) | (QueueEntry.claimed_at < expired)
-
-
-def _drop_abandoned_withdrawals(session: Session, project_id: int, expired: datetime) -> set[int]:
-    """Withdrawn entries whose owner stopped renewing its lease are given up (their tab is
-    gone, it will show nothing); returns their rounds."""
-    gone = session.scalars(
-        select(QueueEntry).where(
-            QueueEntry.project_id == project_id,
-            QueueEntry.withdrawn_at.is_not(None),
-            QueueEntry.claimed_at < expired,
-        )
-    ).all()
-    for entry in gone:
-        session.delete(entry)
-    return {e.round for e in gone}
-
-
-def _give_back(session: Session, entry: QueueEntry) -> None:
-    """Return a slot to the shared queue (a withdrawn one is given up instead)."""
-    if entry.withdrawn_at is not None:
-        session.delete(entry)
-    else:
-        entry.owner, entry.annotator, entry.claimed_at = None, None, None
-
-
-def _restore_withdrawn(
-    session: Session, project_id: int, entry: QueueEntry, expired: datetime
-) -> None:
-    """The owner showed (or decided) an item a replan had withdrawn: the withdrawal crossed
-    its key press. The item stays, taking the place of another item nobody has seen, in its
-    round if one is left there, else in the next open round; so rounds keep their size. Only
-    when every item of every open round has been seen does its round grow by one."""
-    entry.withdrawn_at = None
-    open_rounds = select(Round.number).where(
-        Round.project_id == project_id, Round.completed_at.is_(None)
-    )
-    spare = session.scalar(
-        select(QueueEntry)
-        .where(
-            QueueEntry.project_id == project_id,
-            QueueEntry.round.in_(open_rounds),
-            QueueEntry.round >= entry.round,
-            QueueEntry.id != entry.id,
-            QueueEntry.withdrawn_at.is_(None),
-            QueueEntry.shown_at.is_(None),
-            QueueEntry.slot == entry.slot,
-        )
-        .order_by(QueueEntry.round, _free_slot(expired).desc(), QueueEntry.position.desc())
-        .limit(1)
-    )
-    if spare is None:
-        session.execute(
-            update(Round)
-            .where(Round.project_id == project_id, Round.number == entry.round)
-            .values(batch_size=Round.batch_size + 1, completed_at=None)
-        )
-        return
-    entry.round, entry.position = spare.round, spare.position
-    if spare.owner is None or spare.claimed_at < expired:
-        session.delete(spare)
-    else:
-        spare.withdrawn_at = utcnow()
-
-
-def _lock_annotator(session: Session, project_id: int, annotator: str) -> None:
-    """Serialise one annotator's claims (two tabs of one person) on PostgreSQL, so they never
-    lease two slots of one item; SQLite already runs one writer at a time."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            text("SELECT pg_advisory_xact_lock(:p, hashtext(:a))"),
-            {"p": project_id, "a": annotator},
-        )
-
-
-def _owned(session: Session, project_id: int, owner: str) -> list[QueueEntry]:
-    return list(
-        session.scalars(
-            select(QueueEntry)
-            .where(QueueEntry.project_id == project_id, QueueEntry.owner == owner)
-            .order_by(QueueEntry.round, QueueEntry.position, QueueEntry.slot)
-        )
-    )
 
 
 def _load_items(store: Store, entries: list[QueueEntry]) -> list[QueuedItem]:
     if not entries:
         return []
     with store.read() as session:
-        items = {
-            it.id: it
-            for it in session.scalars(select(Item).where(Item.id.in_([e.item_id for e in entries])))
-        }
+        items = queue.items_by_id(session, [e.item_id for e in entries])
         project = session.get(Project, entries[0].project_id)
         values = services.feature_values_by_id(store, session, project, items.values())
     out = []
@@ -527,44 +386,21 @@ def nothing_left_for(store: Store, project_name: str, annotator: str) -> bool:
     expired = utcnow() - _lease_ttl(store)
     with store.read() as session:
         project = queries.get_project(session, project_name)
-        pid = project.id
-        in_queue = select(QueueEntry.item_id).where(QueueEntry.project_id == pid)
-        decided = select(Annotation.item_id).where(
-            Annotation.project_id == pid, Annotation.undone_at.is_(None)
-        )
-        unqueued = session.scalar(
-            select(func.count()).where(
-                Item.project_id == pid, Item.id.not_in(in_queue), Item.id.not_in(decided)
-            )
-        )
-        if unqueued:
+        if queue.unqueued_undecided_count(session, project.id):
             return False
-        mine = select(Annotation.item_id).where(
-            Annotation.project_id == pid,
-            Annotation.annotator == annotator,
-            Annotation.undone_at.is_(None),
-        )
-        free = session.scalar(
-            select(func.count()).where(
-                QueueEntry.project_id == pid,
-                QueueEntry.withdrawn_at.is_(None),
-                _free_slot(expired),
-                QueueEntry.item_id.not_in(mine),
-            )
-        )
-        return not free
+        return not queue.free_slot_count(session, project.id, expired, annotator=annotator)
 
 
 def release(store: Store, project_name: str, owner: str) -> int:
     """Return the owner's reserved items to the shared queue (a tab closed or left)."""
     with store.write() as session:
         project = queries.get_project(session, project_name)
-        held = _owned(session, project.id, owner)
+        held = queue.owned(session, project.id, owner)
         for entry in held:
-            _give_back(session, entry)
+            queue.give_back(session, entry)
         session.flush()
         for number in sorted({e.round for e in held}):
-            _complete_round_if_done(session, project.id, number)
+            queue.complete_round_if_done(session, project.id, number)
         return len(held)
 
 
@@ -597,13 +433,7 @@ def submit(
     except IntegrityError:
         if client_event is None:
             raise
-        with store.read() as session:
-            project = queries.get_project(session, project_name)
-            existing = session.scalar(
-                select(Annotation.id).where(
-                    Annotation.project_id == project.id, Annotation.client_event == client_event
-                )
-            )
+        existing = annotation_for_event(store, project_name, client_event)
         if existing is None:
             raise
         return SubmitResult(existing, round_completed=False, replayed=True)
@@ -615,33 +445,26 @@ def _submit(store, project_name, item_id, label, who, owner, client_event) -> Su
         project = queries.get_project(session, project_name)
         _check_labeller(store, session, project, annotator, who.authenticated)
         if client_event is not None:
-            seen = session.scalar(
-                select(Annotation.id).where(
-                    Annotation.project_id == project.id, Annotation.client_event == client_event
-                )
-            )
+            seen = queue.annotation_for_event(session, project.id, client_event)
             if seen is not None:
                 return SubmitResult(seen, round_completed=False, replayed=True)
         _check_label(project, label)
         item = session.get(Item, item_id)
         if item is None or item.project_id != project.id:
             raise ProtolabelError(f"project {project_name!r} has no item {item_id}")
-        entry = _slot_for_decision(store, session, project.id, item_id, annotator, owner)
+        expired = utcnow() - _lease_ttl(store)
+        entry = queue.slot_for_decision(session, project.id, item_id, annotator, owner, expired)
         if entry is None and not queries.was_served(session, project.id, item_id, annotator):
             raise NotServedError(
                 f"item {item.external_id!r} of project {project_name!r} was never given to "
                 f"{annotator!r}: a decision is accepted only for an item served to its annotator"
             )
         if entry is None:  # an extra decision: keep the selection context if there is one
-            context = session.scalar(
-                select(QueueEntry)
-                .where(QueueEntry.project_id == project.id, QueueEntry.item_id == item_id)
-                .limit(1)
-            )
+            context = queue.any_slot(session, project.id, item_id)
         else:
             context = entry
             if entry.withdrawn_at is not None:  # decided while a retrain withdrew it
-                _restore_withdrawn(session, project.id, entry, utcnow() - _lease_ttl(store))
+                queue.restore_withdrawn(session, project.id, entry, expired)
         chosen_by = context.model_version if context else None
         stale = context is not None and _chosen_by_older_model(session, project.id, chosen_by)
         annotation = Annotation(
@@ -661,7 +484,7 @@ def _submit(store, project_name, item_id, label, who, owner, client_event) -> Su
         if entry is not None:
             session.delete(entry)
             session.flush()
-            completed = _complete_round_if_done(session, project.id, entry.round)
+            completed = queue.complete_round_if_done(session, project.id, entry.round)
         else:
             session.flush()
         project.last_used_at = utcnow()
@@ -670,42 +493,6 @@ def _submit(store, project_name, item_id, label, who, owner, client_event) -> Su
             item=item.external_id, label=label, annotator=annotator, annotation=annotation.id,
         )  # fmt: skip
         return SubmitResult(annotation.id, round_completed=completed)
-
-
-def _slot_for_decision(
-    store: Store, session: Session, project_id: int, item_id: int, annotator: str, owner: str | None
-) -> QueueEntry | None:
-    """The queue slot a decision uses up, locked: the one the owner (else the annotator) holds,
-    else a free one unless the annotator decided the item already; None for an extra decision
-    (the lease expired and another annotator holds the item's last slot, or it is decided)."""
-    base = select(QueueEntry).where(
-        QueueEntry.project_id == project_id, QueueEntry.item_id == item_id
-    )
-    holder = QueueEntry.annotator == annotator
-    if owner is not None:
-        holder = holder | (QueueEntry.owner == owner)
-    entry = session.scalar(base.where(holder).order_by(QueueEntry.slot).limit(1).with_for_update())
-    if entry is not None:
-        return entry
-    decided = session.scalar(
-        select(Annotation.id)
-        .where(
-            Annotation.project_id == project_id,
-            Annotation.item_id == item_id,
-            Annotation.annotator == annotator,
-            Annotation.undone_at.is_(None),
-        )
-        .limit(1)
-    )
-    if decided is not None:
-        return None
-    expired = utcnow() - _lease_ttl(store)
-    return session.scalar(
-        base.where(_free_slot(expired), QueueEntry.withdrawn_at.is_(None))
-        .order_by(QueueEntry.slot)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-    )
 
 
 def _check_labeller(
@@ -741,40 +528,6 @@ def _chosen_by_older_model(session: Session, project_id: int, chosen_by: int | N
     return _retrain_pending(session, project_id, newest)
 
 
-def _complete_round_if_done(session: Session, project_id: int, number: int) -> bool:
-    """Mark the round complete when none of its slots is left (withdrawn ones do not count)
-    and its batch is full; a round short of items waits for the planner to refill it."""
-    left = session.scalar(
-        select(func.count()).where(
-            QueueEntry.project_id == project_id,
-            QueueEntry.round == number,
-            QueueEntry.withdrawn_at.is_(None),
-        )
-    )
-    if left:
-        return False
-    rnd = session.scalar(
-        select(Round).where(Round.project_id == project_id, Round.number == number)
-    )
-    if rnd is None or rnd.completed_at is not None:
-        return False
-    decided = session.scalar(
-        select(func.count(func.distinct(Annotation.item_id))).where(
-            Annotation.project_id == project_id,
-            Annotation.round == number,
-            Annotation.undone_at.is_(None),
-        )
-    )
-    if not decided:  # every item was withdrawn and none could replace them: nothing to learn
-        session.delete(rnd)
-        return False
-    if decided < rnd.batch_size:  # items were withdrawn: the planner refills the round first
-        return False
-    rnd.completed_at = utcnow()
-    queries.log_event(session, project_id, "round_completed", round=number)
-    return True
-
-
 def undo(
     store: Store,
     project_name: str,
@@ -805,57 +558,8 @@ def undo(
             queries.log_event(
                 session, project.id, "undo", annotation=annotation_id, annotator=annotator
             )
-        _requeue_first(session, project, ann, owner, annotator)
+        queue.requeue_first(session, project, ann, owner, annotator)
         return ann.item_id
-
-
-def _requeue_first(
-    session: Session, project: Project, ann: Annotation, owner: str | None, annotator: str
-) -> None:
-    """Give the item a slot again, held by the owner, if it now has fewer decisions by
-    different annotators plus queued slots than the project's overlap."""
-    project_id = project.id
-    decided_by = session.scalar(
-        select(func.count(func.distinct(Annotation.annotator))).where(
-            Annotation.project_id == project_id,
-            Annotation.item_id == ann.item_id,
-            Annotation.undone_at.is_(None),
-        )
-    )
-    slots = session.scalars(
-        select(QueueEntry.slot).where(
-            QueueEntry.project_id == project_id, QueueEntry.item_id == ann.item_id
-        )
-    ).all()
-    if decided_by + len(slots) >= max(project.overlap, 1):
-        return
-    first = session.scalar(
-        select(func.min(QueueEntry.position)).where(QueueEntry.project_id == project_id)
-    )
-    session.add(
-        QueueEntry(
-            project_id=project_id,
-            item_id=ann.item_id,
-            round=min(ann.round or 0, _min_queued_round(session, project_id)),
-            position=(first if first is not None else 0) - 1,
-            strategy=ann.strategy or "undo",
-            score=ann.score,
-            model_version=ann.model_version,
-            stale=ann.stale,
-            owner=owner,
-            annotator=annotator if owner else None,
-            claimed_at=utcnow() if owner else None,
-            shown_at=utcnow() if owner else None,  # the card shows it again at once
-            slot=max(slots, default=-1) + 1,
-        )
-    )
-
-
-def _min_queued_round(session: Session, project_id: int) -> int:
-    value = session.scalar(
-        select(func.min(QueueEntry.round)).where(QueueEntry.project_id == project_id)
-    )
-    return value if value is not None else 1 << 30
 
 
 def relabel(
@@ -916,18 +620,9 @@ def history(
             teams.require(store, session, project, who, "annotator", "see the decisions")
             if not teams.may(store, session, project, who, "reviewer"):
                 annotator = who.name
-        query = (
-            select(Annotation, Item.external_id)
-            .join(Item, Item.id == Annotation.item_id)
-            .where(Annotation.project_id == project.id, Annotation.undone_at.is_(None))
-            .order_by(Annotation.id.desc())
-            .limit(limit)
-        )
-        if annotator:
-            query = query.where(Annotation.annotator == annotator)
         return [
             HistoryEntry(a.id, a.item_id, ext, a.label, a.annotator, a.created_at, a.round)
-            for a, ext in session.execute(query)
+            for a, ext in queue.decisions(session, project.id, annotator, limit)
         ]
 
 
@@ -939,22 +634,10 @@ def progress(store: Store, project_name: str) -> Progress:
     with store.read() as session:
         project = queries.get_project(session, project_name)
         counts = queries.project_counts(session, project.id)
-        current = session.scalar(
-            select(Round).where(Round.project_id == project.id, Round.completed_at.is_(None))
-            .order_by(Round.number).limit(1)
-        )  # fmt: skip
-        left = 0
-        if current is not None:
-            left = (
-                session.scalar(
-                    select(func.count(func.distinct(QueueEntry.item_id))).where(
-                        QueueEntry.project_id == project.id,
-                        QueueEntry.round == current.number,
-                        QueueEntry.withdrawn_at.is_(None),
-                    )
-                )
-                or 0
-            )
+        current = queue.open_round(session, project.id)
+        left = (
+            0 if current is None else queue.items_left_in_round(session, project.id, current.number)
+        )
         model = queries.latest_model(session, project.id)
         pending = _retrain_pending(session, project.id, model)
         return Progress(
@@ -978,18 +661,14 @@ def _retrain_pending(session: Session, project_id: int, model: ModelVersion | No
     trained_with = (model.metrics or {}).get("descriptions") if model is not None else None
     if key is not None and key != trained_with:
         return True
-    query = select(func.count()).where(
-        Round.project_id == project_id, Round.completed_at.is_not(None)
-    )
-    if model is not None:
-        query = query.where(Round.completed_at > model.created_at)
-    return bool(session.scalar(query))
+    since = model.created_at if model is not None else None
+    return bool(queue.rounds_completed_since(session, project_id, since))
 
 
 def projects_pending_retrain(store: Store) -> list[str]:
     """Projects with a completed round that no model has learnt from yet."""
     with store.read() as session:
-        projects = session.scalars(select(Project).where(Project.archived.is_(False))).all()
+        projects = queries.active_projects(session)
         return [
             p.name
             for p in projects
@@ -1133,24 +812,17 @@ def _selection_inputs(store: Store, project_name: str):
     with store.read() as session:
         project = queries.get_project(session, project_name)
         rows, labels, _ = labelled_rows(session, project.id)
-        decided = session.scalars(
-            select(Item.row)
-            .join(Annotation, Annotation.item_id == Item.id)
-            .where(Annotation.id.in_(queries.current_annotation_ids(project.id)))
-        ).all()
-        queued = session.scalars(
-            select(Item.row).join(QueueEntry, QueueEntry.item_id == Item.id)
-            .where(QueueEntry.project_id == project.id)
-        ).all()  # fmt: skip
+        decided = queue.decided_rows(session, project.id)
+        queued = queue.queued_rows(session, project.id)
         model = queries.latest_model(session, project.id)
         pending = _retrain_pending(session, project.id, model)
         expired = utcnow() - _lease_ttl(store)
-        leaving = {e.item_id for e in _replaceable_entries(session, project.id, expired)}
-        queued = set(queued) - set(
-            session.scalars(select(Item.row).where(Item.id.in_(list(leaving))))
-        )
-        deficits = _round_deficits(session, project.id, leaving)
-        last = session.scalar(select(func.max(Round.number)).where(Round.project_id == project.id))
+        leaving = {
+            e.item_id for e in queue.replaceable_entries(session, project.id, expired, KEEP_AHEAD)
+        }
+        queued = set(queued) - set(queue.rows_of_items(session, leaving))
+        deficits = queue.round_deficits(session, project.id, leaving)
+        last = queue.last_round_number(session, project.id)
         info = {
             "project_id": project.id,
             "labels": list(project.labels),
@@ -1198,7 +870,7 @@ def _plan_unlocked(store: Store, project_name: str, *, seed: int | None = None) 
     """Bring the queue up to date with the newest model and queue one batch; return its round.
 
     Open rounds are replanned first: what a model older than the newest chose and nobody has
-    seen (``_replaceable``) is replaced by the newest model's choice, and every open round is
+    seen (``queue.replaceable``) is replaced by the newest model's choice, and every open round is
     filled up to its batch size; otherwise a new round of the project's batch size is queued.
     None when there is nothing to plan (the pool is exhausted).
     """
@@ -1217,85 +889,6 @@ def _plan_unlocked(store: Store, project_name: str, *, seed: int | None = None) 
         return None  # another process queued the same round number meanwhile; theirs stands
 
 
-def _replaceable(project_id: int, newest: int) -> Select:
-    """Slots of open rounds that a model older than ``newest`` chose, on items nobody has
-    decided, seen on screen or been withdrawn from: what a replan may replace."""
-    open_rounds = select(Round.number).where(
-        Round.project_id == project_id, Round.completed_at.is_(None)
-    )
-    decided = select(Annotation.item_id).where(
-        Annotation.project_id == project_id, Annotation.undone_at.is_(None)
-    )
-    seen = select(QueueEntry.item_id).where(
-        QueueEntry.project_id == project_id,
-        QueueEntry.shown_at.is_not(None) | QueueEntry.withdrawn_at.is_not(None),
-    )
-    return select(QueueEntry).where(
-        QueueEntry.project_id == project_id,
-        QueueEntry.round.in_(open_rounds),
-        QueueEntry.model_version.is_(None) | (QueueEntry.model_version < newest),
-        QueueEntry.item_id.not_in(decided),
-        QueueEntry.item_id.not_in(seen),
-    )
-
-
-def _replaceable_entries(session: Session, project_id: int, expired: datetime) -> list[QueueEntry]:
-    """``_replaceable`` slots, except each tab's next ``KEEP_AHEAD`` items (see there)."""
-    newest = queries.newest_model_info(session, project_id)
-    if newest is None:
-        return []
-    found = session.scalars(_replaceable(project_id, newest.version)).all()
-    owners = {e.owner for e in found if e.owner is not None and e.claimed_at >= expired}
-    if not owners:
-        return list(found)
-    keep: set[int] = set()
-    seen: dict[str, int] = {}
-    for entry_id, owner in session.execute(
-        select(QueueEntry.id, QueueEntry.owner)
-        .where(
-            QueueEntry.project_id == project_id,
-            QueueEntry.owner.in_(owners),
-            QueueEntry.withdrawn_at.is_(None),
-            QueueEntry.shown_at.is_(None),
-        )
-        .order_by(QueueEntry.owner, QueueEntry.round, QueueEntry.position, QueueEntry.slot)
-    ):
-        if seen.get(owner, 0) < KEEP_AHEAD:
-            seen[owner] = seen.get(owner, 0) + 1
-            keep.add(entry_id)
-    return [e for e in found if e.id not in keep]
-
-
-def _round_deficits(
-    session: Session, project_id: int, leaving: Collection[int] = ()
-) -> list[tuple[int, int]]:
-    """(round, missing items) of open rounds with fewer items than their batch size, counting
-    decided items and live slots except those on the items ``leaving``; oldest first."""
-    out = []
-    for rnd in session.scalars(
-        select(Round)
-        .where(Round.project_id == project_id, Round.completed_at.is_(None))
-        .order_by(Round.number)
-    ):
-        queued = select(QueueEntry.item_id).where(
-            QueueEntry.project_id == project_id,
-            QueueEntry.round == rnd.number,
-            QueueEntry.withdrawn_at.is_(None),
-            QueueEntry.item_id.not_in(list(leaving)),
-        )
-        decided = select(Annotation.item_id).where(
-            Annotation.project_id == project_id,
-            Annotation.round == rnd.number,
-            Annotation.undone_at.is_(None),
-        )
-        # UNION keeps each item once; counted without touching the items table (a pool-wide
-        # scan at 1M items, 0.28 s per round on SQLite)
-        have = session.scalar(select(func.count()).select_from(union(queued, decided).subquery()))
-        if have < rnd.batch_size:
-            out.append((rnd.number, rnd.batch_size - have))
-    return out
-
-
 def _apply_plan(store, project_name, info, strategy, chosen, scores) -> int | None:
     """Apply a selection in one transaction: replace the replaceable slots (those the new
     choice picked again stay, now chosen by it; the rest nobody holds are dropped, and held
@@ -1307,18 +900,12 @@ def _apply_plan(store, project_name, info, strategy, chosen, scores) -> int | No
     newest = info["model_version"]
     with store.write() as session:
         project = queries.get_project(session, project_name)
-        row_to_item = dict(
-            session.execute(
-                select(Item.row, Item.id).where(
-                    Item.project_id == project.id, Item.row.in_(chosen.tolist())
-                )
-            ).all()
-        )
+        row_to_item = queue.item_ids_at_rows(session, project.id, chosen.tolist())
         picks = [(row_to_item[int(r)], s) for r, s in zip(chosen, scores, strict=True)]
         again = dict(picks)
         replaced: set[int] = set()
         if newest is not None:
-            for entry in _replaceable_entries(session, project.id, expired):
+            for entry in queue.replaceable_entries(session, project.id, expired, KEEP_AHEAD):
                 if entry.item_id in again:  # the new model wants it too: it stays
                     score = again[entry.item_id]
                     entry.model_version, entry.strategy = newest, strategy
@@ -1329,9 +916,9 @@ def _apply_plan(store, project_name, info, strategy, chosen, scores) -> int | No
                     entry.withdrawn_at = now
                 replaced.add(entry.round)
             session.flush()
-        busy = _busy_items(session, project.id, list(again))
+        busy = queue.busy_items(session, project.id, list(again))
         picks = [(item, score) for item, score in picks if item not in busy]
-        targets = _round_deficits(session, project.id)
+        targets = queue.round_deficits(session, project.id)
         if not targets and not replaced:
             targets = [(None, project.batch_size)]
         first = None
@@ -1339,39 +926,18 @@ def _apply_plan(store, project_name, info, strategy, chosen, scores) -> int | No
             batch, picks = picks[:count], picks[count:]
             if not batch:
                 break
-            rnd = _target_round(session, project, number, info, strategy, len(batch))
+            rnd = queue.target_round(session, project, number, newest, strategy, len(batch))
             first = first if first is not None else rnd.number
-            _add_slots(session, project, rnd, batch, strategy, info)
+            queue.add_slots(session, project, rnd, batch, strategy, newest, info["stale"])
             queries.log_event(
                 session, project.id, "round_planned" if number is None else "round_refilled",
                 round=rnd.number, strategy=strategy, model_version=newest, size=len(batch),
                 stale=info["stale"],
             )  # fmt: skip
         for number in sorted(replaced):
-            session.execute(
-                update(Round)
-                .where(Round.project_id == project.id, Round.number == number)
-                .values(model_version=newest, strategy=strategy)
-            )
-            _complete_round_if_done(session, project.id, number)
+            queue.mark_round_chosen(session, project.id, number, newest, strategy)
+            queue.complete_round_if_done(session, project.id, number)
         return first if first is not None else (min(replaced) if replaced else None)
-
-
-def _busy_items(session: Session, project_id: int, items: list[int]) -> set[int]:
-    """Of ``items``, those queued or decided (an item is never queued a second time)."""
-    queued = session.scalars(
-        select(QueueEntry.item_id).where(
-            QueueEntry.project_id == project_id, QueueEntry.item_id.in_(items)
-        )
-    )
-    decided = session.scalars(
-        select(Annotation.item_id).where(
-            Annotation.project_id == project_id,
-            Annotation.item_id.in_(items),
-            Annotation.undone_at.is_(None),
-        )
-    )
-    return set(queued) | set(decided)
 
 
 def _shrink_rounds(store: Store, project_name: str, deficits: list[tuple[int, int]]) -> None:
@@ -1381,49 +947,8 @@ def _shrink_rounds(store: Store, project_name: str, deficits: list[tuple[int, in
     with store.write() as session:
         project = queries.get_project(session, project_name)
         for number, missing in deficits:
-            session.execute(
-                update(Round)
-                .where(Round.project_id == project.id, Round.number == number)
-                .values(batch_size=Round.batch_size - missing)
-            )
-            _complete_round_if_done(session, project.id, number)
-
-
-def _target_round(session, project, number, info, strategy, size) -> Round:
-    """The open round to fill (now chosen by the newest model), or a new one of ``size``."""
-    if number is not None:
-        rnd = session.scalar(
-            select(Round).where(Round.project_id == project.id, Round.number == number)
-        )
-        rnd.model_version, rnd.strategy = info["model_version"], strategy
-        return rnd
-    last = session.scalar(select(func.max(Round.number)).where(Round.project_id == project.id))
-    rnd = Round(
-        project_id=project.id, number=(last or 0) + 1, strategy=strategy,
-        model_version=info["model_version"], batch_size=size, stale=False,
-    )  # fmt: skip
-    session.add(rnd)
-    session.flush()
-    return rnd
-
-
-def _add_slots(session, project, rnd: Round, picks, strategy: str, info) -> None:
-    start = session.scalar(
-        select(func.max(QueueEntry.position)).where(
-            QueueEntry.project_id == project.id, QueueEntry.round == rnd.number
-        )
-    )
-    start = 0 if start is None else start + 1
-    for offset, (item_id, score) in enumerate(picks):
-        for slot in range(max(project.overlap, 1)):
-            session.add(
-                QueueEntry(
-                    project_id=project.id, item_id=item_id, round=rnd.number,
-                    position=start + offset, slot=slot, strategy=strategy,
-                    score=None if np.isnan(score) else float(score),
-                    model_version=info["model_version"], stale=info["stale"],
-                )
-            )  # fmt: skip
+            queue.shrink_round(session, project.id, number, missing)
+            queue.complete_round_if_done(session, project.id, number)
 
 
 def needs_planning(store: Store, project_name: str) -> bool:
@@ -1433,17 +958,11 @@ def needs_planning(store: Store, project_name: str) -> bool:
     expired = utcnow() - _lease_ttl(store)
     with store.read() as session:
         project = queries.get_project(session, project_name)
-        if _replaceable_entries(session, project.id, expired) or _round_deficits(
-            session, project.id
-        ):
+        if queue.replaceable_entries(session, project.id, expired, KEEP_AHEAD):
             return True
-        free = session.scalar(
-            select(func.count()).where(
-                QueueEntry.project_id == project.id,
-                QueueEntry.withdrawn_at.is_(None),
-                _free_slot(expired),
-            )
-        )
+        if queue.round_deficits(session, project.id):
+            return True
+        free = queue.free_slot_count(session, project.id, expired)
         return free < max(LOOKAHEAD, project.batch_size)
 
 
@@ -1451,8 +970,4 @@ def annotation_for_event(store: Store, project_name: str, client_event: str) -> 
     """The annotation recorded for a key press, if it reached the database."""
     with store.read() as session:
         project = queries.get_project(session, project_name)
-        return session.scalar(
-            select(Annotation.id).where(
-                Annotation.project_id == project.id, Annotation.client_event == client_event
-            )
-        )
+        return queue.annotation_for_event(session, project.id, client_event)

@@ -70,6 +70,21 @@ def all_projects(session: Session) -> list[Project]:
     return list(session.scalars(select(Project).order_by(Project.name)))
 
 
+def active_projects(session: Session) -> list[Project]:
+    """Projects not archived."""
+    return list(session.scalars(select(Project).where(Project.archived.is_(False))))
+
+
+def most_recent_project_name(session: Session) -> str | None:
+    """The project labelled in most recently (else the oldest one) of those not archived."""
+    return session.scalar(
+        select(Project.name)
+        .where(Project.archived.is_(False))
+        .order_by(Project.last_used_at.desc().nulls_last(), Project.id)
+        .limit(1)
+    )
+
+
 def get_project(session: Session, name: str) -> Project:
     project = find_project(session, name)
     if project is None:

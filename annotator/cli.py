@@ -14,11 +14,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from annotator import services, simulate_cli
+from annotator import services
 from annotator.config import Settings
 from annotator.errors import ProtolabelError
 from annotator.io.featurizers import EMBED_LIMIT_MINUTES, FEATURIZERS
 from annotator.io.roles import Roles
+from annotator.simulation import cli as simulate_cli
 from annotator.store.db import Store
 
 EXIT_USER_ERROR = 2

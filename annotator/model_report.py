@@ -29,13 +29,11 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, select
 
 from annotator import services, validation
-from annotator.session import labelled_rows, project_priors, unlabelled_sample
 from annotator.store import queries
 from annotator.store.db import Store
-from annotator.store.models import Annotation, Event, ModelVersion, Round
+from annotator.training import labelled_rows, project_priors, unlabelled_sample
 
 KAPPA_THRESHOLD = 0.99
 STOP_WINDOW = 3
@@ -262,17 +260,7 @@ def build_report(store: Store, project_name: str, *, cross_validate: bool = True
         semi_supervised = project.semi_supervised
         rows, labels, _ = labelled_rows(session, project_id)
         rounds = _rounds(session, project_id)
-        models = session.execute(
-            select(
-                ModelVersion.version,
-                ModelVersion.n_labels,
-                ModelVersion.train_seconds,
-                ModelVersion.created_at,
-                ModelVersion.state,
-            )
-            .where(ModelVersion.project_id == project_id)
-            .order_by(ModelVersion.version)
-        ).all()
+        models = queries.model_history(session, project_id)
     predictions = _predictions([(m[0], m[4]) for m in models], stop_rows, features)
     advice = stop_advice([m[0] for m in models], predictions)
     model_frame = pd.DataFrame(
@@ -332,29 +320,17 @@ def change_key(store: Store, project_name: str) -> int:
     """The newest event id of the project: the report changes only when this does."""
     with store.read() as session:
         project = queries.get_project(session, project_name)
-        return session.scalar(select(func.max(Event.id)).where(Event.project_id == project.id)) or 0
+        return queries.newest_event_id(session, project.id)
 
 
 def _when(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else None
 
 
-def _decisions_by_round(session, project_id: int, condition) -> dict[int, int]:
-    """round -> how many of the items' current decisions meet ``condition``."""
-    return dict(
-        session.execute(
-            select(Annotation.round, func.count())
-            .where(Annotation.id.in_(queries.current_annotation_ids(project_id)))
-            .where(condition)
-            .group_by(Annotation.round)
-        ).all()
-    )
-
-
 def _rounds(session, project_id: int) -> pd.DataFrame:
-    decided = _decisions_by_round(session, project_id, Annotation.label.is_not(None))
-    skipped = _decisions_by_round(session, project_id, Annotation.label.is_(None))
-    stale = _decisions_by_round(session, project_id, Annotation.stale.is_(True))
+    decided = queries.decisions_by_round(session, project_id, "labelled")
+    skipped = queries.decisions_by_round(session, project_id, "skipped")
+    stale = queries.decisions_by_round(session, project_id, "stale")
     records = [
         {
             "round": r.number,
@@ -367,9 +343,7 @@ def _rounds(session, project_id: int) -> pd.DataFrame:
             "completed": _when(r.completed_at),
             "stale items": int(stale.get(r.number, 0)),
         }
-        for r in session.scalars(
-            select(Round).where(Round.project_id == project_id).order_by(Round.number)
-        )
+        for r in queries.rounds(session, project_id)
     ]
     return pd.DataFrame.from_records(
         records,

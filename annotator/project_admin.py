@@ -26,7 +26,6 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select, update
 
 from annotator import services
 from annotator.config import Settings
@@ -38,7 +37,7 @@ from annotator.io.roles import Roles, infer_roles
 from annotator.labelling import check_custom_keys
 from annotator.store import queries
 from annotator.store.db import Store
-from annotator.store.models import Adjudication, Annotation, Item, Project
+from annotator.store.models import Project
 from annotator.teams import Identity, require, require_login
 
 #: Rows a preview reads to infer the columns' roles (it shows PREVIEW_ROWS of them).
@@ -469,7 +468,7 @@ def rename_label(
         if old in guides:
             guides[name] = guides.pop(old)
             project.guidelines = guides
-        moved = _relabel(session, project.id, old, name)
+        moved = queries.rename_label_everywhere(session, project.id, old, name)
         queries.log_event(
             session, project.id, "label_renamed", old=old, new=name, annotations=moved
         )
@@ -507,30 +506,11 @@ def merge_labels(
                 into["text"] = "\n\n".join(t for t in (into.get("text"), merged["text"]) if t)
             guides[target] = into
             project.guidelines = guides
-        moved = _relabel(session, project.id, source, target)
+        moved = queries.rename_label_everywhere(session, project.id, source, target)
         queries.log_event(
             session, project.id, "labels_merged", source=source, target=target, annotations=moved
         )
         return moved
-
-
-def _relabel(session, project_id: int, old: str, new: str) -> int:
-    moved = session.execute(
-        update(Annotation)
-        .where(Annotation.project_id == project_id, Annotation.label == old)
-        .values(label=new)
-    ).rowcount
-    session.execute(
-        update(Adjudication)
-        .where(Adjudication.project_id == project_id, Adjudication.label == old)
-        .values(label=new)
-    )
-    session.execute(
-        update(Item)
-        .where(Item.project_id == project_id, Item.ground_truth == old)
-        .values(ground_truth=new)
-    )
-    return int(moved or 0)
 
 
 def custom_keys(store: Store, project_name: str) -> dict[str, str]:
@@ -618,12 +598,7 @@ def class_guides(store: Store, project_name: str) -> list[ClassGuide]:
         project = queries.get_project(session, project_name)
         guides = dict(project.guidelines or {})
         wanted = {e for g in guides.values() for e in g.get("examples", [])}
-        items = {
-            it.external_id: it
-            for it in session.scalars(
-                select(Item).where(Item.project_id == project.id, Item.external_id.in_(wanted))
-            )
-        }
+        items = queries.items_by_external_id(session, project.id, wanted)
         counts: dict[str, int] = {}
         for found in queries.item_labels(session, project.id).values():
             if found.label is not None:

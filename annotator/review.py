@@ -35,16 +35,15 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from annotator import services, teams, validation
 from annotator.agreement import SOURCE_SPLIT, AgreementReport, agreement_report
 from annotator.errors import LabelError, PermissionDeniedError, ProtolabelError
-from annotator.session import project_priors
 from annotator.store import queries
 from annotator.store.db import Store
-from annotator.store.models import Adjudication, Annotation, Item, Project, utcnow
+from annotator.store.models import Adjudication, Item, Project, utcnow
+from annotator.training import project_priors
 
 MAX_GIVEN = 0.1
 MIN_OTHER = 0.8
@@ -93,15 +92,7 @@ def require_reviewer(
 
 
 def _label_triples(session: Session, project_id: int) -> list[tuple[int, str, str]]:
-    return [
-        (item_id, annotator, label)
-        for item_id, annotator, label in session.execute(
-            select(Annotation.item_id, Annotation.annotator, Annotation.label).where(
-                Annotation.id.in_(queries.latest_per_annotator_ids(project_id)),
-                Annotation.label.is_not(None),
-            )
-        )
-    ]
+    return queries.latest_labels(session, project_id)
 
 
 def agreement(store: Store, project_name: str) -> AgreementReport:
@@ -274,9 +265,7 @@ def review_queue(
             for i, it in decided.items()
             if it.adjudication is None and (it.final.disagreement or i in model_hits)
         ]
-        external = dict(
-            session.execute(select(Item.id, Item.external_id).where(Item.id.in_(wanted))).all()
-        )
+        external = queries.external_ids(session, wanted)
     entries = []
     for item_id in wanted:
         it = decided[item_id]
@@ -376,11 +365,7 @@ def adjudicate(
                 f"({', '.join(project.labels)})"
             )
         item = _item(session, project, item_id)
-        row = session.scalar(
-            select(Adjudication).where(
-                Adjudication.project_id == project.id, Adjudication.item_id == item.id
-            )
-        )
+        row = queries.adjudication(session, project.id, item.id)
         previous = row.label if row is not None else None
         if row is None:
             row = Adjudication(project_id=project.id, item_id=item.id)
@@ -403,11 +388,7 @@ def clear_adjudication(
             login_required=store.settings.login_required,
         )  # fmt: skip
         item = _item(session, project, item_id)
-        row = session.scalar(
-            select(Adjudication).where(
-                Adjudication.project_id == project.id, Adjudication.item_id == item.id
-            )
-        )
+        row = queries.adjudication(session, project.id, item.id)
         if row is None:
             return False
         queries.log_event(
@@ -422,12 +403,7 @@ def adjudications(store: Store, project_name: str) -> list[AdjudicationRecord]:
     """The project's adjudications, newest first."""
     with store.read() as session:
         project = queries.get_project(session, project_name)
-        rows = session.execute(
-            select(Adjudication, Item.external_id)
-            .join(Item, Item.id == Adjudication.item_id)
-            .where(Adjudication.project_id == project.id)
-            .order_by(Adjudication.created_at.desc(), Adjudication.id.desc())
-        ).all()
+        rows = queries.adjudications_newest_first(session, project.id)
         return [
             AdjudicationRecord(a.item_id, ext, a.label, a.reviewer, a.note, a.created_at)
             for a, ext in rows
@@ -438,9 +414,7 @@ def item_id_for(store: Store, project_name: str, external_id: str) -> int:
     """The item id of an external id (for the CLI and tests)."""
     with store.read() as session:
         project = queries.get_project(session, project_name)
-        item_id = session.scalar(
-            select(Item.id).where(Item.project_id == project.id, Item.external_id == external_id)
-        )
+        item_id = queries.item_id_of(session, project.id, external_id)
         if item_id is None:
             raise ProtolabelError(f"project {project_name!r} has no item with id {external_id!r}")
         return item_id
@@ -458,9 +432,7 @@ def item_views(store: Store, project_name: str, item_ids: list[int]):
     with store.read() as session:
         project = queries.get_project(session, project_name)
         names = list(project.source_info.get("feature_names") or []) or None
-        items = session.scalars(
-            select(Item).where(Item.project_id == project.id, Item.id.in_(list(item_ids)))
-        ).all()
+        items = queries.items_of(session, project.id, item_ids)
         values = services.feature_values_by_id(store, session, project, items)
         return {
             it.id: Example(it.external_id, it.text, it.image, values.get(it.id), names)

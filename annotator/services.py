@@ -1,8 +1,10 @@
-"""User actions. The only module that commits: one ``store.write()`` transaction per action.
+"""Project actions: import, features, listing, deletion, export, backup. Each action that
+writes is one ``store.write()`` transaction (as in the other service modules: the labelling
+loop ``annotator.session``, ``annotator.training``, ``project_admin``, ``review``, ``teams``).
 
-Readers, featurizers and exporters (``annotator.io``) are pure; the store (``annotator.store``)
-only queries. Every action validates its whole input before it writes anything, so a bad
-input leaves the database and the feature cache exactly as they were.
+Readers, featurizers and exporters (``annotator.io``) are pure; the SQL is in the store
+(``annotator.store``). Every action validates its whole input before it writes anything, so
+a bad input leaves the database and the feature cache exactly as they were.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -234,7 +235,7 @@ def _prepare_append(store: Store, project: Project, data: ImportedData, opts: Im
             f"({len(clash)} ids clash)"
         )
     with store.read() as session:
-        state = session.scalar(select(Project.featurizer_state).where(Project.id == project.id))
+        state = queries.featurizer_state(session, project.id)
     featurizer = load_featurizer(project.featurizer, state or b"")
     return labels, featurizer, start_row
 
@@ -361,11 +362,7 @@ def _import_annotations(
         return 0
     if data.labels is None:
         raise LabelError(f"{data.source}: --as-annotations needs a label column or class folders")
-    ids = dict(
-        session.execute(
-            select(Item.row, Item.id).where(Item.project_id == project.id, Item.row >= start_row)
-        ).all()
-    )
+    ids = queries.item_ids_from_row(session, project.id, start_row)
     now = utcnow()
     rows = [
         {
@@ -380,7 +377,7 @@ def _import_annotations(
         if label is not None
     ]
     if rows:
-        session.execute(insert(Annotation), rows)
+        queries.insert_annotations(session, rows)
     return len(rows)
 
 
@@ -395,9 +392,7 @@ def rebuild_features(store: Store, session: Session, project: Project) -> np.nda
     stored once), so there is nothing to recompute them from: a missing matrix is an error that
     says where it should be. Items of older databases still carry a float64 copy and rebuild.
     """
-    items = session.scalars(
-        select(Item).where(Item.project_id == project.id).order_by(Item.row)
-    ).all()
+    items = queries.items_in_order(session, project.id)
     if project.data_kind == "features" and any(it.features is None for it in items):
         raise _lost_features(store, project)
     data = items_as_data(project, items)
@@ -473,7 +468,7 @@ def _raw_featurizer(store: Store, session: Session, project: Project):
     memo = store.__dict__.setdefault("_raw_featurizers", {})
     key = (project.id, project.features_version)
     if key not in memo:
-        state = session.scalar(select(Project.featurizer_state).where(Project.id == project.id))
+        state = queries.featurizer_state(session, project.id)
         memo.clear()  # one project's state at a time: a few KB, but projects come and go
         memo[key] = load_featurizer(project.featurizer, state or b"")
     return memo[key]
@@ -490,7 +485,7 @@ def class_priors(
     with store.read() as session:
         project = queries.get_project(session, project_name)
         name = project.featurizer
-        state = session.scalar(select(Project.featurizer_state).where(Project.id == project.id))
+        state = queries.featurizer_state(session, project.id)
     featurizer = load_featurizer(name, state or b"", progress=False)
     return zero_shot.prior_rows(featurizer, names, guidelines)
 
@@ -636,10 +631,7 @@ def _export_plan(
         teams.require(store, session, project, who, "reviewer", "export the project")
         decided = queries.item_labels(session, project.id)
         wanted = {d.annotation_id or d.newest_id for d in decided.values()} - {0}
-        annotations = {
-            a.id: a
-            for a in session.scalars(select(Annotation).where(Annotation.id.in_(list(wanted))))
-        }
+        annotations = queries.annotations_by_id(session, wanted)
         model = queries.latest_model(session, project.id) if include_all else None
         return _ExportPlan(
             project=project.name,

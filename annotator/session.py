@@ -1,4 +1,5 @@
-"""The labelling loop: queue, claim, submit, skip, undo, round end, retrain, next batch.
+"""The labelling loop: queue, claim, submit, skip, undo, round end, next batch. Its SQL is in
+``annotator.store.queue``; the retrain after a round in ``annotator.training``.
 
 A *round* is a batch of ``project.batch_size`` items chosen with the project's strategy; its
 items wait in the ``queue`` table until decided. Each browser tab (or annotator process) is a
@@ -29,7 +30,6 @@ key press (``client_event``), so a replayed press is not a second label.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
@@ -39,14 +39,13 @@ import numpy as np
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from annotator import planning, services, teams, zero_shot
+from annotator import planning, services, teams, training, zero_shot
 from annotator.errors import LabelError, NotServedError, ProtolabelError
 from annotator.store import locks, queries, queue
 from annotator.store.db import Store
 from annotator.store.models import (
     Annotation,
     Item,
-    ModelVersion,
     Project,
     QueueEntry,
     utcnow,
@@ -525,7 +524,7 @@ def _chosen_by_older_model(session: Session, project_id: int, chosen_by: int | N
     newest = queries.newest_model_info(session, project_id)
     if newest is not None and (chosen_by or 0) < newest.version:
         return True
-    return _retrain_pending(session, project_id, newest)
+    return training.retrain_due(session, project_id, newest)
 
 
 def undo(
@@ -639,7 +638,7 @@ def progress(store: Store, project_name: str) -> Progress:
             0 if current is None else queue.items_left_in_round(session, project.id, current.number)
         )
         model = queries.latest_model(session, project.id)
-        pending = _retrain_pending(session, project.id, model)
+        pending = training.retrain_due(session, project.id, model)
         return Progress(
             items=counts.items,
             labelled=counts.labelled,
@@ -652,170 +651,36 @@ def progress(store: Store, project_name: str) -> Progress:
         )
 
 
-def _retrain_pending(session: Session, project_id: int, model: ModelVersion | None) -> bool:
-    """A round was completed after the newest model was trained, or the class descriptions
-    the prototypes start from (:func:`descriptions_key`) are not the newest model's: a new
-    project's first model comes from its class names, before any label."""
-    project = session.get(Project, project_id)
-    key = descriptions_key(project)
-    trained_with = (model.metrics or {}).get("descriptions") if model is not None else None
-    if key is not None and key != trained_with:
-        return True
-    since = model.created_at if model is not None else None
-    return bool(queue.rounds_completed_since(session, project_id, since))
+@dataclass(frozen=True)
+class PlanInputs:
+    """What choosing the project's next items starts from, read in one transaction."""
+
+    features: np.ndarray  # the pool's feature matrix (memory-mapped for a large pool)
+    pool: np.ndarray  # rows a round may choose: neither decided nor queued (nor leaving)
+    rows: np.ndarray  # labelled rows and their final labels
+    labels: np.ndarray
+    project_id: int
+    label_set: list[str]
+    strategy: str
+    batch_size: int
+    model_state: bytes | None  # the newest model, None before the first
+    model_version: int | None
+    stale: bool  # a retrain is pending: what this model chooses is stale
+    deficits: list[tuple[int, int]]  # (open round, items it lacks), oldest first
+    next_round: int  # the round the choice goes to (for its seed)
 
 
-def projects_pending_retrain(store: Store) -> list[str]:
-    """Projects with a completed round that no model has learnt from yet."""
-    with store.read() as session:
-        projects = queries.active_projects(session)
-        return [
-            p.name
-            for p in projects
-            if _retrain_pending(session, p.id, queries.latest_model(session, p.id))
-        ]
-
-
-def retrain_pending(store: Store, project_name: str) -> bool:
-    with store.read() as session:
-        project = queries.get_project(session, project_name)
-        return _retrain_pending(session, project.id, queries.latest_model(session, project.id))
-
-
-def _guideline_texts(project: Project) -> dict[str, str]:
-    return {k: str((v or {}).get("text") or "") for k, v in (project.guidelines or {}).items()}
-
-
-def descriptions_key(project: Project) -> str | None:
-    """A digest of the class descriptions the project's prototypes start from (names,
-    guidelines, template), or None when zero-shot is off or does not apply (not text, or
-    names without meaning: :func:`annotator.zero_shot.applies`)."""
-    import hashlib
-    import json
-
-    names = list(project.labels)
-    if not (project.zero_shot and zero_shot.applies(project.data_kind, names)):
-        return None
-    texts = zero_shot.prior_texts(names, zero_shot.TEMPLATE, _guideline_texts(project))
-    return hashlib.sha256(json.dumps([names, texts]).encode()).hexdigest()[:16]
-
-
-def project_priors(
-    store: Store, project_name: str, labels: Collection[str] = ()
-) -> dict[str, np.ndarray] | None:
-    """The rows of the project's class descriptions for ``ProtoNetClassifier.fit(priors=)``,
-    one per class of the label set and per other label in ``labels`` (labels since taken out
-    of the set keep their names' priors); None where :func:`descriptions_key` is None."""
-    with store.read() as session:
-        project = queries.get_project(session, project_name)
-        key, names = descriptions_key(project), list(project.labels)
-        guidelines = _guideline_texts(project)
-    if key is None:
-        return None
-    names += sorted({str(label) for label in labels} - set(names))
-    return services.class_priors(store, project_name, names, guidelines)
-
-
-def labelled_rows(session: Session, project_id: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """Rows, final labels and the newest annotation id of every item with a final label.
-
-    The final label (``queries.item_labels``) is a reviewer's adjudication when there is one,
-    else the majority of the annotators' latest labels: one annotator's latest label when only
-    one labelled the item.
-    """
-    found = sorted(
-        (it for it in queries.item_labels(session, project_id).values() if it.label is not None),
-        key=lambda it: it.row,
-    )
-    idx = np.array([it.row for it in found], dtype=np.int64)
-    labels = np.array([it.label for it in found], dtype=object)
-    newest = max((it.newest_id for it in found), default=0)
-    return idx, labels, newest
-
-
-def train(store: Store, project_name: str, *, seed: int | None = None) -> int | None:
-    """Retrain the learner on the current labels and store it; return its version.
-
-    Where the project's class descriptions apply (:func:`descriptions_key`), each prototype
-    starts from its class's description and the model exists from zero labels; else None
-    while fewer than two classes have labels (a prototypical network needs two).
-    Fits afresh each round (measured better than a warm start, see the comment below).
-    """
-    from meta import ProtoNetClassifier
-
-    features = services.load_features(store, project_name)
-    started = utcnow()
-    with store.read() as session:
-        project = queries.get_project(session, project_name)
-        rows, labels, newest = labelled_rows(session, project.id)
-        previous = queries.latest_model(session, project.id)
-        version = (previous.version if previous is not None else 0) + 1
-        project_id, semi_supervised = project.id, project.semi_supervised
-        key = descriptions_key(project)
-    if key is None and len(set(labels.tolist())) < 2:
-        return None
-    priors = None if key is None else project_priors(store, project_name, labels.astype(str))
-    seed = store.settings.seed if seed is None else seed
-    t0 = time.perf_counter()
-    model = ProtoNetClassifier(random_state=seed + version, device=store.settings.device)
-    # A fresh fit, not a warm start: bench/meta_bench.py (b) measured warm starts below fresh
-    # fits on digits (0.883 vs 0.894 at 100 labels, shrink-and-perturb 0.6/0.1) at the same cost.
-    # Semi-supervised projects refine the prototypes with unlabelled items (refine_steps); a
-    # sample of them is drawn here so that a large memory-mapped pool is never copied whole.
-    unlabelled = None
-    if semi_supervised:
-        sample = unlabelled_sample(len(features), rows, model.max_unlabelled, seed + version)
-        unlabelled = np.asarray(features[sample])
-    X = np.asarray(features[rows]).reshape(len(rows), features.shape[1])
-    model.fit(X, labels.astype(str), priors=priors, unlabelled=unlabelled)
-    seconds = time.perf_counter() - t0
-    with store.write() as session:
-        session.add(
-            ModelVersion(
-                project_id=project_id,
-                version=version,
-                state=model.to_bytes(),
-                n_labels=len(rows),
-                last_annotation_id=newest,
-                train_seconds=seconds,
-                metrics={
-                    "n_classes": len(model.classes_),
-                    "steps": int(model.n_steps_),
-                    "semi_supervised": unlabelled is not None,
-                    "descriptions": key,
-                    "prior_strength": model.prior_strength_,
-                },
-                created_at=started,
-            )
-        )
-        queries.log_event(
-            session,
-            project_id,
-            "retrained",
-            version=version,
-            labels=len(rows),
-            seconds=round(seconds, 3),
-        )
-    return version
-
-
-def unlabelled_sample(n_items: int, labelled: np.ndarray, size: int, seed: int) -> np.ndarray:
-    """Sorted rows of at most ``size`` items outside ``labelled``, drawn under ``seed``."""
-    rest = np.setdiff1d(np.arange(n_items), labelled)
-    if len(rest) > size:
-        rest = np.sort(np.random.default_rng(seed).choice(rest, size, replace=False))
-    return rest
-
-
-def _selection_inputs(store: Store, project_name: str):
+def selection_inputs(store: Store, project_name: str) -> PlanInputs:
+    """The pool, the labels, the newest model and the open rounds' deficits: what
+    :func:`choose` needs. Items a replan will replace (``queue.replaceable``) count as free."""
     features = services.load_features(store, project_name)
     with store.read() as session:
         project = queries.get_project(session, project_name)
-        rows, labels, _ = labelled_rows(session, project.id)
+        rows, labels, _ = training.labelled_rows(session, project.id)
         decided = queue.decided_rows(session, project.id)
         queued = queue.queued_rows(session, project.id)
         model = queries.latest_model(session, project.id)
-        pending = _retrain_pending(session, project.id, model)
+        pending = training.retrain_due(session, project.id, model)
         expired = utcnow() - _lease_ttl(store)
         leaving = {
             e.item_id for e in queue.replaceable_entries(session, project.id, expired, KEEP_AHEAD)
@@ -823,41 +688,35 @@ def _selection_inputs(store: Store, project_name: str):
         queued = set(queued) - set(queue.rows_of_items(session, leaving))
         deficits = queue.round_deficits(session, project.id, leaving)
         last = queue.last_round_number(session, project.id)
-        info = {
-            "project_id": project.id,
-            "labels": list(project.labels),
-            "strategy": project.strategy,
-            "batch_size": project.batch_size,
-            "model_state": model.state if model else None,
-            "model_version": model.version if model else None,
-            "stale": pending,
-            "deficits": deficits,
-            "next_round": deficits[0][0] if deficits else (last or 0) + 1,
-        }
+        label_set, strategy, batch_size = list(project.labels), project.strategy, project.batch_size
+        state, version = (model.state, model.version) if model else (None, None)
     taken = np.zeros(len(features), dtype=bool)
     taken[np.asarray(decided, dtype=np.int64)] = True
     taken[np.asarray(sorted(queued), dtype=np.int64)] = True
-    pool = np.flatnonzero(~taken)
-    return features, pool, rows, labels, info
+    return PlanInputs(
+        features=features, pool=np.flatnonzero(~taken), rows=rows, labels=labels,
+        project_id=project.id, label_set=label_set, strategy=strategy, batch_size=batch_size,
+        model_state=state, model_version=version, stale=pending, deficits=deficits,
+        next_round=deficits[0][0] if deficits else (last or 0) + 1,
+    )  # fmt: skip
 
 
-def choose(features, pool, rows, labels, info, seed: int) -> tuple[str, np.ndarray, np.ndarray]:
-    """Run the project's strategy (``planning.choose_batch``, as the simulation does):
-    (strategy used, chosen rows, their scores)."""
+def choose(inputs: PlanInputs, size: int, seed: int) -> planning.Choice:
+    """``size`` items by the project's strategy (``planning.choose_batch``, as the simulation
+    does), seeded by ``seed``, the project, the round and the model version."""
     rng = np.random.default_rng(
-        [seed, info["project_id"], info["next_round"], info["model_version"] or 0]
+        [seed, inputs.project_id, inputs.next_round, inputs.model_version or 0]
     )
     model = None
-    if info["model_state"] is not None:
+    if inputs.model_state is not None:
         from meta import ProtoNetClassifier
 
-        model = ProtoNetClassifier.from_bytes(info["model_state"])
-    choice = planning.choose_batch(
-        info["strategy"], info["batch_size"], features, pool, rows,
-        labels.astype(str) if len(rows) else None, model,
-        n_classes=len(info["labels"]), rng=rng,
+        model = ProtoNetClassifier.from_bytes(inputs.model_state)
+    return planning.choose_batch(
+        inputs.strategy, size, inputs.features, inputs.pool, inputs.rows,
+        inputs.labels.astype(str) if len(inputs.rows) else None, model,
+        n_classes=len(inputs.label_set), rng=rng,
     )  # fmt: skip
-    return choice.strategy, choice.rows, choice.scores
 
 
 def plan_round(store: Store, project_name: str, *, seed: int | None = None) -> int | None:
@@ -875,21 +734,21 @@ def _plan_unlocked(store: Store, project_name: str, *, seed: int | None = None) 
     None when there is nothing to plan (the pool is exhausted).
     """
     seed = store.settings.seed if seed is None else seed
-    features, pool, rows, labels, info = _selection_inputs(store, project_name)
-    if len(pool) == 0:
-        _shrink_rounds(store, project_name, info["deficits"])
+    inputs = selection_inputs(store, project_name)
+    if len(inputs.pool) == 0:
+        _shrink_rounds(store, project_name, inputs.deficits)
         return None
-    wanted = sum(k for _, k in info["deficits"]) or info["batch_size"]
-    used, chosen, scores = choose(
-        features, pool, rows, labels, {**info, "batch_size": wanted}, seed
-    )
+    wanted = sum(k for _, k in inputs.deficits) or inputs.batch_size
+    choice = choose(inputs, wanted, seed)
     try:
-        return _apply_plan(store, project_name, info, used, chosen, scores)
+        return _apply_plan(store, project_name, inputs, choice)
     except IntegrityError:
         return None  # another process queued the same round number meanwhile; theirs stands
 
 
-def _apply_plan(store, project_name, info, strategy, chosen, scores) -> int | None:
+def _apply_plan(
+    store: Store, project_name: str, inputs: PlanInputs, choice: planning.Choice
+) -> int | None:
     """Apply a selection in one transaction: replace the replaceable slots (those the new
     choice picked again stay, now chosen by it; the rest nobody holds are dropped, and held
     ones are *withdrawn*: they stay with their owner, out of the round, until it confirms it
@@ -897,7 +756,8 @@ def _apply_plan(store, project_name, info, strategy, chosen, scores) -> int | No
     oldest first, else queue a new round. Returns the first round filled."""
     now = utcnow()
     expired = now - _lease_ttl(store)
-    newest = info["model_version"]
+    newest, strategy = inputs.model_version, choice.strategy
+    chosen, scores = choice.rows, choice.scores
     with store.write() as session:
         project = queries.get_project(session, project_name)
         row_to_item = queue.item_ids_at_rows(session, project.id, chosen.tolist())
@@ -928,11 +788,11 @@ def _apply_plan(store, project_name, info, strategy, chosen, scores) -> int | No
                 break
             rnd = queue.target_round(session, project, number, newest, strategy, len(batch))
             first = first if first is not None else rnd.number
-            queue.add_slots(session, project, rnd, batch, strategy, newest, info["stale"])
+            queue.add_slots(session, project, rnd, batch, strategy, newest, inputs.stale)
             queries.log_event(
                 session, project.id, "round_planned" if number is None else "round_refilled",
                 round=rnd.number, strategy=strategy, model_version=newest, size=len(batch),
-                stale=info["stale"],
+                stale=inputs.stale,
             )  # fmt: skip
         for number in sorted(replaced):
             queue.mark_round_chosen(session, project.id, number, newest, strategy)

@@ -305,10 +305,8 @@ def read_log(path: Path) -> list[dict[str, Any]]:
 
 def audit(store, project: str, logs: list[Path], overlap: int) -> dict[str, int]:
     """The figures of ``KEYS`` from the annotators' logs and the database."""
-    from sqlalchemy import select
 
     from annotator.store import queries
-    from annotator.store.models import Annotation
 
     acked: dict[int, tuple[str, int]] = {}  # annotation id -> (annotator, item)
     errors = 0
@@ -344,12 +342,7 @@ def audit(store, project: str, logs: list[Path], overlap: int) -> dict[str, int]
         found = {}
         ids = list(acked)
         for start in range(0, len(ids), 5000):
-            rows = s.execute(
-                select(Annotation.id, Annotation.annotator, Annotation.item_id).where(
-                    Annotation.project_id == p.id, Annotation.id.in_(ids[start : start + 5000])
-                )
-            ).all()
-            found.update({r[0]: (r[1], r[2]) for r in rows})
+            found.update(queries.annotators_and_items(s, p.id, ids[start : start + 5000]))
     by_item: dict[int, list[str]] = defaultdict(list)
     for annotator, item in found.values():
         by_item[item].append(annotator)

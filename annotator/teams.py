@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from annotator.errors import PermissionDeniedError, ProtolabelError
@@ -46,9 +45,8 @@ OPERATOR = Identity("protolabel", authenticated=False, operator=True)
 
 def role_of(session: Session, project_id: int, user: str) -> str | None:
     """The user's role in the project; None when they are not a member."""
-    return session.scalar(
-        select(Membership.role).where(Membership.project_id == project_id, Membership.user == user)
-    )
+    member = queries.membership(session, project_id, user)
+    return member.role if member is not None else None
 
 
 def at_least(role: str | None, needed: str) -> bool:
@@ -182,9 +180,7 @@ def set_role(
             session, project, by, authenticated=authenticated,
             login_required=store.settings.login_required,
         )  # fmt: skip
-        member = session.scalar(
-            select(Membership).where(Membership.project_id == project.id, Membership.user == user)
-        )
+        member = queries.membership(session, project.id, user)
         if authenticated and member is not None and member.role == "owner" and role != "owner":
             _check_not_last_owner(session, project, user)
         if role is None:
@@ -200,12 +196,7 @@ def set_role(
 def _check_not_last_owner(session: Session, project: Project, user: str) -> None:
     # FOR UPDATE on the owners' rows (PostgreSQL): two owners demoting each other at once
     # run one after the other, and the second sees one owner left. SQLite has one writer.
-    owners = session.scalars(
-        select(Membership.user)
-        .where(Membership.project_id == project.id, Membership.role == "owner")
-        .with_for_update()
-    ).all()
-    if list(owners) == [user]:
+    if queries.owners_for_update(session, project.id) == [user]:
         raise PermissionDeniedError(
             f"{user!r} is the last owner of {project.name!r}: make someone else an owner first"
         )
@@ -215,14 +206,7 @@ def members(store: Store, project_name: str) -> list[tuple[str, str]]:
     """(user, role) of the project's members, by name."""
     with store.read() as session:
         project = queries.get_project(session, project_name)
-        return [
-            (m.user, m.role)
-            for m in session.scalars(
-                select(Membership)
-                .where(Membership.project_id == project.id)
-                .order_by(Membership.user)
-            )
-        ]
+        return [(m.user, m.role) for m in queries.memberships(session, project.id)]
 
 
 def role_in(store: Store, project_name: str, user: str) -> str | None:

@@ -38,19 +38,18 @@ def run_worker(
     # so the locks and connections it holds are given back at once.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     torch.set_num_threads(1)
-    from annotator import session as loop
     from annotator.store.db import Store
 
     store = Store.open(settings)
     stop = threading.Event()
     planner = threading.Thread(
-        target=plan_loop, args=(store, project_name, loop, stop), name="planner", daemon=True
+        target=plan_loop, args=(store, project_name, stop), name="planner", daemon=True
     )
     if not once:
         planner.start()
     try:
         while True:
-            step(store, project_name, loop)
+            step(store, project_name)
             if once or os.getppid() != parent_pid:
                 return
             time.sleep(POLL_SECONDS)
@@ -61,15 +60,16 @@ def run_worker(
         store.dispose()
 
 
-def plan_loop(store, project_name: str, loop, stop: threading.Event) -> None:
+def plan_loop(store, project_name: str, stop: threading.Event) -> None:
     """The planner thread: keeps the shared queue stocked and replans after each retrain,
-    so choosing items never waits for a retrain (``loop.needs_planning``)."""
+    so choosing items never waits for a retrain (``session.needs_planning``)."""
+    from annotator import session
     from annotator.errors import ProjectNotFoundError
 
     while not stop.is_set():
         try:
-            planned = loop.needs_planning(store, project_name) and (
-                loop.plan_round(store, project_name) is not None
+            planned = session.needs_planning(store, project_name) and (
+                session.plan_round(store, project_name) is not None
             )
         except ProjectNotFoundError:
             return
@@ -79,24 +79,25 @@ def plan_loop(store, project_name: str, loop, stop: threading.Event) -> None:
         stop.wait(PLAN_POLL_SECONDS if planned else POLL_SECONDS)
 
 
-def step(store, project_name: str, loop) -> str:
+def step(store, project_name: str) -> str:
     """One pass: retrain if a round completed, then plan if the queue needs it.
 
-    ``loop`` is the labelling-loop module (``annotator.session``). Training runs under the
+    Training (``annotator.training``) runs under the
     project's trainer lock (``annotator.store.locks``): with several app instances on one
     database only one trains at a time; the others skip ("locked") and read the newest model
     version like everyone else. After a retrain the open rounds are replanned with the new
     model; between retrains one batch waits in the shared queue, so a tab never runs dry.
     """
+    from annotator import session, training
     from annotator.errors import ProjectNotFoundError
 
     try:
         did = "idle"
-        if loop.retrain_pending(store, project_name):
-            did = _train_locked(store, project_name, loop)
+        if training.retrain_pending(store, project_name):
+            did = _train_locked(store, project_name)
         if (
-            loop.needs_planning(store, project_name)
-            and loop.plan_round(store, project_name) is not None
+            session.needs_planning(store, project_name)
+            and session.plan_round(store, project_name) is not None
             and did == "idle"
         ):
             did = "planned"
@@ -105,18 +106,19 @@ def step(store, project_name: str, loop) -> str:
         return "gone"
 
 
-def _train_locked(store, project_name: str, loop) -> str:
+def _train_locked(store, project_name: str) -> str:
+    from annotator import session, training
     from annotator.store.locks import trainer_lock
 
-    with trainer_lock(store, loop.project_id(store, project_name)) as got:
+    with trainer_lock(store, session.project_id(store, project_name)) as got:
         if not got:
             return "locked"
-        if not loop.retrain_pending(store, project_name):
+        if not training.retrain_pending(store, project_name):
             return "idle"  # another instance trained while this one waited for the lock
-        version = loop.train(store, project_name)
+        version = training.train(store, project_name)
         if version is None:
             return "idle"
-        loop.plan_round(store, project_name)  # replan the open rounds with the new model
+        session.plan_round(store, project_name)  # replan the open rounds with the new model
         return f"trained v{version}"
 
 

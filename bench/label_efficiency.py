@@ -67,7 +67,7 @@ BATCH, TEST_SIZE = 10, 500
 #: The code each learner's runs depend on (a change recomputes them); the strategy's own
 #: modules are added per arm (:func:`strategy_files`), so a new strategy recomputes nothing else.
 CODE = {
-    "common": ["annotator/planning.py", "annotator/simulation.py", "strategies/view.py",
+    "common": ["annotator/planning.py", "annotator/simulation/engine.py", "strategies/view.py",
                "strategies/typicality.py",  # the planner's cold start without a model
                "annotator/zero_shot.py",
                "annotator/io/featurizers.py", "annotator/io/readers.py", "bench/suite_data.py"],

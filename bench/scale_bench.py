@@ -5,7 +5,7 @@ Each (items, dims) point runs in a fresh process (its peak memory is its own) on
 SQLite database: Gaussian blobs of 10 classes as float32 ``.npz``, imported with
 ``services.import_path``; the first item is ``session.claim_next`` on the new project with its
 default settings (the cold start plans inline, as a new tab's first item does); 200 labels are
-given with ``session.submit`` from the ground truth; then one retrain (``session.train``), one
+given with ``session.submit`` from the ground truth; then one retrain (``training.train``), one
 round planned with the new model (``session.plan_round``) against the model's bare
 ``predict_proba`` over the pool, the export of every item with predictions
 (``services.export_project``, CSV) and ``protolabel stress --annotators 1 --items 10`` as a
@@ -73,8 +73,9 @@ def _bare_predict_proba(store) -> float:
     from meta import ProtoNetClassifier
     from strategies.view import BATCH_ROWS
 
-    features, pool, _rows, _labels, info = session._selection_inputs(store, "scale")
-    model = ProtoNetClassifier.from_bytes(info["model_state"])
+    inputs = session.selection_inputs(store, "scale")
+    features, pool = inputs.features, inputs.pool
+    model = ProtoNetClassifier.from_bytes(inputs.model_state)
     model.predict_proba(np.asarray(features[pool[:BATCH_ROWS]]))  # warm: first-call set-up
     start = time.perf_counter()
     for first in range(0, len(pool), BATCH_ROWS):
@@ -88,7 +89,7 @@ def measure(n: int, dims: int, folder: Path) -> dict:
     # while its first page renders
     import meta  # noqa: F401
     import strategies  # noqa: F401
-    from annotator import services, session
+    from annotator import services, session, training
     from annotator.config import Settings
     from annotator.store.db import Store
     from annotator.store.models import Item
@@ -124,7 +125,7 @@ def measure(n: int, dims: int, folder: Path) -> dict:
                            owner="bench")  # fmt: skip
         given += len(items)
     start = time.perf_counter()
-    session.train(store, "scale")
+    training.train(store, "scale")
     row["retrain_s"] = round(time.perf_counter() - start, 2)
     start = time.perf_counter()
     session.plan_round(store, "scale")

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select, union
+from sqlalchemy import Select, func, insert, select, union, update
 from sqlalchemy.orm import Session
 
 from annotator.agreement import FinalLabel, Vote, final_label
@@ -16,14 +16,61 @@ from annotator.store.models import (
     Annotation,
     Event,
     Item,
+    Membership,
     ModelVersion,
     Project,
+    Round,
     Served,
 )
 
 #: The columns :func:`insert_items` fills, in the order of its tuples.
 ITEM_COLUMNS = ("project_id", "external_id", "row", "text", "image", "image_path",
                 "content_hash", "ground_truth", "created_at")  # fmt: skip
+
+
+def insert_annotations(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert annotation rows (dicts of columns) in one ``executemany``."""
+    if rows:
+        session.execute(insert(Annotation), rows)
+
+
+def item_ids_from_row(session: Session, project_id: int, start_row: int) -> dict[int, int]:
+    """Pool row -> item id of the items from ``start_row`` on (those one import added)."""
+    return dict(
+        session.execute(
+            select(Item.row, Item.id).where(Item.project_id == project_id, Item.row >= start_row)
+        ).all()
+    )
+
+
+def items_in_order(session: Session, project_id: int) -> list[Item]:
+    """Every item of the project, by pool row."""
+    return list(
+        session.scalars(select(Item).where(Item.project_id == project_id).order_by(Item.row))
+    )
+
+
+def featurizer_state(session: Session, project_id: int) -> bytes | None:
+    """The project's fitted featurizer (read apart: it can be megabytes)."""
+    return session.scalar(select(Project.featurizer_state).where(Project.id == project_id))
+
+
+def annotators_and_items(
+    session: Session, project_id: int, ids: Iterable[int]
+) -> dict[int, tuple[str, int]]:
+    """Annotation id -> (annotator, item id), for those of ``ids`` the project has."""
+    rows = session.execute(
+        select(Annotation.id, Annotation.annotator, Annotation.item_id).where(
+            Annotation.project_id == project_id, Annotation.id.in_(list(ids))
+        )
+    )
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
+def annotations_by_id(session: Session, ids: Iterable[int]) -> dict[int, Annotation]:
+    return {
+        a.id: a for a in session.scalars(select(Annotation).where(Annotation.id.in_(list(ids))))
+    }
 
 
 def insert_items(session: Session, rows: Sequence[tuple]) -> None:
@@ -364,3 +411,182 @@ def was_served(session: Session, project_id: int, item_id: int, annotator: str) 
         )
         is not None
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Memberships (annotator.teams)
+
+
+def membership(session: Session, project_id: int, user: str) -> Membership | None:
+    return session.scalar(
+        select(Membership).where(Membership.project_id == project_id, Membership.user == user)
+    )
+
+
+def memberships(session: Session, project_id: int) -> list[Membership]:
+    """The project's members, by name."""
+    return list(
+        session.scalars(
+            select(Membership).where(Membership.project_id == project_id).order_by(Membership.user)
+        )
+    )
+
+
+def owners_for_update(session: Session, project_id: int) -> list[str]:
+    """The owners' names, their rows locked (``FOR UPDATE`` on PostgreSQL): two owners
+    demoting each other at once run one after the other. SQLite has one writer anyway."""
+    return list(
+        session.scalars(
+            select(Membership.user)
+            .where(Membership.project_id == project_id, Membership.role == "owner")
+            .with_for_update()
+        )
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Items, labels and adjudications by id (annotator.review)
+
+
+def item_id_of(session: Session, project_id: int, external_id: str) -> int | None:
+    return session.scalar(
+        select(Item.id).where(Item.project_id == project_id, Item.external_id == external_id)
+    )
+
+
+def items_of(session: Session, project_id: int, item_ids: Iterable[int]) -> list[Item]:
+    return list(
+        session.scalars(
+            select(Item).where(Item.project_id == project_id, Item.id.in_(list(item_ids)))
+        )
+    )
+
+
+def external_ids(session: Session, item_ids: Iterable[int]) -> dict[int, str]:
+    """Item id -> external id."""
+    return dict(
+        session.execute(select(Item.id, Item.external_id).where(Item.id.in_(list(item_ids)))).all()
+    )
+
+
+def latest_labels(session: Session, project_id: int) -> list[tuple[int, str, str]]:
+    """(item id, annotator, label) of each annotator's latest decision that is a label."""
+    return [
+        (item_id, annotator, label)
+        for item_id, annotator, label in session.execute(
+            select(Annotation.item_id, Annotation.annotator, Annotation.label).where(
+                Annotation.id.in_(latest_per_annotator_ids(project_id)),
+                Annotation.label.is_not(None),
+            )
+        )
+    ]
+
+
+def adjudication(session: Session, project_id: int, item_id: int) -> Adjudication | None:
+    return session.scalar(
+        select(Adjudication).where(
+            Adjudication.project_id == project_id, Adjudication.item_id == item_id
+        )
+    )
+
+
+def adjudications_newest_first(session: Session, project_id: int) -> list[tuple[Adjudication, str]]:
+    """(adjudication, the item's external id), newest first."""
+    return [
+        (a, ext)
+        for a, ext in session.execute(
+            select(Adjudication, Item.external_id)
+            .join(Item, Item.id == Adjudication.item_id)
+            .where(Adjudication.project_id == project_id)
+            .order_by(Adjudication.created_at.desc(), Adjudication.id.desc())
+        )
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# Models and rounds (annotator.model_report)
+
+
+def model_history(session: Session, project_id: int) -> list[Any]:
+    """(version, n_labels, train_seconds, created_at, state) of every model, oldest first."""
+    return list(
+        session.execute(
+            select(
+                ModelVersion.version,
+                ModelVersion.n_labels,
+                ModelVersion.train_seconds,
+                ModelVersion.created_at,
+                ModelVersion.state,
+            )
+            .where(ModelVersion.project_id == project_id)
+            .order_by(ModelVersion.version)
+        ).all()
+    )
+
+
+def newest_event_id(session: Session, project_id: int) -> int:
+    """The project's newest event id (0: none): anything it shows changes only with this."""
+    return session.scalar(select(func.max(Event.id)).where(Event.project_id == project_id)) or 0
+
+
+_DECISION_KINDS = {
+    "labelled": Annotation.label.is_not(None),
+    "skipped": Annotation.label.is_(None),
+    "stale": Annotation.stale.is_(True),
+}
+
+
+def decisions_by_round(session: Session, project_id: int, kind: str) -> dict[int, int]:
+    """round -> how many current decisions are of ``kind`` (labelled, skipped or stale)."""
+    return dict(
+        session.execute(
+            select(Annotation.round, func.count())
+            .where(Annotation.id.in_(current_annotation_ids(project_id)))
+            .where(_DECISION_KINDS[kind])
+            .group_by(Annotation.round)
+        ).all()
+    )
+
+
+def rounds(session: Session, project_id: int) -> list[Round]:
+    return list(
+        session.scalars(select(Round).where(Round.project_id == project_id).order_by(Round.number))
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Label sets (annotator.project_admin)
+
+
+def rename_label_everywhere(session: Session, project_id: int, old: str, new: str) -> int:
+    """Rename a label in every annotation, adjudication and ground truth of the project;
+    returns how many annotations changed."""
+    moved = session.execute(
+        update(Annotation)
+        .where(Annotation.project_id == project_id, Annotation.label == old)
+        .values(label=new)
+    ).rowcount
+    session.execute(
+        update(Adjudication)
+        .where(Adjudication.project_id == project_id, Adjudication.label == old)
+        .values(label=new)
+    )
+    session.execute(
+        update(Item)
+        .where(Item.project_id == project_id, Item.ground_truth == old)
+        .values(ground_truth=new)
+    )
+    return int(moved or 0)
+
+
+def items_by_external_id(
+    session: Session, project_id: int, external_ids: Iterable[str]
+) -> dict[str, Item]:
+    return {
+        it.external_id: it
+        for it in session.scalars(
+            select(Item).where(
+                Item.project_id == project_id, Item.external_id.in_(list(external_ids))
+            )
+        )
+    }

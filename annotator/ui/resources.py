@@ -13,7 +13,7 @@ import threading
 
 import streamlit as st
 
-from annotator import session
+from annotator import session, training
 from annotator.config import Settings
 from annotator.demo import ensure_demo
 from annotator.store.db import Store
@@ -39,7 +39,7 @@ def get_workers() -> WorkerPool:
     store = get_store()
     pool = WorkerPool(store.settings)
     atexit.register(pool.stop_all)
-    for name in session.projects_pending_retrain(store):  # left pending by a stopped server
+    for name in training.projects_pending_retrain(store):  # left pending by a stopped server
         pool.ensure(name)
     recent = session.most_recent_project(store)  # the Label page opens on it: get it ready
     if recent is not None:

@@ -15,7 +15,7 @@ import pytest
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
-from annotator import cli, project_admin, services, session
+from annotator import cli, project_admin, services, session, training
 from annotator.config import Settings
 from annotator.demo import ensure_demo
 from annotator.store import queries
@@ -206,7 +206,7 @@ def _label_round(store: Store, project: str, truth: dict[int, str]) -> None:
     items = session.claim_next(store, project, "tester", n=10)
     for it in items[:10]:
         session.submit(store, project, it.item_id, truth[it.row], annotator="t", owner="tester")
-    assert session.train(store, project) is not None
+    assert training.train(store, project) is not None
 
 
 def _truth(store: Store, project: str) -> dict[int, str]:

@@ -24,10 +24,20 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from annotator import compare, downloads, labelling, project_admin, review, services, session, teams
+from annotator import (
+    downloads,
+    labelling,
+    project_admin,
+    review,
+    services,
+    session,
+    simulation,
+    teams,
+)
 from annotator.config import Settings
 from annotator.errors import PermissionDeniedError
 from annotator.services import ImportOptions
+from annotator.simulation import background
 from annotator.store.db import Store
 from annotator.store.models import Base, Served
 
@@ -218,12 +228,12 @@ def _export_download(w: World, who) -> object:
 
 
 def _compare_project(w: World, who) -> object:
-    config = compare.simulation.SimulationConfig(
+    config = simulation.SimulationConfig(
         data=f"project:{P}", strategies=("random",), seeds=1, budget=20, batch=2, test_size=3,
         db=w.app.settings.db_url,
     )  # fmt: skip
-    compare.simulation.check_config(config)
-    return compare.check_may_simulate(w.app, config.data, who)  # start() runs it: slow
+    simulation.check_config(config)
+    return background.check_may_simulate(w.app, config.data, who)  # start() runs it: slow
 
 
 def _check_labels(w: World, who) -> object:
@@ -235,7 +245,7 @@ def _history(w: World, who) -> object:
 
 
 def _compare_demo(w: World, who) -> object:
-    return compare.check_may_simulate(w.app, "demo:digits", who)
+    return background.check_may_simulate(w.app, "demo:digits", who)
 
 
 def _preview(w: World, who) -> object:
@@ -363,16 +373,18 @@ def test_saved_comparisons_of_a_project_are_shown_only_to_its_reviewers(world: W
     for data in (f"project:{P}", "demo:digits"):
         results = {"config": {"data": data, "strategies": ["random"]}, "curves": {}}
         simulation.save_results(world.trust, results)
-    seen = {key: [r["data"] for r in compare.saved_runs(world.app, who)]
+    seen = {key: [r["data"] for r in background.saved_runs(world.app, who)]
             for key, who in WHO.items()}  # fmt: skip
     assert seen["anonymous"] == [] and seen["typed name"] == []
     assert seen["non-member"] == seen["annotator"] == ["demo:digits"]
     assert sorted(seen["reviewer"]) == sorted(seen["owner"]) == ["demo:digits", f"project:{P}"]
-    project_run = next(r["id"] for r in compare.saved_runs(world.app, OWNER)
+    project_run = next(r["id"] for r in background.saved_runs(world.app, OWNER)
                        if r["data"].startswith("project:"))  # fmt: skip
     with pytest.raises(PermissionDeniedError):
-        compare.load_saved(world.app, project_run, ANNOTATOR)
-    assert compare.load_saved(world.app, project_run, REVIEWER)["config"]["data"] == f"project:{P}"
+        background.load_saved(world.app, project_run, ANNOTATOR)
+    assert (
+        background.load_saved(world.app, project_run, REVIEWER)["config"]["data"] == f"project:{P}"
+    )
 
 
 def test_an_annotator_sees_only_their_own_decisions_a_reviewer_all(world: World) -> None:

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from annotator import services, session
+from annotator import services, session, training
 from annotator.errors import (
     DatabaseError,
     ExportError,
@@ -288,7 +288,7 @@ def test_an_export_streamed_in_small_chunks_is_the_same_file(
     np.savez(path, X=X, y=np.array(["a", "b"] * 15))
     services.import_path(store, path, "chunks", ImportOptions())
     decide(store, "chunks", "ann", {str(i): "ab"[i % 2] for i in range(6)})
-    session.train(store, "chunks")
+    training.train(store, "chunks")
     outs = {}
     for size in (7, 10_000):
         monkeypatch.setattr(services, "EXPORT_CHUNK_ROWS", size)

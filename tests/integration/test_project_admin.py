@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from annotator import downloads, model_report, project_admin, services, session
+from annotator import downloads, model_report, project_admin, services, session, training
 from annotator.errors import ImportFormatError, LabelError, ProjectExistsError
 from annotator.store import queries
 from annotator.store.db import Store
@@ -300,7 +300,7 @@ def test_model_report_estimates_from_labels_only(store: Store) -> None:
     stop_set = model_report.ensure_stop_set(store, "f")
     for _round in range(2):
         _labelled(store, "f", 12, lambda _i, it: truth[it.row])
-        session.train(store, "f")
+        training.train(store, "f")
     # hide the ground truth entirely: the estimate must not change
     with store.write() as s:
         s.query(Item).update({Item.ground_truth: None})
@@ -329,7 +329,7 @@ def test_stop_set_is_the_sample_the_row_by_row_pool_gave(
     with store.read() as s:
         project = queries.get_project(s, "f")
         n = s.query(Item).filter(Item.project_id == project.id).count()
-        decided = set(session.labelled_rows(s, project.id)[0].tolist())
+        decided = set(training.labelled_rows(s, project.id)[0].tolist())
         seed = [store.settings.seed, project.id]
     assert len(decided) == labelled
     pool = np.array([r for r in range(n) if r not in decided] or range(n), dtype=int)

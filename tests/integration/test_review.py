@@ -14,10 +14,10 @@ from annotator import project_admin, review, services, teams
 from annotator import session as labelling_loop
 from annotator.errors import LabelError, PermissionDeniedError, ProtolabelError
 from annotator.services import ImportOptions
-from annotator.session import labelled_rows
 from annotator.store import queries
 from annotator.store.db import Store
 from annotator.store.models import Adjudication, Annotation, Event, Item
+from annotator.training import labelled_rows
 from tests.deciding import decide, decide_one
 from tests.integration.helpers import snapshot
 

@@ -132,10 +132,10 @@ def _label_with_retrains(
                 card.press(truth[card.current])
                 done += 1
         if rng.random() < worker_chance:
-            worker.step(store, PROJECT, session)
+            worker.step(store, PROJECT)
         card.sync()
         if card.current is None:
-            worker.step(store, PROJECT, session)
+            worker.step(store, PROJECT)
             card.sync()
     card.sync()
 
@@ -143,7 +143,7 @@ def _label_with_retrains(
 def test_rounds_have_the_batch_size_and_one_retrain_each(blobs: Store) -> None:
     card = Card(blobs, "tab-1")
     _label_with_retrains(blobs, card, 60, seed=1, worker_chance=1.0)
-    worker.step(blobs, PROJECT, session)
+    worker.step(blobs, PROJECT)
     rounds = _rounds(blobs)
     completed = [r for r in rounds if r.completed_at is not None]
     assert len(completed) == 60 // BATCH
@@ -192,7 +192,7 @@ def test_no_item_is_offered_again_in_a_later_round(blobs: Store) -> None:
             assert shown_in.setdefault(card.current, round_now) == round_now
             card.press(truth[card.current])
         if rng.random() < 0.4:
-            worker.step(blobs, PROJECT, session)
+            worker.step(blobs, PROJECT)
         card.sync()
     with blobs.read() as s:
         decided = s.scalars(select(Annotation.item_id).where(Annotation.annotator == "ann"))
@@ -203,7 +203,7 @@ def test_no_item_is_offered_again_in_a_later_round(blobs: Store) -> None:
 def test_a_retrain_never_replaces_the_item_on_screen(blobs: Store) -> None:
     card, _ = _one_round(blobs)  # the card shows a round-2 item
     on_screen = card.current
-    assert worker.step(blobs, PROJECT, session) == "trained v1"
+    assert worker.step(blobs, PROJECT) == "trained v1"
     card.sync()
     assert card.current == on_screen and card.order[0] == on_screen
     with blobs.read() as s:
@@ -218,7 +218,7 @@ def test_items_chosen_by_an_older_model_are_marked_stale(blobs: Store) -> None:
     for _ in range(BATCH + 1):  # round 1, then one item of round 2 before the retrain
         card.press(truth[card.current])
     card.sync()
-    worker.step(blobs, PROJECT, session)  # trains v1 and replans round 2
+    worker.step(blobs, PROJECT)  # trains v1 and replans round 2
     card.sync()
     for _ in range(BATCH - 1):
         card.press(truth[card.current])
@@ -258,7 +258,7 @@ def _one_round(store: Store) -> tuple[Card, dict[int, str]]:
 def test_withdrawn_items_return_to_the_pool_only_when_the_card_drops_them(blobs: Store) -> None:
     card, _ = _one_round(blobs)
     held_before = list(card.order)
-    worker.step(blobs, PROJECT, session)
+    worker.step(blobs, PROJECT)
     with blobs.read() as s:
         withdrawn = set(
             s.scalars(select(QueueEntry.item_id).where(QueueEntry.withdrawn_at.is_not(None)))
@@ -278,7 +278,7 @@ def test_withdrawn_items_return_to_the_pool_only_when_the_card_drops_them(blobs:
 
 def test_a_press_on_a_withdrawn_item_is_kept_and_the_round_keeps_its_size(blobs: Store) -> None:
     card, truth = _one_round(blobs)
-    worker.step(blobs, PROJECT, session)  # withdraws the card's unseen round-2 items...
+    worker.step(blobs, PROJECT)  # withdraws the card's unseen round-2 items...
     for _ in range(BATCH):  # ...which the card keeps pressing through before it hears of it
         card.press(truth[card.current])
     card.sync()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select, update
 
-from annotator import services, session, worker
+from annotator import services, session, training, worker
 from annotator.errors import LabelError, ProtolabelError
 from annotator.services import ImportOptions
 from annotator.store.db import Store
@@ -72,9 +72,9 @@ def test_two_tabs_never_share_an_item(blobs: Store) -> None:
 def test_round_completion_retrain_and_next_round(blobs: Store) -> None:
     results = _label_batch(blobs, "tab", 6)
     assert [r.round_completed for r in results] == [False] * 5 + [True]
-    assert session.retrain_pending(blobs, PROJECT)
-    version = session.train(blobs, PROJECT)
-    assert version == 1 and not session.retrain_pending(blobs, PROJECT)
+    assert training.retrain_pending(blobs, PROJECT)
+    version = training.train(blobs, PROJECT)
+    assert version == 1 and not training.retrain_pending(blobs, PROJECT)
     number = session.plan_round(blobs, PROJECT)
     with blobs.read() as s:
         entries = s.scalars(select(QueueEntry).where(QueueEntry.round == number)).all()
@@ -91,20 +91,20 @@ def test_semi_supervised_projects_refine_prototypes_with_unlabelled_items(blobs:
             return ProtoNetClassifier.from_bytes(mv.state), mv.metrics
 
     _label_batch(blobs, "tab", 6)
-    session.train(blobs, PROJECT)
+    training.train(blobs, PROJECT)
     model, metrics = latest()
     assert model._unlabelled_counts is None and metrics["semi_supervised"] is False  # default
     session.configure(blobs, PROJECT, strategy="auto", batch_size=6, semi_supervised=True)
-    session.train(blobs, PROJECT)
+    training.train(blobs, PROJECT)
     model, metrics = latest()
     # 6 labelled, the 54 others assigned to the classes by the constrained k-means.
     assert model._unlabelled_counts.sum() == 54 and metrics["semi_supervised"] is True
     session.configure(blobs, PROJECT, strategy="margin", batch_size=6)  # None: unchanged
     with blobs.read() as s:
         assert queries.get_project(s, PROJECT).semi_supervised is True
-    sample = session.unlabelled_sample(60, np.arange(6), 10, seed=1)
+    sample = training.unlabelled_sample(60, np.arange(6), 10, seed=1)
     assert len(sample) == 10 and not set(sample) & set(range(6))
-    assert np.array_equal(sample, session.unlabelled_sample(60, np.arange(6), 10, seed=1))
+    assert np.array_equal(sample, training.unlabelled_sample(60, np.arange(6), 10, seed=1))
 
 
 def test_queue_running_dry_before_retrain_gives_a_stale_batch(blobs: Store) -> None:
@@ -116,7 +116,7 @@ def test_queue_running_dry_before_retrain_gives_a_stale_batch(blobs: Store) -> N
 def test_worker_step_retrains_and_replaces_what_nobody_saw(blobs: Store) -> None:
     _label_batch(blobs, "tab", 6)
     session.claim_next(blobs, PROJECT, "tab", n=1)  # a stale round 2, one item reserved
-    assert worker.step(blobs, PROJECT, session) == "trained v1"
+    assert worker.step(blobs, PROJECT) == "trained v1"
     with blobs.read() as s:
         entries = s.scalars(select(QueueEntry).where(QueueEntry.round == 2)).all()
     kept = [e for e in entries if e.model_version is None]
@@ -132,7 +132,7 @@ def test_prefetched_items_are_replaced_after_a_retrain(blobs: Store) -> None:
         session.submit(
             blobs, PROJECT, it.item_id, _truth(blobs, it.item_id), annotator="ann", owner="tab"
         )
-    worker.step(blobs, PROJECT, session)
+    worker.step(blobs, PROJECT)
     again = session.claim_next(blobs, PROJECT, "tab", n=12)
     head = session.KEEP_AHEAD
     assert [it.model_version for it in again[:head]] == [None] * head
@@ -177,7 +177,7 @@ def test_undo_puts_the_item_first_again(blobs: Store) -> None:
 
 def test_undo_across_a_retrain(blobs: Store) -> None:
     results = _label_batch(blobs, "tab", 6)
-    session.train(blobs, PROJECT)
+    training.train(blobs, PROJECT)
     session.undo(blobs, PROJECT, results[2].annotation_id, annotator="ann", owner="tab")
     assert session.progress(blobs, PROJECT).labelled == 5
 
@@ -260,9 +260,9 @@ def test_a_text_project_with_meaningful_names_has_a_model_before_any_label(
     from meta import ProtoNetClassifier
 
     name = _named_text_project(store, tmp_path, ["animal", "fruit", "vehicle"])
-    assert session.retrain_pending(store, name)  # the first model comes from the names
-    assert worker.step(store, name, session) == "trained v1"
-    assert not session.retrain_pending(store, name)
+    assert training.retrain_pending(store, name)  # the first model comes from the names
+    assert worker.step(store, name) == "trained v1"
+    assert not training.retrain_pending(store, name)
     with store.read() as s:
         mv = queries.latest_model(s, queries.get_project(s, name).id)
         assert mv.n_labels == 0 and mv.metrics["descriptions"]
@@ -275,16 +275,16 @@ def test_a_text_project_with_meaningful_names_has_a_model_before_any_label(
     assert [label for label, _ in suggested] == truth
     # A new guideline is a new description: the prototypes are retrained from it.
     project_admin.set_guideline(store, name, "fruit", "apples, pears", "")
-    assert session.retrain_pending(store, name)
-    assert session.train(store, name) == 2
+    assert training.retrain_pending(store, name)
+    assert training.train(store, name) == 2
     # The project setting turns it off: no model from names alone after that.
     session.configure(store, name, zero_shot=False)
-    assert not session.retrain_pending(store, name)
+    assert not training.retrain_pending(store, name)
     with store.read() as s:
         assert queries.get_project(s, name).zero_shot is False
 
 
 def test_names_without_meaning_wait_for_labels(store: Store, tmp_path: Path) -> None:
     name = _named_text_project(store, tmp_path, ["1", "2", "3"])
-    assert not session.retrain_pending(store, name)
-    assert session.train(store, name) is None
+    assert not training.retrain_pending(store, name)
+    assert training.train(store, name) is None

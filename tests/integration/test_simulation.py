@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from annotator import services, simulate_cli, simulation
+from annotator import services, simulation
+from annotator.simulation import cli as simulate_cli
 from annotator.store.db import Store
 from tests.deciding import decide
 from tests.integration.helpers import snapshot
@@ -113,7 +114,7 @@ def test_replay_follows_the_projects_semi_supervised_and_zero_shot_settings(
     tmp_path, store: Store
 ) -> None:
     from annotator import session
-    from annotator.simulate_cli import add_parser, config_from_args
+    from annotator.simulation.cli import add_parser, config_from_args
 
     path = _blobs_csv(tmp_path, truth="noise")
     services.import_path(store, path, "blobs", services.ImportOptions(label_col="label"))

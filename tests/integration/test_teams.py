@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select, update
 
-from annotator import labelling, review, services, session, teams, worker
+from annotator import labelling, review, services, session, teams, training, worker
 from annotator.config import Settings
 from annotator.errors import NotServedError, PermissionDeniedError, ProtolabelError
 from annotator.services import ImportOptions
@@ -282,9 +282,9 @@ def test_one_trainer_at_a_time(team: Store) -> None:
                 items = session.claim_next(other, PROJECT, "w", n=6)
                 for it in items:
                     _label(other, it.item_id, "w")
-            assert session.retrain_pending(other, PROJECT)
-            assert worker.step(other, PROJECT, session) == "locked"
-        assert worker.step(other, PROJECT, session).startswith("trained v")
+            assert training.retrain_pending(other, PROJECT)
+            assert worker.step(other, PROJECT) == "locked"
+        assert worker.step(other, PROJECT).startswith("trained v")
         with locks.trainer_lock(other, pid) as again:
             assert again  # released after training
     finally:
@@ -314,12 +314,12 @@ def test_a_trainer_without_a_database_file_holds_a_row_until_it_expires(tmp_path
 # killed mid-retrain would be: the real worker loop, signal handling and trainer lock.
 _HANGING_WORKER = """
 import os, sys, time
-from annotator import session, worker
+from annotator import training, worker
 from annotator.config import Settings
 def hang(*args, **kwargs):
     print("training", flush=True)
     time.sleep(600)
-session.train = hang
+training.train = hang
 worker.run_worker(Settings.from_env(sys.argv[1]), sys.argv[2], os.getppid())
 """
 
@@ -329,18 +329,18 @@ def test_a_worker_killed_mid_retrain_does_not_block_the_next_one(team: Store, si
     for _ in range(6):  # a completed round: a retrain is due
         (item,) = session.claim_next(team, PROJECT, "ann", n=1)
         _label(team, item.item_id, "ann")
-    assert session.retrain_pending(team, PROJECT)
+    assert training.retrain_pending(team, PROJECT)
     hanging = subprocess.Popen(
         [sys.executable, "-c", _HANGING_WORKER, team.settings.db_url, PROJECT],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         assert hanging.stdout.readline().strip() == "training"  # it holds the trainer lock
-        assert worker.step(team, PROJECT, session) == "locked"
+        assert worker.step(team, PROJECT) == "locked"
         hanging.send_signal(sig)
         hanging.wait(10)
         started = time.monotonic()
-        while (did := worker.step(team, PROJECT, session)) == "locked":
+        while (did := worker.step(team, PROJECT)) == "locked":
             assert time.monotonic() - started < 5, "the dead trainer's lock is still held"
             time.sleep(0.1)
         assert did == "trained v1"
@@ -483,7 +483,7 @@ def test_a_locked_database_refuses_in_one_line_and_the_press_lands_later(
         message = str(caught.value)
         assert "database is locked" in message and "\n" not in message
         assert "INSERT" not in message and "SELECT" not in message
-        assert session.projects_pending_retrain(impatient) == []  # reading still works
+        assert training.projects_pending_retrain(impatient) == []  # reading still works
         holder.kill()
         holder.wait()
         applied = labelling.apply_events(

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from annotator import session, worker
+from annotator import session, training, worker
 from annotator.store.db import Store
 from tests.integration.helpers import blob_project
 from tests.polling import wait_for
@@ -34,14 +34,14 @@ def _label_round(store: Store) -> None:
 def test_the_pool_starts_one_worker_that_trains_and_stops(store: Store, tmp_path: Path) -> None:
     blob_project(store, tmp_path, PROJECT, per_class=20, batch_size=6)
     _label_round(store)
-    assert session.retrain_pending(store, PROJECT)
+    assert training.retrain_pending(store, PROJECT)
     pool = worker.WorkerPool(store.settings)
     try:
         assert pool.ensure(PROJECT) is True
         assert pool.ensure(PROJECT) is False  # one per project
         assert pool.alive(PROJECT)
         wait_for(lambda: _model_version(store) == 1, 180, "the worker's retrain")
-        wait_for(lambda: not session.retrain_pending(store, PROJECT), 60, "the retrain noted")
+        wait_for(lambda: not training.retrain_pending(store, PROJECT), 60, "the retrain noted")
         proc = pool._procs[PROJECT]
     finally:
         pool.stop_all()

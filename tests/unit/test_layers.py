@@ -41,3 +41,17 @@ def test_pages_call_services_never_the_store_or_another_page() -> None:
         assert not store, f"{path.relative_to(ROOT)} imports {sorted(store)}: call a service"
         opens = re.search(r"\bstore\.(read|write)\(", path.read_text(encoding="utf-8"))
         assert opens is None, f"{path.relative_to(ROOT)} opens a database session"
+
+
+def test_sql_lives_in_the_store() -> None:
+    """Outside ``annotator/store/`` no module builds or runs a statement: SQLAlchemy appears
+    only as the session type and its errors."""
+    allowed = {"sqlalchemy.orm", "sqlalchemy.orm.Session", "sqlalchemy.exc"}
+    for path in sorted((ROOT / "annotator").rglob("*.py")):
+        if "store" in path.relative_to(ROOT / "annotator").parts[:1]:
+            continue
+        names = {n for n in _imports(path) if n.split(".")[0] == "sqlalchemy"}
+        bad = {n for n in names if n not in allowed and not n.startswith("sqlalchemy.exc.")}
+        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}: SQL goes in store/"
+        runs = re.search(r"\.(execute|scalars?)\(", path.read_text(encoding="utf-8"))
+        assert runs is None, f"{path.relative_to(ROOT)} runs a statement: SQL goes in store/"

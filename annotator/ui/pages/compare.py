@@ -7,8 +7,9 @@ import json
 import altair as alt
 import streamlit as st
 
-from annotator import compare, services, simulation
+from annotator import services, simulation
 from annotator.errors import ProtolabelError
+from annotator.simulation import background
 from annotator.ui import auth
 from annotator.ui.resources import get_store
 from annotator.ui.text import escape_markdown
@@ -55,7 +56,7 @@ def _form(projects: list[str]) -> simulation.SimulationConfig | None:
 
 @st.fragment(run_every=1.0)
 def _progress() -> None:
-    run: compare.CompareRun | None = st.session_state.get(RUN_KEY)
+    run: background.CompareRun | None = st.session_state.get(RUN_KEY)
     if run is None:
         return
     if run.error:
@@ -70,7 +71,7 @@ def _progress() -> None:
 
 
 def _show(results: dict) -> None:
-    frame = compare.curves_frame(results)
+    frame = background.curves_frame(results)
     strategies = list(results["summary"])  # fixed colours, in the run's order
     colour = alt.Color(
         "strategy:N", title="strategy",
@@ -88,7 +89,7 @@ def _show(results: dict) -> None:
         ],
     )
     st.altair_chart(band + line, width="stretch")
-    st.dataframe(compare.summary_table(results), hide_index=True, width="stretch")
+    st.dataframe(background.summary_table(results), hide_index=True, width="stretch")
     cols = st.columns(2)
     cols[0].download_button(
         "Download results JSON", json.dumps(results, indent=2), "results.json", "application/json"
@@ -111,11 +112,11 @@ def main() -> None:
     config = _form(projects)
     if config is not None:
         try:
-            st.session_state[RUN_KEY] = compare.start(store, config, who=who)
+            st.session_state[RUN_KEY] = background.start(store, config, who=who)
         except ProtolabelError as exc:
             st.error(escape_markdown(str(exc)))
     _progress()
-    saved = compare.saved_runs(store, who)
+    saved = background.saved_runs(store, who)
     if not saved:
         return
     ids = [s["id"] for s in saved]
@@ -129,4 +130,4 @@ def main() -> None:
         "Past runs", ids, index=ids.index(shown) if shown in ids else 0, format_func=label.get
     )
     st.subheader(escape_markdown(label[choice]))
-    _show(compare.load_saved(store, choice, who))
+    _show(background.load_saved(store, choice, who))

@@ -12,7 +12,7 @@ from scipy import stats
 from annotator import simulation as sim
 from annotator.io import featurizers
 from annotator.io.dataset import ImportedData
-from annotator.simulation import SimulationConfig, SimulationError
+from annotator.simulation import SimulationConfig, SimulationError, engine
 
 from .conftest import blobs
 
@@ -242,7 +242,7 @@ def test_init_size_zero_runs_the_apps_cold_start(data, config) -> None:
 
 def test_without_a_model_the_score_is_predicting_the_one_class_seen(data) -> None:
     split = sim.prepare_seed(data, "raw", n_test=30, seed=0)
-    accuracy, macro_f1 = sim._score(None, split, np.array(["c1", "c1"]))
+    accuracy, macro_f1 = engine._score(None, split, np.array(["c1", "c1"]))
     assert accuracy == pytest.approx(np.mean(split.y_test == "c1")) and 0 < macro_f1 < 1
 
 

@@ -42,13 +42,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import io
 import multiprocessing
 import sys
 import time
 import warnings
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +57,7 @@ from annotator import zero_shot as zero_shot_module
 from annotator.errors import ProtolabelError
 from annotator.io.dataset import ImportedData
 from annotator.processes import exit_with_parent, plain_main
+from annotator.simulation.stats import summarize
 
 LEARNERS = ("protonet", "logreg")
 DEMOS = {
@@ -187,9 +187,9 @@ def _project_data(config: SimulationConfig) -> tuple[ImportedData, str]:
     """A project's items that people labelled, their current labels as the ground truth."""
     from annotator.config import Settings
     from annotator.services import feature_values, items_as_data
-    from annotator.session import labelled_rows
     from annotator.store import queries
     from annotator.store.db import Store
+    from annotator.training import labelled_rows
 
     name = config.data.removeprefix("project:")
     settings = Settings.from_env(config.db)
@@ -513,72 +513,6 @@ def _query(strategy: str, model, split: SeedSplit, labelled, answers, k: int, rn
 
 
 # ---------------------------------------------------------------------------------------------
-# Summary
-
-
-def aulc(accuracy: Sequence[float]) -> float:
-    """Area under the learning curve: the mean accuracy over all points of the curve."""
-    return float(np.mean(accuracy))
-
-
-def labels_to_reach(labels: Sequence[int], accuracy: Sequence[float], target: float) -> int | None:
-    """The first label count whose accuracy is at least ``target``; None if none is."""
-    for count, value in zip(labels, accuracy, strict=True):
-        if value >= target - 1e-12:
-            return int(count)
-    return None
-
-
-def paired_p_value(values: Sequence[float], baseline: Sequence[float]) -> float | None:
-    """Two-sided paired t-test (``scipy.stats.ttest_rel``); None for fewer than 2 pairs or when
-    every difference is the same (the statistic is undefined)."""
-    from scipy.stats import ttest_rel
-
-    if len(values) < 2:
-        return None
-    p = ttest_rel(values, baseline).pvalue
-    return None if not np.isfinite(p) else float(p)
-
-
-def summarize(runs: list[dict[str, Any]], strategies: Sequence[str]) -> dict[str, dict]:
-    """Per strategy (keys exactly ``strategies``, in that order):
-
-    - ``aulc_mean``, ``aulc_std``: mean and std (ddof=1; 0.0 for one seed) over seeds of AULC;
-    - ``final_accuracy_mean``: mean over seeds of the accuracy at the budget;
-    - ``label_savings``: labels needed to reach random's final accuracy, i.e. the first label
-      count at which the strategy's mean curve (accuracy averaged over seeds at each count)
-      reaches the mean over seeds of random's accuracy at the budget; None if it never does or
-      random was not simulated. Random itself needs the whole budget; ``budget - label_savings``
-      labels are saved. (The mean curve is used, not each seed's curve, because about half of
-      random's own seeds end below its mean and would never "reach" it.)
-    - ``p_vs_random``: p of the paired t-test of AULC over seeds against random (None for random
-      itself, without random, or with fewer than 2 seeds); ``n``: the number of seeds paired.
-    """
-    by_strategy = {s: sorted((r for r in runs if r["strategy"] == s), key=lambda r: r["seed"])
-                   for s in strategies}  # fmt: skip
-    reference = by_strategy.get("random")
-    target = float(np.mean([r["accuracy"][-1] for r in reference])) if reference else None
-    summary = {}
-    for name, group in by_strategy.items():
-        scores = [aulc(r["accuracy"]) for r in group]
-        mean_curve = np.mean([r["accuracy"] for r in group], axis=0)
-        paired = reference is not None and name != "random"
-        summary[name] = {
-            "aulc_mean": float(np.mean(scores)),
-            "aulc_std": float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0,
-            "final_accuracy_mean": float(np.mean([r["accuracy"][-1] for r in group])),
-            "label_savings": (
-                labels_to_reach(group[0]["labels"], mean_curve, target) if reference else None
-            ),
-            "p_vs_random": (
-                paired_p_value(scores, [aulc(r["accuracy"]) for r in reference]) if paired else None
-            ),
-            "n": len(group),
-        }
-    return summary
-
-
-# ---------------------------------------------------------------------------------------------
 # Driver
 
 
@@ -710,159 +644,3 @@ def _learner_params(config: SimulationConfig) -> dict[str, Any]:
     params.pop("random_state", None)
     params.pop("pretrained", None)
     return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
-
-
-# ---------------------------------------------------------------------------------------------
-# Stored runs (the Compare page): events of kind "simulation", no table of their own yet
-
-EVENT_KIND = "simulation"
-
-
-def save_results(store, results: dict[str, Any]) -> int:
-    """Store ``results`` as one ``Event(kind="simulation", payload=results)``; its id.
-
-    The event belongs to the replayed project for ``project:NAME`` data, else to none.
-    """
-    from annotator.store import queries
-
-    data = results["config"]["data"]
-    with store.write() as session:
-        project_id = None
-        if data.startswith("project:"):
-            project_id = queries.get_project(session, data.removeprefix("project:")).id
-        event = queries.log_event(session, project_id, EVENT_KIND, **results)
-        session.flush()
-        return int(event.id)
-
-
-def load_results(store, event_id: int) -> dict[str, Any]:
-    """The results stored by :func:`save_results` under ``event_id``."""
-    from annotator.store.models import Event
-
-    with store.read() as session:
-        event = session.get(Event, event_id)
-        if event is None or event.kind != EVENT_KIND:
-            raise SimulationError(f"no stored simulation with id {event_id}")
-        return dict(event.payload)
-
-
-def list_saved(store) -> list[dict[str, Any]]:
-    """Stored simulations, newest first: ``{"id", "created_at", "data", "strategies",
-    "learner"}`` (learner: e.g. "protonet", "protonet, semi-supervised", "logreg")."""
-    from annotator.store import queries
-
-    with store.read() as session:
-        events = queries.events_of_kind(session, EVENT_KIND)
-        return [
-            {
-                "id": e.id,
-                "project_id": e.project_id,
-                "created_at": e.created_at,
-                "data": e.payload["config"]["data"],
-                "strategies": e.payload["config"]["strategies"],
-                "learner": _learner_label(e.payload["config"]),
-            }
-            for e in events
-        ]
-
-
-def _learner_label(config: dict[str, Any]) -> str:
-    learner = config.get("learner", "protonet")
-    return f"{learner}, semi-supervised" if config.get("semi_supervised") else learner
-
-
-# ---------------------------------------------------------------------------------------------
-# Curves for plotting (the Compare page draws them with Altair; the CLI writes a PNG)
-
-#: Line colours, one per strategy in order (Tableau 10).
-COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
-           "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")  # fmt: skip
-
-
-def mean_curves(results: dict[str, Any], metric: str = "accuracy") -> list[dict[str, Any]]:
-    """Long-format rows ``{"strategy", "labels", "mean", "std"}`` of ``metric`` over seeds, one
-    per strategy and label count, in the summary's strategy order (for a chart with std bands)."""
-    rows = []
-    for strategy in results["summary"]:
-        runs = [r for r in results["runs"] if r["strategy"] == strategy]
-        values = np.asarray([r[metric] for r in runs], dtype=float)
-        for j, count in enumerate(runs[0]["labels"]):
-            std = float(values[:, j].std(ddof=1)) if len(runs) > 1 else 0.0
-            rows.append(
-                {
-                    "strategy": strategy,
-                    "labels": count,
-                    "mean": float(values[:, j].mean()),
-                    "std": std,
-                }
-            )
-    return rows
-
-
-def curves_png(results: dict[str, Any], *, size: tuple[int, int] = (900, 560)) -> bytes:
-    """PNG bytes: mean test accuracy vs labels per strategy, +- 1 std band, legend with AULC.
-
-    Drawn with Pillow (matplotlib and vl-convert are not dependencies of protolabel).
-    """
-    from PIL import Image, ImageDraw
-
-    rows = mean_curves(results)
-    width, height = size
-    left, right, top, bottom = 60, 210, 30, 50
-    counts = [r["labels"] for r in rows]
-    lows = [r["mean"] - r["std"] for r in rows]
-    highs = [r["mean"] + r["std"] for r in rows]
-    x0, x1 = min(counts), max(counts)
-    y0, y1 = max(0.0, np.floor(min(lows) * 10) / 10), min(1.0, np.ceil(max(highs) * 10) / 10)
-    y1 = y1 if y1 > y0 else y0 + 0.1
-
-    def xy(count: float, value: float) -> tuple[float, float]:
-        fx = (count - x0) / (x1 - x0) if x1 > x0 else 0.5
-        fy = (value - y0) / (y1 - y0)
-        return left + fx * (width - left - right), height - bottom - fy * (height - top - bottom)
-
-    image = Image.new("RGBA", size, "white")
-    strategies = list(results["summary"])
-    for i, strategy in enumerate(strategies):  # bands first, each blended on its own layer
-        mine = [r for r in rows if r["strategy"] == strategy]
-        upper = [xy(r["labels"], r["mean"] + r["std"]) for r in mine]
-        lower = [xy(r["labels"], r["mean"] - r["std"]) for r in reversed(mine)]
-        layer = Image.new("RGBA", size, (0, 0, 0, 0))
-        ImageDraw.Draw(layer).polygon(upper + lower, fill=_rgba(COLOURS[i % len(COLOURS)], 40))
-        image = Image.alpha_composite(image, layer)
-    draw = ImageDraw.Draw(image)
-    _axes(draw, xy, (x0, x1), (y0, y1), size, (left, right, top, bottom))
-    for i, strategy in enumerate(strategies):
-        colour = COLOURS[i % len(COLOURS)]
-        draw.line([xy(r["labels"], r["mean"]) for r in rows if r["strategy"] == strategy],
-                  fill=colour, width=2)  # fmt: skip
-        ly = top + 18 * i
-        draw.line(
-            [(width - right + 15, ly + 6), (width - right + 35, ly + 6)], fill=colour, width=3
-        )
-        label = f"{strategy} {results['summary'][strategy]['aulc_mean']:.3f}"
-        draw.text((width - right + 40, ly), label, fill="black")
-    buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def _rgba(colour: str, alpha: int) -> tuple[int, int, int, int]:
-    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16), alpha
-
-
-def _axes(draw, xy, xs, ys, size, margins) -> None:
-    """Frame, ticks and titles of the curves plot."""
-    width, height = size
-    left, right, top, bottom = margins
-    draw.rectangle([left, top, width - right, height - bottom], outline="black")
-    for value in np.linspace(ys[0], ys[1], 6):
-        x, y = xy(xs[0], value)
-        draw.line([(x - 4, y), (x, y)], fill="black")
-        draw.text((8, y - 6), f"{value:.2f}", fill="black")
-    for count in np.linspace(xs[0], xs[1], 6):
-        x, y = xy(count, ys[0])
-        draw.line([(x, y), (x, y + 4)], fill="black")
-        draw.text((x - 10, y + 8), f"{count:.0f}", fill="black")
-    draw.text((left, height - 20), "labels", fill="black")
-    draw.text((left, 8), "test accuracy (mean +- std over seeds); legend: AULC", fill="black")

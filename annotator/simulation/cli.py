@@ -276,7 +276,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv=None) -> int:
-    """Stand-alone entry (``python -m annotator.simulate_cli``) until cli.py wires it in."""
+    """Stand-alone entry (``python -m annotator.simulation.cli``); ``protolabel simulate`` is the same."""
     parser = argparse.ArgumentParser(prog="protolabel")
     add_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)

@@ -15,7 +15,7 @@ import pytest
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
-from annotator import cli, project_admin, services, session, training
+from annotator import cli, services, session, training, uploads
 from annotator.config import Settings
 from annotator.demo import ensure_demo
 from annotator.store import queries
@@ -404,7 +404,7 @@ def test_every_page_opens_on_the_tabs_project_or_the_one_in_the_url(
 ) -> None:
     csv = "text,label\n" + "".join(f"t{i},{'ab'[i % 2]}\n" for i in range(6))
     for name in ("alpha", "zulu"):
-        project_admin.import_upload(store, f"{name}.csv", csv.encode(), name,
+        uploads.import_upload(store, f"{name}.csv", csv.encode(), name,
                                     services.ImportOptions())  # fmt: skip
     (item,) = session.claim_next(store, "zulu", "me", n=1)
     session.submit(store, "zulu", item.item_id, "a", annotator="me", owner="me")

@@ -33,6 +33,7 @@ from annotator import (
     session,
     simulation,
     teams,
+    uploads,
 )
 from annotator.config import Settings
 from annotator.errors import PermissionDeniedError
@@ -153,7 +154,7 @@ def _import_new(w: World, who) -> object:
 def _upload_new(w: World, who) -> object:
     data = _data(w.folder).read_bytes()
     name = f"up-{_name(who)}"
-    return project_admin.import_upload(w.app, "blobs.npz", data, name, ImportOptions(), who=who)
+    return uploads.import_upload(w.app, "blobs.npz", data, name, ImportOptions(), who=who)
 
 
 def _append(w: World, who) -> object:
@@ -250,7 +251,7 @@ def _compare_demo(w: World, who) -> object:
 
 def _preview(w: World, who) -> object:
     data = _data(w.folder).read_bytes()
-    return project_admin.preview_upload(w.app.settings, "blobs.npz", data, who=who)
+    return uploads.preview_upload(w.app.settings, "blobs.npz", data, who=who)
 
 
 def _configure(w: World, who) -> object:

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from annotator import downloads, model_report, project_admin, services, session, training
+from annotator import downloads, model_report, project_admin, services, session, training, uploads
 from annotator.errors import ImportFormatError, LabelError, ProjectExistsError
 from annotator.store import queries
 from annotator.store.db import Store
@@ -45,7 +45,7 @@ def _labelled(store: Store, project: str, n: int, label_for) -> None:
 
 
 def test_upload_imports_like_the_cli_and_records_no_temp_path(store: Store) -> None:
-    summary = project_admin.import_upload(store, "reviews.csv", CSV.encode(), "r", _opts())
+    summary = uploads.import_upload(store, "reviews.csv", CSV.encode(), "r", _opts())
     assert (summary.added, summary.labels) == (20, ["a", "b"])
     [event] = _events(store, "import")
     assert (event["added"], event["source"]) == (20, "reviews.csv")
@@ -57,7 +57,7 @@ def test_bad_upload_names_the_file_and_writes_nothing(store: Store, tmp_path: Pa
     before = snapshot(store)
     bad = "text,label\nfine,a\nbroken,b,extra\n"
     with pytest.raises(ImportFormatError) as upload_error:
-        project_admin.import_upload(store, "bad.csv", bad.encode(), "bad", _opts())
+        uploads.import_upload(store, "bad.csv", bad.encode(), "bad", _opts())
     path = tmp_path / "bad.csv"
     path.write_text(bad)
     with pytest.raises(ImportFormatError) as cli_error:
@@ -70,7 +70,7 @@ def test_bad_upload_names_the_file_and_writes_nothing(store: Store, tmp_path: Pa
 def test_upload_label_error_names_the_uploaded_file(store: Store) -> None:
     data = (CSV + "item x,c\n").encode()
     with pytest.raises(LabelError, match=r"^up\.csv: label 'c' in row 20"):
-        project_admin.import_upload(store, "up.csv", data, "p", _opts(labels="a,b"))
+        uploads.import_upload(store, "up.csv", data, "p", _opts(labels="a,b"))
 
 
 @pytest.mark.parametrize(
@@ -85,15 +85,15 @@ def test_upload_label_error_names_the_uploaded_file(store: Store) -> None:
 def test_upload_checks_type_and_content(store: Store, name, data, message) -> None:
     before = snapshot(store)
     with pytest.raises(ImportFormatError, match=message.replace(".", r"\.")):
-        project_admin.import_upload(store, name, data, "p", _opts())
+        uploads.import_upload(store, name, data, "p", _opts())
     assert snapshot(store) == before
 
 
 def test_upload_size_limit(store: Store) -> None:
     small = dataclasses.replace(store.settings, max_upload_bytes=100)
     with pytest.raises(ImportFormatError, match="over the upload limit"):
-        project_admin.check_upload(small, "big.csv", 101)
-    assert project_admin.check_upload(small, "ok.csv", 100) == "csv"
+        uploads.check_upload(small, "big.csv", 101)
+    assert uploads.check_upload(small, "ok.csv", 100) == "csv"
 
 
 def _png(value: int) -> bytes:
@@ -113,17 +113,17 @@ def _zip(members: dict[str, bytes]) -> bytes:
 def test_zip_of_images_imports_as_an_image_folder(store: Store) -> None:
     data = _zip({f"{c}/{i}.png": _png(40 * i + (100 if c == "cat" else 0))
                  for c in ("cat", "dog") for i in range(3)})  # fmt: skip
-    preview = project_admin.preview_upload(store.settings, "pets.zip", data)
+    preview = uploads.preview_upload(store.settings, "pets.zip", data)
     assert preview.kind == "images" and len(preview.images) == 6
     opts = services.ImportOptions(label_from_folder=True)
-    summary = project_admin.import_upload(store, "pets.zip", data, "pets", opts)
+    summary = uploads.import_upload(store, "pets.zip", data, "pets", opts)
     assert (summary.data_kind, summary.labels, summary.added) == ("image", ["cat", "dog"], 6)
 
 
 def test_zip_with_a_path_leaving_the_folder_is_refused(store: Store) -> None:
     data = _zip({"../evil.png": _png(1)})
     with pytest.raises(ImportFormatError, match="unsafe path '../evil.png'"):
-        project_admin.import_upload(store, "x.zip", data, "x", services.ImportOptions())
+        uploads.import_upload(store, "x.zip", data, "x", services.ImportOptions())
 
 
 def test_server_paths_only_under_the_import_root(store: Store, tmp_path: Path) -> None:
@@ -133,20 +133,20 @@ def test_server_paths_only_under_the_import_root(store: Store, tmp_path: Path) -
     (tmp_path / "outside.csv").write_text(CSV)
     off = store.settings
     with pytest.raises(ImportFormatError, match="set PROTOLABEL_IMPORT_ROOT"):
-        project_admin.server_path(off, "sub/r.csv")
+        uploads.server_path(off, "sub/r.csv")
     store.settings = dataclasses.replace(off, import_root=root.resolve())
-    assert project_admin.list_server_paths(store.settings) == ["sub/r.csv"]
+    assert uploads.list_server_paths(store.settings) == ["sub/r.csv"]
     for bad in ("../outside.csv", str(tmp_path / "outside.csv"), "sub/../../outside.csv"):
         with pytest.raises(ImportFormatError, match="outside the import root"):
-            project_admin.import_server_path(store, bad, "p", _opts())
+            uploads.import_server_path(store, bad, "p", _opts())
     (root / "link.csv").symlink_to(tmp_path / "outside.csv")
     with pytest.raises(ImportFormatError, match="outside the import root"):
-        project_admin.server_path(store.settings, "link.csv")
+        uploads.server_path(store.settings, "link.csv")
     with pytest.raises(ImportFormatError, match="no such file"):
-        project_admin.server_path(store.settings, "sub/missing.csv")
-    preview = project_admin.preview_server_path(store.settings, "sub/r.csv")
+        uploads.server_path(store.settings, "sub/missing.csv")
+    preview = uploads.preview_server_path(store.settings, "sub/r.csv")
     assert preview.columns == ["text", "label"] and len(preview.rows) == 5
-    summary = project_admin.import_server_path(store, "sub/r.csv", "r", _opts())
+    summary = uploads.import_server_path(store, "sub/r.csv", "r", _opts())
     assert summary.added == 20
 
 
@@ -162,20 +162,20 @@ def test_a_link_inside_an_image_folder_cannot_reach_outside_the_root(
     (tmp_path / "passwd").write_text("root:x:0:0\n")
     store.settings = dataclasses.replace(store.settings, import_root=root.resolve())
     (images / "inside.png").symlink_to(images / "0.png")  # a link within the root is fine
-    assert len(project_admin.preview_server_path(store.settings, "imgs").images) == 4
+    assert len(uploads.preview_server_path(store.settings, "imgs").images) == 4
     for name, target in (("leak.png", "secret.png"), ("passwd.png", "passwd")):
         link = images / name
         link.symlink_to(tmp_path / target)
         before = snapshot(store)
         with pytest.raises(ImportFormatError, match=f"{name} links to a file outside"):
-            project_admin.import_server_path(store, "imgs", "i", _opts())
+            uploads.import_server_path(store, "imgs", "i", _opts())
         with pytest.raises(ImportFormatError, match="outside the import root"):
-            project_admin.preview_server_path(store.settings, "imgs")
+            uploads.preview_server_path(store.settings, "imgs")
         assert snapshot(store) == before
         link.unlink()
     (images / "elsewhere").symlink_to(tmp_path, target_is_directory=True)
     with pytest.raises(ImportFormatError, match="elsewhere links to a file outside"):
-        project_admin.preview_server_path(store.settings, "imgs")
+        uploads.preview_server_path(store.settings, "imgs")
 
 
 # --------------------------------------------------------------------------------------------
@@ -183,8 +183,8 @@ def test_a_link_inside_an_image_folder_cannot_reach_outside_the_root(
 
 
 def test_rename_and_archive(store: Store) -> None:
-    project_admin.import_upload(store, "r.csv", CSV.encode(), "r", _opts())
-    project_admin.import_upload(store, "s.csv", CSV.encode(), "s", _opts())
+    uploads.import_upload(store, "r.csv", CSV.encode(), "r", _opts())
+    uploads.import_upload(store, "s.csv", CSV.encode(), "s", _opts())
     with pytest.raises(ProjectExistsError, match="'s' already exists"):
         project_admin.rename_project(store, "r", "s")
     assert project_admin.rename_project(store, "r", "  renamed ") == "renamed"
@@ -204,7 +204,7 @@ def test_rename_and_archive(store: Store) -> None:
 
 
 def _project_with_labels(store: Store) -> None:
-    project_admin.import_upload(store, "r.csv", CSV.encode(), "r", _opts())
+    uploads.import_upload(store, "r.csv", CSV.encode(), "r", _opts())
     _labelled(store, "r", 6, lambda i, _it: "ab"[i % 2])
 
 
@@ -285,9 +285,7 @@ def _features_project(store: Store, n: int = 60) -> dict[int, str]:
     x = rng.normal(size=(n, 4)) + np.array([{"a": 0, "b": 4, "c": 8}[v] for v in labels])[:, None]
     frame = pd.DataFrame(x, columns=["f1", "f2", "f3", "f4"]).assign(label=labels)
     data = frame.to_csv(index=False).encode()
-    project_admin.import_upload(
-        store, "f.csv", data, "f", services.ImportOptions(label_col="label")
-    )
+    uploads.import_upload(store, "f.csv", data, "f", services.ImportOptions(label_col="label"))
     session.configure(store, "f", strategy="random", batch_size=12)
     return dict(enumerate(labels.tolist()))
 
@@ -393,7 +391,7 @@ def test_owner_keys_reach_the_card_follow_renames_and_bad_keys_write_nothing(
     from annotator import labelling
 
     data = CSV.replace(",a\n", ",billing\n").replace(",b\n", ",support\n").encode()
-    project_admin.import_upload(store, "k.csv", data, "k", _opts())
+    uploads.import_upload(store, "k.csv", data, "k", _opts())
     payload = labelling.card_payload(store, "k", [], acked=[])
     assert payload["labels"] == [{"label": "billing", "key": "1"}, {"label": "support", "key": "2"}]
     assert payload["skip_key"] == "x"  # "s" starts "support"

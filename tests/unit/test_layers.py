@@ -55,3 +55,17 @@ def test_sql_lives_in_the_store() -> None:
         assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}: SQL goes in store/"
         runs = re.search(r"\.(execute|scalars?)\(", path.read_text(encoding="utf-8"))
         assert runs is None, f"{path.relative_to(ROOT)} runs a statement: SQL goes in store/"
+
+
+def test_every_package_is_in_the_distribution() -> None:
+    """pyproject.toml lists the packages (a flat layout): a new one left out would be missing
+    from an installed wheel while an editable install still finds it."""
+    import tomllib
+
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    for top in ("annotator", "strategies", "meta"):
+        for init in (ROOT / top).rglob("__init__.py"):
+            name = ".".join(init.parent.relative_to(ROOT).parts)
+            assert name in listed, f"{name} is not in pyproject.toml's packages"

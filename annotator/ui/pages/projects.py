@@ -9,7 +9,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from annotator import project_admin, services
+from annotator import project_admin, services, uploads
 from annotator.errors import ProtolabelError
 from annotator.io import formats
 from annotator.io.featurizers import (
@@ -56,7 +56,7 @@ def projects_table(summaries: list[services.ProjectSummary]) -> pd.DataFrame:
     )
 
 
-def _show_preview(preview: project_admin.Preview) -> None:
+def _show_preview(preview: uploads.Preview) -> None:
     if preview.note:
         st.caption(escape_markdown(preview.note))
     if preview.kind == "images":
@@ -70,9 +70,9 @@ def _show_preview(preview: project_admin.Preview) -> None:
 @st.cache_data(max_entries=4, show_spinner=False)
 def _upload_preview(
     file_id: str, name: str, _data: bytes, _settings, _who: Identity | None
-) -> project_admin.Preview:
+) -> uploads.Preview:
     """The upload's preview, once per uploaded file (not on every rerun)."""
-    return project_admin.preview_upload(_settings, name, _data, who=_who)
+    return uploads.preview_upload(_settings, name, _data, who=_who)
 
 
 def _column(label: str, columns: list[str], key: str, help: str, guess: str | None) -> str | None:
@@ -87,7 +87,7 @@ def _key(name: str) -> str:
     return f"{name}_{st.session_state.get(FORM_KEY, 0)}_{st.session_state.get(FILE_KEY, '')}"
 
 
-def _import_options(preview: project_admin.Preview) -> services.ImportOptions:
+def _import_options(preview: uploads.Preview) -> services.ImportOptions:
     """The CLI's import options, read from widgets. The column fields start at what the
     import infers from the column names (shown, changeable); with no columns to offer (no
     preview) the import infers them itself."""
@@ -155,7 +155,7 @@ def create_section(store, who: Identity | None) -> None:
     if source == UPLOAD:
         limit = min(settings.max_upload_bytes, settings.max_import_bytes) // 2**20
         upload = st.file_uploader(
-            f"A file: {project_admin.UPLOAD_SUPPORTED}; up to {limit} MiB",
+            f"A file: {uploads.UPLOAD_SUPPORTED}; up to {limit} MiB",
             type=formats.upload_types(), key=f"pl_upload_{form}", max_upload_size=max(1, limit),
         )  # fmt: skip
         if upload is None:
@@ -163,7 +163,7 @@ def create_section(store, who: Identity | None) -> None:
         name, data = upload.name, upload.getvalue()
         st.session_state[FILE_KEY] = upload.file_id
     else:
-        found = project_admin.list_server_paths(settings, who=who)
+        found = uploads.list_server_paths(settings, who=who)
         st.caption(f"Files and image folders under {escape_markdown(str(settings.import_root))}")
         path = st.selectbox("Server path", found, key=f"pl_server_path_{form}", index=None)
         if not path:
@@ -171,7 +171,7 @@ def create_section(store, who: Identity | None) -> None:
         st.session_state[FILE_KEY] = path
     if source == UPLOAD:
         try:
-            project_admin.check_upload(settings, name, len(data))
+            uploads.check_upload(settings, name, len(data))
         except ProtolabelError as exc:
             st.error(escape_markdown(str(exc)))
             return
@@ -179,10 +179,10 @@ def create_section(store, who: Identity | None) -> None:
         if source == UPLOAD:
             preview = _upload_preview(upload.file_id, name, data, settings, who)
         else:
-            preview = project_admin.preview_server_path(settings, path, who=who)
+            preview = uploads.preview_server_path(settings, path, who=who)
     except ProtolabelError as exc:  # the import itself gives the full diagnosis
         st.warning(f"No preview: {exc}")
-        preview = project_admin.Preview("table", pd.DataFrame(), [], [])
+        preview = uploads.Preview("table", pd.DataFrame(), [], [])
     st.markdown("**Preview**")
     _show_preview(preview)
     guessed = services.default_project_name(name if source == UPLOAD else path)
@@ -194,12 +194,12 @@ def create_section(store, who: Identity | None) -> None:
     opts = dataclasses.replace(opts, progress=_featurizing(bar))
     try:
         if source == UPLOAD:
-            summary = project_admin.import_upload(store, name, data, project, opts, who=who)
+            summary = uploads.import_upload(store, name, data, project, opts, who=who)
         else:
-            summary = project_admin.import_server_path(store, path, project, opts, who=who)
+            summary = uploads.import_server_path(store, path, project, opts, who=who)
     except ProtolabelError as exc:
         bar.empty()
-        st.error(escape_markdown(project_admin.for_the_form(str(exc))))
+        st.error(escape_markdown(uploads.for_the_form(str(exc))))
         return
     bar.progress(1.0, text="Saved")
     message = (

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from annotator import project_admin
+from annotator import uploads
 from annotator.errors import ImportFormatError
 from annotator.io import formats, readers
 
@@ -47,18 +47,18 @@ def test_a_path_and_an_upload_of_the_same_name_get_the_same_format(tmp_path: Pat
             for gz in ("", ".gz") if f.gzip else ("",):
                 path = tmp_path / f"data{suffix}{gz}"
                 path.write_bytes(b"")
-                assert readers.detect_format(path) == project_admin.upload_format(path.name)
-    assert project_admin.upload_format("images.zip") == "zip"
+                assert readers.detect_format(path) == uploads.upload_format(path.name)
+    assert uploads.upload_format("images.zip") == "zip"
     with pytest.raises(ImportFormatError, match=r"x\.zip\.gz: unsupported file type \.zip\.gz"):
-        project_admin.upload_format("x.zip.gz")
+        uploads.upload_format("x.zip.gz")
 
 
 def test_the_lists_people_see_name_every_suffix() -> None:
     every = [s for f in formats.FORMATS for s in f.suffixes]
-    for text in (readers.SUPPORTED, project_admin.UPLOAD_SUPPORTED):
+    for text in (readers.SUPPORTED, uploads.UPLOAD_SUPPORTED):
         assert all(s in text for s in every)
     assert "a folder of PNG/JPEG" in readers.SUPPORTED
-    assert "a .zip of PNG/JPEG" in project_admin.UPLOAD_SUPPORTED
+    assert "a .zip of PNG/JPEG" in uploads.UPLOAD_SUPPORTED
     assert sorted(formats.upload_types()) == sorted([s[1:] for s in every] + ["gz", "zip"])
 
 

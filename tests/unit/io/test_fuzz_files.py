@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from annotator import project_admin, services
+from annotator import services, uploads
 from annotator.config import Settings
 from annotator.errors import ProtolabelError
 from annotator.io.readers import read_input
@@ -95,7 +95,7 @@ def test_mutated_files_read_or_refuse_in_one_line(fmt, flips, cut, insert) -> No
     text_col = "text" if fmt not in ("npy", "npz") else None
     for action in (
         lambda: read_input(path, text_col=text_col),
-        lambda: project_admin.preview_path(path),
+        lambda: uploads.preview_path(path),
     ):
         try:
             action()
@@ -120,12 +120,12 @@ def test_mutated_uploads_import_or_refuse_in_one_line(fmt, flips, cut, insert) -
         labels=None if fmt in ("npz", "zip") else "p,n",
     )
     try:
-        project_admin.preview_upload(store.settings, name, data)
+        uploads.preview_upload(store.settings, name, data)
     except ProtolabelError as exc:
         _one_line(exc)
     project = f"fuzz{next(_names)}"
     try:
-        project_admin.import_upload(store, name, data, project, opts)
+        uploads.import_upload(store, name, data, project, opts)
     except ProtolabelError as exc:
         _one_line(exc)
         assert project not in {p.name for p in services.list_projects(store)}
@@ -143,7 +143,7 @@ def test_hostile_json_is_refused_in_one_line(tmp_path: Path, name, content, mess
     path.write_text(content)
     for action in (
         lambda: read_input(path, text_col="text"),
-        lambda: project_admin.preview_path(path),
+        lambda: uploads.preview_path(path),
     ):
         with pytest.raises(ProtolabelError, match=message) as caught:
             action()
@@ -158,7 +158,7 @@ def test_an_npy_header_that_lies_about_its_size_is_refused_before_allocating(
     np.lib.format.write_array_header_1_0(buffer, header)
     path = tmp_path / "huge.npy"
     path.write_bytes(buffer.getvalue() + b"\0" * 64)
-    for action in (lambda: read_input(path), lambda: project_admin.preview_path(path)):
+    for action in (lambda: read_input(path), lambda: uploads.preview_path(path)):
         with pytest.raises(ProtolabelError, match="header declares a 1000000000000x1000"):
             action()
 
@@ -191,7 +191,7 @@ def test_a_zip_with_too_many_entries_is_refused(tmp_path: Path) -> None:
         for i in range(3):
             archive.writestr(f"{i}.png", image_bytes(seed=i))
     with pytest.raises(ProtolabelError, match="3 entries; at most 2"):
-        project_admin._unzip("z.zip", buffer.getvalue(), tmp_path / "out", 10**9, 2)
+        uploads._unzip("z.zip", buffer.getvalue(), tmp_path / "out", 10**9, 2)
 
 
 def test_a_zip_entry_name_with_a_nul_is_refused_not_cut_short(tmp_path: Path) -> None:
@@ -201,7 +201,7 @@ def test_a_zip_entry_name_with_a_nul_is_refused_not_cut_short(tmp_path: Path) ->
         archive.writestr("xQy.png", image_bytes(seed=1))
     data = buffer.getvalue().replace(b"xQy.png", b"x\0y.png")  # zipfile would write "x"
     with pytest.raises(ProtolabelError, match="unusable file name"):
-        project_admin._unzip("z.zip", data, tmp_path / "out", 10**9, 10)
+        uploads._unzip("z.zip", data, tmp_path / "out", 10**9, 10)
 
 
 def test_an_image_past_pils_bomb_warning_is_refused_in_one_line_without_a_warning(

@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 
 from annotator import services, validation
+from annotator.loop.training import labelled_rows, project_priors, unlabelled_sample
 from annotator.store import queries
 from annotator.store.db import Store
-from annotator.training import labelled_rows, project_priors, unlabelled_sample
 
 KAPPA_THRESHOLD = 0.99
 STOP_WINDOW = 3

@@ -15,7 +15,7 @@ import numpy as np
 from annotator import services
 from annotator.errors import LabelError, ProjectExistsError
 from annotator.io.labels import check_label_name
-from annotator.labelling import check_custom_keys
+from annotator.loop.card import check_custom_keys
 from annotator.store import queries
 from annotator.store.db import Store
 from annotator.store.models import Project

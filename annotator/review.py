@@ -40,10 +40,10 @@ from sqlalchemy.orm import Session
 from annotator import services, teams, validation
 from annotator.agreement import SOURCE_SPLIT, AgreementReport, agreement_report
 from annotator.errors import LabelError, PermissionDeniedError, ProtolabelError
+from annotator.loop.training import project_priors
 from annotator.store import queries
 from annotator.store.db import Store
 from annotator.store.models import Adjudication, Item, Project, utcnow
-from annotator.training import project_priors
 
 MAX_GIVEN = 0.1
 MIN_OTHER = 0.8

@@ -1,6 +1,6 @@
 """Project actions: import, features, listing, deletion, export, backup. Each action that
 writes is one ``store.write()`` transaction (as in the other service modules: the labelling
-loop ``annotator.session``, ``annotator.training``, ``project_admin``, ``review``, ``teams``).
+loop ``annotator.loop``, ``annotator.loop.training``, ``project_admin``, ``review``, ``teams``).
 
 Readers, featurizers and exporters (``annotator.io``) are pure; the SQL is in the store
 (``annotator.store``). Every action validates its whole input before it writes anything, so

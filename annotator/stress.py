@@ -1,8 +1,8 @@
 """``protolabel stress``: many annotators labelling one project at once, then an audit.
 
-Each annotator is a separate process that loops: lease a batch with ``session.claim_next``
+Each annotator is a separate process that loops: lease a batch with ``loop.claim_next``
 (the app's own claim), label each item with its hidden ground truth (the oracle) through
-``session.submit`` (the app's own submit), until the ``--items`` budget or the ``--seconds``
+``loop.submit`` (the app's own submit), until the ``--items`` budget or the ``--seconds``
 run out, or nothing is left to claim (not an error). Every process appends what happened to
 its own log, one JSON line per event, flushed at once, so a killed process leaves a true
 record of what the service acknowledged:
@@ -88,7 +88,7 @@ def annotator_main(spec: AnnotatorSpec, shared: Shared | None = None) -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)  # eight annotators on a few cores: no thread oversubscription
-    from annotator import session
+    from annotator import loop
     from annotator.store.db import Store
 
     settings = Settings(db_url=spec.db_url, lease_ttl_seconds=spec.lease_ttl_seconds)
@@ -106,24 +106,26 @@ def annotator_main(spec: AnnotatorSpec, shared: Shared | None = None) -> None:
                 shared.go.wait()
             deadline = time.time() + spec.seconds
             budget = shared.budget if shared is not None else None
-            _label_loop(store, session, spec, deadline, budget, note)
+            _label_loop(store, spec, deadline, budget, note)
         except BaseException as exc:
             note("error", msg=f"{type(exc).__name__}: {exc}")
             raise
         finally:
             try:
-                session.release(store, spec.project, spec.name)  # a clean exit returns leases
+                loop.release(store, spec.project, spec.name)  # a clean exit returns leases
             finally:
                 store.dispose()
                 note("done")
 
 
-def _label_loop(store, session, spec: AnnotatorSpec, deadline: float, budget, note) -> None:
+def _label_loop(store, spec: AnnotatorSpec, deadline: float, budget, note) -> None:
+    from annotator import loop
+
     held: set[int] = set()
     acks = 0
     while time.time() < deadline:
         try:
-            items = session.claim_next(store, spec.project, spec.name, n=BATCH, annotator=spec.name)
+            items = loop.claim_next(store, spec.project, spec.name, n=BATCH, annotator=spec.name)
         except Exception as exc:  # noqa: BLE001 - counted and reported by the audit
             note("error", msg=f"claim: {type(exc).__name__}: {exc}")
             time.sleep(0.1)
@@ -136,7 +138,7 @@ def _label_loop(store, session, spec: AnnotatorSpec, deadline: float, budget, no
             note("holding", items=[it.item_id for it in items])
             time.sleep(3600)  # the crash test kills us here, mid-batch
         if not items:
-            if session.nothing_left_for(store, spec.project, spec.name):
+            if loop.nothing_left_for(store, spec.project, spec.name):
                 return  # the pool ran out: not an error
             time.sleep(0.05)  # another annotator is planning the next batch
             continue
@@ -145,7 +147,7 @@ def _label_loop(store, session, spec: AnnotatorSpec, deadline: float, budget, no
             if time.time() >= deadline or not _take_budget(budget):
                 return
             try:
-                result = session.submit(
+                result = loop.submit(
                     store, spec.project, it.item_id, truth[it.item_id],
                     annotator=spec.name, owner=spec.name,
                     client_event=f"{spec.name}:{it.item_id}",
@@ -215,7 +217,7 @@ def run(
     ``items`` caps the decisions at ``items * overlap`` (each item is labelled ``overlap``
     times). ``overlap`` sets the project's overlap for the run (restored afterwards).
     """
-    from annotator import session
+    from annotator import loop
     from annotator.store.db import Store
 
     if annotators < 1 or items < 1 or seconds <= 0:
@@ -227,7 +229,7 @@ def run(
         before = check_project(store, project)
         effective = overlap or before
         if overlap is not None and overlap != before:
-            session.configure(store, project, overlap=overlap)
+            loop.configure(store, project, overlap=overlap)
         try:
             with tempfile.TemporaryDirectory(prefix="protolabel-stress-") as tmp:
                 logs = Path(log_dir or tmp)
@@ -238,7 +240,7 @@ def run(
                 result = audit(store, project, [Path(s.log_path) for s in specs], effective)
         finally:
             if overlap is not None and overlap != before:
-                session.configure(store, project, overlap=before)
+                loop.configure(store, project, overlap=before)
     finally:
         store.dispose()
     result["errors"] += killed

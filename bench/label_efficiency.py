@@ -15,7 +15,7 @@ Protocol (after CDALBench, Werner et al. 2024), the engine of ``protolabel simul
 (:mod:`annotator.simulation`): a stratified test split of min(500, 30%) per seed, the featurizer
 fitted on the pool; one label per class to start (``--init-size 0``: none, the app's own cold
 start chooses every label); then rounds of 10 chosen by the app's planner
-(``annotator.planning.choose_batch``, the function behind the worker and the Label page) up to
+(``annotator.loop.planning.choose_batch``, the function behind the worker and the Label page) up to
 the largest budget; the learner refitted and scored on the test split after each round. One
 run per (set, strategy, seed) serves every budget: AULC at budget B is the mean accuracy over
 the curve's points with at most B labels. The learner is ``ProtoNetClassifier`` with a new
@@ -67,7 +67,7 @@ BATCH, TEST_SIZE = 10, 500
 #: The code each learner's runs depend on (a change recomputes them); the strategy's own
 #: modules are added per arm (:func:`strategy_files`), so a new strategy recomputes nothing else.
 CODE = {
-    "common": ["annotator/planning.py", "annotator/simulation/engine.py", "strategies/view.py",
+    "common": ["annotator/loop/planning.py", "annotator/simulation/engine.py", "strategies/view.py",
                "strategies/typicality.py",  # the planner's cold start without a model
                "annotator/zero_shot.py",
                "annotator/io/featurizers.py", "annotator/io/readers.py", "bench/suite_data.py"],

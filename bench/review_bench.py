@@ -24,10 +24,10 @@ from sqlalchemy import insert, select
 
 from annotator import demo, review, services, validation
 from annotator.config import Settings, normalize_db_url
+from annotator.loop.training import labelled_rows
 from annotator.store import queries
 from annotator.store.db import Store
 from annotator.store.models import Annotation, Item
-from annotator.training import labelled_rows
 
 THRESHOLDS = [(review.MAX_GIVEN, review.MIN_OTHER), (0.05, 0.9), (0.2, 0.6), (0.3, 0.5)]
 

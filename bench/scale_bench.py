@@ -3,10 +3,10 @@ export, through the functions the app uses, at several pool sizes and dimensions
 
 Each (items, dims) point runs in a fresh process (its peak memory is its own) on a fresh
 SQLite database: Gaussian blobs of 10 classes as float32 ``.npz``, imported with
-``services.import_path``; the first item is ``session.claim_next`` on the new project with its
+``services.import_path``; the first item is ``loop.claim_next`` on the new project with its
 default settings (the cold start plans inline, as a new tab's first item does); 200 labels are
-given with ``session.submit`` from the ground truth; then one retrain (``training.train``), one
-round planned with the new model (``session.plan_round``) against the model's bare
+given with ``loop.submit`` from the ground truth; then one retrain (``training.train``), one
+round planned with the new model (``loop.plan_round``) against the model's bare
 ``predict_proba`` over the pool, the export of every item with predictions
 (``services.export_project``, CSV) and ``protolabel stress --annotators 1 --items 10`` as a
 fresh process.
@@ -69,11 +69,11 @@ def _bare_predict_proba(store) -> float:
     blocks the strategies use: the floor a planned round is measured against."""
     import numpy as np
 
-    from annotator import session
+    from annotator import loop
     from meta import ProtoNetClassifier
     from strategies.view import BATCH_ROWS
 
-    inputs = session.selection_inputs(store, "scale")
+    inputs = loop.selection_inputs(store, "scale")
     features, pool = inputs.features, inputs.pool
     model = ProtoNetClassifier.from_bytes(inputs.model_state)
     model.predict_proba(np.asarray(features[pool[:BATCH_ROWS]]))  # warm: first-call set-up
@@ -89,8 +89,9 @@ def measure(n: int, dims: int, folder: Path) -> dict:
     # while its first page renders
     import meta  # noqa: F401
     import strategies  # noqa: F401
-    from annotator import services, session, training
+    from annotator import loop, services
     from annotator.config import Settings
+    from annotator.loop import training
     from annotator.store.db import Store
     from annotator.store.models import Item
 
@@ -109,26 +110,26 @@ def measure(n: int, dims: int, folder: Path) -> dict:
     row["features_mb"] = round(n * dims * 4 / 2**20, 1)
     row["storage_over_features"] = round(row["storage_mb"] / row["features_mb"], 2)
     start = time.perf_counter()  # with the project's default settings, as a new user has them
-    first = session.claim_next(store, "scale", "bench", n=1)
+    first = loop.claim_next(store, "scale", "bench", n=1)
     row["first_item_s"] = round(time.perf_counter() - start, 2)
-    session.configure(store, "scale", batch_size=LABELS)
+    loop.configure(store, "scale", batch_size=LABELS)
     given = 0
     while given < LABELS:  # the first round has the default batch size: claim until 200
-        items = session.claim_next(store, "scale", "bench", n=LABELS - given, plan=True)
+        items = loop.claim_next(store, "scale", "bench", n=LABELS - given, plan=True)
         if not items:
             break
         with store.read() as s:
             truth = {i.id: i.ground_truth for i in s.query(Item).filter(Item.id.in_(
                 [it.item_id for it in items]))}  # fmt: skip
         for it in items:
-            session.submit(store, "scale", it.item_id, truth[it.item_id], annotator="bench",
+            loop.submit(store, "scale", it.item_id, truth[it.item_id], annotator="bench",
                            owner="bench")  # fmt: skip
         given += len(items)
     start = time.perf_counter()
     training.train(store, "scale")
     row["retrain_s"] = round(time.perf_counter() - start, 2)
     start = time.perf_counter()
-    session.plan_round(store, "scale")
+    loop.plan_round(store, "scale")
     row["plan_s"] = round(time.perf_counter() - start, 2)
     row["predict_proba_s"] = _bare_predict_proba(store)
     row["plan_over_predict"] = round(row["plan_s"] / row["predict_proba_s"], 2)

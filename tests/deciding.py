@@ -1,6 +1,6 @@
 """Decisions for a test's set-up, recorded on the path the Label page takes: the items are
-served to the annotator (``session.lease``), decided (``session.submit``) and the rest given back
-(``session.release``). There is no second way to write a label."""
+served to the annotator (``loop.lease``), decided (``loop.submit``) and the rest given back
+(``loop.release``). There is no second way to write a label."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from collections.abc import Mapping
 
 import sqlalchemy as sa
 
-from annotator import session
+from annotator import loop
 from annotator.store.db import Store
 from annotator.store.models import Item, Project
 
-#: The most items one planned round holds (``session.configure``'s bound).
+#: The most items one planned round holds (``loop.configure``'s bound).
 _MAX_BATCH = 1000
 
 
@@ -29,32 +29,30 @@ def decide(
 
     Items are queued by one random round over the pool (the project's strategy and batch size
     are put back afterwards). An item already decided by the annotator, or whose slots other
-    annotators used up (raise the overlap with ``session.configure``), is never served again:
+    annotators used up (raise the overlap with ``loop.configure``), is never served again:
     that fails here, as it would in the browser.
     """
     ids, pool = _item_ids(store, project, labels)
-    settings = session.project_settings(store, project)
+    settings = loop.project_settings(store, project)
     owner = f"tests:{annotator}"
-    session.configure(store, project, strategy="random", batch_size=min(pool, _MAX_BATCH))
+    loop.configure(store, project, strategy="random", batch_size=min(pool, _MAX_BATCH))
     try:
-        served = session.lease(
+        served = loop.lease(
             store, project, owner, annotator=annotator, n=pool, authenticated=authenticated
         ).items
     finally:
-        session.configure(
-            store, project, strategy=settings.strategy, batch_size=settings.batch_size
-        )
+        loop.configure(store, project, strategy=settings.strategy, batch_size=settings.batch_size)
     held = {q.item_id for q in served}
     missing = [e for e in labels if ids[e] not in held]
     assert not missing, f"{missing} were not served to {annotator!r} in project {project!r}"
     out = {}
     for external_id, label in labels.items():
-        result = session.submit(
+        result = loop.submit(
             store, project, ids[external_id], label, annotator=annotator, owner=owner,
             authenticated=authenticated,
         )  # fmt: skip
         out[external_id] = result.annotation_id
-    session.release(store, project, owner)
+    loop.release(store, project, owner)
     return out
 
 

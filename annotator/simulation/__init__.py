@@ -2,7 +2,7 @@
 several seeds, paired against random (issue 7). The protocol is in :mod:`.engine`'s docstring.
 
 - :mod:`.engine`: the data, the checks, one seed's split, one run (planned by
-  ``annotator.planning``, as the app plans rounds) and the driver over seeds and strategies;
+  ``annotator.loop.planning``, as the app plans rounds) and the driver over seeds and strategies;
 - :mod:`.stats`: AULC, labels to reach a target, paired tests, the summary;
 - :mod:`.plots`: curves for the Compare page's chart and the command line's PNG;
 - :mod:`.saved`: stored runs (events of kind ``"simulation"``);

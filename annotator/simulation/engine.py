@@ -12,7 +12,7 @@ Protocol, the same for every strategy under a seed (so comparisons are paired):
 2. **Initial labelled set.** One random pool item per class, then random pool items up to
    ``init_size`` in total. It counts toward the budget and is the curve's first point.
    ``init_size`` 0 is the app's own cold start instead: every label comes from the planner,
-   which without a model starts cold (typicality, see :mod:`annotator.planning`); until two
+   which without a model starts cold (typicality, see :mod:`annotator.loop.planning`); until two
    classes are labelled there is no model and the score is that of predicting the one class
    seen. The curve's first point is then at ``batch`` labels.
 3. **Rounds.** The strategy picks ``batch`` pool items (the last round fewer, to land on
@@ -186,10 +186,10 @@ def _demo_data(name: str) -> ImportedData:
 def _project_data(config: SimulationConfig) -> tuple[ImportedData, str]:
     """A project's items that people labelled, their current labels as the ground truth."""
     from annotator.config import Settings
+    from annotator.loop.training import labelled_rows
     from annotator.services import feature_values, items_as_data
     from annotator.store import queries
     from annotator.store.db import Store
-    from annotator.training import labelled_rows
 
     name = config.data.removeprefix("project:")
     settings = Settings.from_env(config.db)
@@ -500,7 +500,7 @@ def strategy_spec(spec: str) -> tuple[str, dict[str, Any]]:
 def _query(strategy: str, model, split: SeedSplit, labelled, answers, k: int, rng):
     """``k`` pool positions chosen as the app's planner chooses them
     (``planning.choose_batch``), and the seconds it took."""
-    from annotator.planning import choose_batch
+    from annotator.loop.planning import choose_batch
 
     name, params = strategy_spec(strategy)
     pool = np.setdiff1d(np.arange(split.y_pool.size), labelled)

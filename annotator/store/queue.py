@@ -1,4 +1,4 @@
-"""The labelling loop's SQL (``annotator.session`` holds its rules and transactions): queue
+"""The labelling loop's SQL (``annotator.loop`` holds its rules and transactions): queue
 slots, their leases and withdrawals, rounds and their completion. Each function takes an open
 session and never commits: the caller owns the transaction.
 """
@@ -6,7 +6,7 @@ session and never commits: the caller owns the transaction.
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 from sqlalchemy import Select, func, select, text, union, update
@@ -17,6 +17,11 @@ from annotator.store.models import Annotation, Item, Project, QueueEntry, Round,
 
 # --------------------------------------------------------------------------------------------
 # Slots and leases
+
+
+def lease_ttl(settings) -> timedelta:
+    """How long a lease lasts without renewal (``Settings.lease_ttl_seconds``)."""
+    return timedelta(seconds=settings.lease_ttl_seconds)
 
 
 def lock_annotator(session: Session, project_id: int, annotator: str) -> None:

@@ -13,12 +13,13 @@ import threading
 
 import streamlit as st
 
-from annotator import session, training
+from annotator import loop
 from annotator.config import Settings
 from annotator.demo import ensure_demo
+from annotator.loop import training
+from annotator.loop.worker import WorkerPool
 from annotator.store.db import Store
 from annotator.ui import auth
-from annotator.worker import WorkerPool
 
 
 @st.cache_resource(show_spinner="Opening the database...")
@@ -41,7 +42,7 @@ def get_workers() -> WorkerPool:
     atexit.register(pool.stop_all)
     for name in training.projects_pending_retrain(store):  # left pending by a stopped server
         pool.ensure(name)
-    recent = session.most_recent_project(store)  # the Label page opens on it: get it ready
+    recent = loop.most_recent_project(store)  # the Label page opens on it: get it ready
     if recent is not None:
         pool.ensure(recent)
     return pool

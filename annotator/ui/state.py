@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from annotator import session
+from annotator import loop
 
 CURRENT_PROJECT = "pl_current_project"
 _SELECT_KEY = "pl_project"  # the sidebar selector (mirrors CURRENT_PROJECT)
@@ -37,7 +37,7 @@ def choose_project(store, names: list[str]) -> str | None:
             st.session_state[CURRENT_PROJECT] = wanted
     current = st.session_state.get(CURRENT_PROJECT)
     if current not in names:  # none yet, or one this page does not show (Review, say):
-        recent = session.most_recent_project(store)  # show another, keep the tab's own
+        recent = loop.most_recent_project(store)  # show another, keep the tab's own
         fallback = recent if recent in names else names[0]
         if current is None:
             st.session_state[CURRENT_PROJECT] = fallback

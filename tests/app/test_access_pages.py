@@ -171,14 +171,14 @@ def test_compare_offers_a_project_and_its_saved_runs_only_to_its_reviewers(
 def test_the_label_page_never_opens_on_a_project_the_user_is_not_in(
     store: Store, login, tmp_path: Path
 ) -> None:
-    from annotator import session
+    from annotator import loop
 
     path = tmp_path / "s.csv"
     pd.DataFrame({"review": [f"x{i}" for i in range(6)]}).to_csv(path, index=False)
     services.import_path(store, path, "secret", ImportOptions(text_col="review", labels="a,b"))
-    (item,) = session.claim_next(store, "secret", "eve", n=1)
-    session.submit(store, "secret", item.item_id, "a", annotator="eve", owner="eve")
-    assert session.most_recent_project(store) == "secret"
+    (item,) = loop.claim_next(store, "secret", "eve", n=1)
+    loop.submit(store, "secret", item.item_id, "a", annotator="eve", owner="eve")
+    assert loop.most_recent_project(store) == "secret"
     login("ann")
     at = _run("label")
     assert f"Label · {P}" in _texts(at) and "secret" not in _texts(at)
@@ -191,8 +191,9 @@ def test_the_label_pages_own_sync_labels_in_login_mode_for_members_only(
 ) -> None:
     """The card's sync as the page runs it (``label._sync``: lease, then the card's events),
     with the app's login-mode store; AppTest alone never gets past the card's loading state."""
-    from annotator import labelling, session
+    from annotator import loop
     from annotator.errors import PermissionDeniedError
+    from annotator.loop import card
     from annotator.ui.pages import label
     from annotator.ui.resources import get_store
 
@@ -201,29 +202,29 @@ def test_the_label_pages_own_sync_labels_in_login_mode_for_members_only(
     assert app_store.settings.login_required
     monkeypatch.setattr(label.st, "session_state", {label.DONE_KEY: set()})
     who = teams.Identity(user, authenticated=True)
-    tab = labelling.TabSync()
-    hello = labelling.CardSync.parse({"project": P, "tab": "tab-0001", "events": []})
+    tab = card.TabSync()
+    hello = card.CardSync.parse({"project": P, "tab": "tab-0001", "events": []})
     if user == "nina":  # not a member: no item is leased, nothing is written
         with pytest.raises(PermissionDeniedError, match="not a member"):
             label._sync(app_store, P, who, hello, tab)
-        assert session.history(store, P) == []
+        assert loop.history(store, P) == []
         return
     payload = label._sync(app_store, P, who, hello, tab)
     first = payload["items"][0]["id"]
     event = {"id": "e1", "type": "label", "item": first, "label": "good"}
-    press = labelling.CardSync.parse(
+    press = card.CardSync.parse(
         {"project": P, "tab": "tab-0001", "events": [event], "shown": first, "seen": 1}
     )
     payload = label._sync(app_store, P, who, press, tab)
     assert payload["acked"] == ["e1"]
-    assert [(h.item_id, h.label, h.annotator) for h in session.history(store, P)] == [
+    assert [(h.item_id, h.label, h.annotator) for h in loop.history(store, P)] == [
         (first, "good", "ann")
     ]
     # History: a member sees their own decisions; a removed member sees nothing more
-    assert len(session.history(app_store, P, who=who)) == 1
+    assert len(loop.history(app_store, P, who=who)) == 1
     teams.set_role(store, P, "ann", None)
     with pytest.raises(PermissionDeniedError):
-        session.history(app_store, P, who=who)
+        loop.history(app_store, P, who=who)
 
 
 def test_a_page_that_cannot_show_the_tabs_project_does_not_take_it_away(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from annotator import session
+from annotator import loop
 from annotator.config import Settings
 from annotator.store.db import Store
 from annotator.ui.auth import NAME_COOKIE, NAME_KEY
@@ -32,10 +32,10 @@ def _store(db: Path) -> Store:
     return Store.open(Settings.from_env(str(db)))
 
 
-def _queue(db: Path) -> list[session.QueuedItem]:
+def _queue(db: Path) -> list[loop.QueuedItem]:
     store = _store(db)
     try:
-        return session.lease(store, "digits", TAB, annotator="alice", plan=False, release=()).items
+        return loop.lease(store, "digits", TAB, annotator="alice", plan=False, release=()).items
     finally:
         store.dispose()
 
@@ -60,15 +60,15 @@ def test_label_five_skip_and_undo(page: AppTest, fresh_db: Path) -> None:
     _sync(page, events, shown=queue[6].item_id)
     store = _store(fresh_db)
     try:
-        p = session.progress(store, "digits")
+        p = loop.progress(store, "digits")
         assert (p.labelled, p.skipped) == (5, 1)
-        history = session.history(store, "digits")
+        history = loop.history(store, "digits")
         assert [h.label for h in history] == [None, "4", "3", "2", "1", "0"]
         assert history[1].annotator == "alice"
         # undo the last label (the card sends all unacknowledged events again, plus the undo)
         undo = {"id": "e6", "type": "undo", "item": queue[4].item_id, "target": "e4"}
         _sync(page, [*events, undo], shown=queue[4].item_id)
-        p = session.progress(store, "digits")
+        p = loop.progress(store, "digits")
         assert (p.labelled, p.skipped) == (4, 1)
         assert _queue(fresh_db)[0].item_id == queue[4].item_id  # shown again first
     finally:
@@ -82,7 +82,7 @@ def test_replayed_events_are_applied_once(page: AppTest, fresh_db: Path) -> None
     _sync(page, events)
     store = _store(fresh_db)
     try:
-        assert session.progress(store, "digits").labelled == 1
+        assert loop.progress(store, "digits").labelled == 1
     finally:
         store.dispose()
 
@@ -94,7 +94,7 @@ def test_a_refused_event_is_acknowledged_with_its_reason(page: AppTest, fresh_db
     _sync(page, [bad, ok])
     store = _store(fresh_db)
     try:  # the refusal does not hold back the events after it
-        assert [h.label for h in session.history(store, "digits")] == ["4"]
+        assert [h.label for h in loop.history(store, "digits")] == ["4"]
     finally:
         store.dispose()
 

@@ -15,9 +15,10 @@ import pytest
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
-from annotator import cli, services, session, training, uploads
+from annotator import cli, loop, services, uploads
 from annotator.config import Settings
 from annotator.demo import ensure_demo
+from annotator.loop import training
 from annotator.store import queries
 from annotator.store.db import Store
 from annotator.store.models import Event
@@ -199,13 +200,13 @@ def _tiny_project(store: Store, name: str = "tiny", n: int = 40) -> None:
     path = Path(store.settings.sqlite_path).with_name(f"{name}.csv")
     frame.to_csv(path, index=False)
     services.import_path(store, path, name, services.ImportOptions(label_col="label"))
-    session.configure(store, name, strategy="random", batch_size=10)
+    loop.configure(store, name, strategy="random", batch_size=10)
 
 
 def _label_round(store: Store, project: str, truth: dict[int, str]) -> None:
-    items = session.claim_next(store, project, "tester", n=10)
+    items = loop.claim_next(store, project, "tester", n=10)
     for it in items[:10]:
-        session.submit(store, project, it.item_id, truth[it.row], annotator="t", owner="tester")
+        loop.submit(store, project, it.item_id, truth[it.row], annotator="t", owner="tester")
     assert training.train(store, project) is not None
 
 
@@ -372,9 +373,9 @@ def test_image_project_exports_csv_as_zip_with_images(
     fresh_db: Path, store: Store, served: dict[str, bytes]
 ) -> None:
     ensure_demo(store)
-    queue = session.claim_next(store, "digits", "o", n=3)
+    queue = loop.claim_next(store, "digits", "o", n=3)
     for it in queue:
-        session.submit(store, "digits", it.item_id, "3", annotator="t", owner="o")
+        loop.submit(store, "digits", it.item_id, "3", annotator="t", owner="o")
     at = _app("export")
     at.session_state["pl_current_project"] = "digits"
     at.run()
@@ -406,8 +407,8 @@ def test_every_page_opens_on_the_tabs_project_or_the_one_in_the_url(
     for name in ("alpha", "zulu"):
         uploads.import_upload(store, f"{name}.csv", csv.encode(), name,
                                     services.ImportOptions())  # fmt: skip
-    (item,) = session.claim_next(store, "zulu", "me", n=1)
-    session.submit(store, "zulu", item.item_id, "a", annotator="me", owner="me")
+    (item,) = loop.claim_next(store, "zulu", "me", n=1)
+    loop.submit(store, "zulu", item.item_id, "a", annotator="me", owner="me")
     for page in ("labelset", "model", "review", "export", "members"):  # a new tab: most recent
         at = _app(page).run()
         assert not at.exception

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from annotator import review, services, session
+from annotator import loop, review, services
 from annotator.config import Settings
 from annotator.services import ImportOptions
 from annotator.store.db import Store
@@ -44,7 +44,7 @@ def _project(store: Store, tmp_path: Path) -> None:
         "r2": [("alice", "neg"), ("bob", "neg")],
         "r3": [("alice", "pos")],
     }
-    session.configure(store, "texts", overlap=2)
+    loop.configure(store, "texts", overlap=2)
     for annotator in ("alice", "bob"):
         mine = {i: dict(d)[annotator] for i, d in votes.items() if annotator in dict(d)}
         decide(store, "texts", annotator, mine)
@@ -123,7 +123,7 @@ def test_labels_on_buttons_and_errors_show_as_text(
     services.import_path(
         store, path, "texts", ImportOptions(text_col="review", id_col="uid", labels=f"{image},b")
     )
-    session.configure(store, "texts", overlap=2)
+    loop.configure(store, "texts", overlap=2)
     decide_one(store, "texts", "alice", "r0", image)
     decide_one(store, "texts", "bob", "r0", "b")
     at = _app().run()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from annotator import session
+from annotator import loop
 from annotator.config import Settings, normalize_db_url
 from annotator.demo import DIGITS, ensure_demo
 from annotator.store.db import Store
@@ -31,7 +31,7 @@ def test_disagreement_adjudicated_with_a_key(tmp_path: Path, browser_page) -> No
     store = Store.open(Settings(db_url=normalize_db_url(str(db))))
     try:  # the digits demo, one item labelled 3 by ann and 5 by bob: a split
         ensure_demo(store)
-        session.configure(store, DIGITS, overlap=2)
+        loop.configure(store, DIGITS, overlap=2)
         decide_one(store, DIGITS, "ann", "digit-0003", "3")
         decide_one(store, DIGITS, "bob", "digit-0003", "5")
     finally:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import sqlalchemy as sa
 
-from annotator import services, session
+from annotator import loop, services
 from annotator.store.db import Store
 from annotator.store.models import Base
 
@@ -25,7 +25,7 @@ def blob_project(
     path = folder / f"{name}.npz"
     np.savez(path, X=X, y=y)
     services.import_path(store, path, name, services.ImportOptions())
-    session.configure(store, name, strategy="auto", batch_size=batch_size)
+    loop.configure(store, name, strategy="auto", batch_size=batch_size)
     return store
 
 

@@ -26,17 +26,17 @@ import sqlalchemy as sa
 
 from annotator import (
     downloads,
-    labelling,
+    loop,
     project_admin,
     review,
     services,
-    session,
     simulation,
     teams,
     uploads,
 )
 from annotator.config import Settings
 from annotator.errors import PermissionDeniedError
+from annotator.loop import card
 from annotator.services import ImportOptions
 from annotator.simulation import background
 from annotator.store.db import Store
@@ -99,23 +99,23 @@ def _data(folder: Path, n: int = 24, *, first_id: int = 0) -> Path:
 def world(settings: Settings, tmp_path: Path) -> World:
     trust = Store.open(settings)
     services.import_path(trust, _data(tmp_path), P, ImportOptions())
-    session.configure(trust, P, strategy="random", batch_size=12)
+    loop.configure(trust, P, strategy="random", batch_size=12)
     for who in (ANNOTATOR, REVIEWER, OWNER):
         teams.set_role(trust, P, who.name, {"ann": "annotator", "rita": "reviewer",
                                             "olga": "owner"}[who.name])  # fmt: skip
     served, decided = {}, {}
     for name in ("anonymous", "ann", "nina", "rita", "olga"):
-        first, second = session.claim_next(trust, P, name, n=2)
-        decided[name] = session.submit(
+        first, second = loop.claim_next(trust, P, name, n=2)
+        decided[name] = loop.submit(
             trust, P, first.item_id, "a", annotator=name, owner=name
         ).annotation_id
         served[name] = second.item_id
-    (item,) = session.claim_next(trust, P, "x", n=1)
-    session.submit(trust, P, item.item_id, "a", annotator="x", owner="x")
+    (item,) = loop.claim_next(trust, P, "x", n=1)
+    loop.submit(trust, P, item.item_id, "a", annotator="x", owner="x")
     with trust.write() as s:  # as if served to y too (overlap 2)
-        pid = session.project_id(trust, P)
+        pid = loop.project_id(trust, P)
         s.add(Served(project_id=pid, item_id=item.item_id, annotator="y"))
-    session.submit(trust, P, item.item_id, "b", annotator="y", owner="y")
+    loop.submit(trust, P, item.item_id, "b", annotator="y", owner="y")
     review.adjudicate(trust, P, item.item_id, "a", "olga")
     app = Store.open(replace(settings, login_required=True))
     yield World(trust, app, tmp_path, served, decided, item.item_id)
@@ -164,20 +164,20 @@ def _append(w: World, who) -> object:
 
 
 def _lease(w: World, who) -> object:
-    return session.lease(w.app, P, f"tab-{_name(who)}", annotator=_name(who),
+    return loop.lease(w.app, P, f"tab-{_name(who)}", annotator=_name(who),
                          authenticated=_auth(who))  # fmt: skip
 
 
 def _submit(w: World, who, label: str | None = "b") -> object:
     name = _name(who)
-    return session.submit(w.app, P, w.served[name], label, annotator=name, owner=name,
+    return loop.submit(w.app, P, w.served[name], label, annotator=name, owner=name,
                           authenticated=_auth(who))  # fmt: skip
 
 
 def _card_label(w: World, who) -> object:
     name = _name(who)
     event = {"id": f"e-{name}", "type": "label", "item": w.served[name], "label": "c"}
-    applied = labelling.apply_events(w.app, P, [event], owner=name, annotator=name, done=set(),
+    applied = card.apply_events(w.app, P, [event], owner=name, annotator=name, done=set(),
                                      authenticated=_auth(who))  # fmt: skip
     if applied.refused:  # the card shows why; the page does not raise
         raise PermissionDeniedError(applied.refused[0][1])
@@ -186,13 +186,13 @@ def _card_label(w: World, who) -> object:
 
 def _undo_own(w: World, who) -> object:
     name = _name(who)
-    return session.undo(w.app, P, w.decided[name], annotator=name, owner=name,
+    return loop.undo(w.app, P, w.decided[name], annotator=name, owner=name,
                         authenticated=_auth(who))  # fmt: skip
 
 
 def _relabel_own(w: World, who) -> object:
     name = _name(who)
-    return session.relabel(w.app, P, w.decided[name], "c", annotator=name,
+    return loop.relabel(w.app, P, w.decided[name], "c", annotator=name,
                            authenticated=_auth(who))  # fmt: skip
 
 
@@ -201,12 +201,12 @@ def _others(who) -> str:
 
 
 def _undo_others(w: World, who) -> object:
-    return session.undo(w.app, P, w.decided[_others(who)], annotator=_name(who),
+    return loop.undo(w.app, P, w.decided[_others(who)], annotator=_name(who),
                         authenticated=_auth(who))  # fmt: skip
 
 
 def _relabel_others(w: World, who) -> object:
-    return session.relabel(w.app, P, w.decided[_others(who)], "b", annotator=_name(who),
+    return loop.relabel(w.app, P, w.decided[_others(who)], "b", annotator=_name(who),
                            authenticated=_auth(who))  # fmt: skip
 
 
@@ -242,7 +242,7 @@ def _check_labels(w: World, who) -> object:
 
 
 def _history(w: World, who) -> object:
-    return session.history(w.app, P, who=who)
+    return loop.history(w.app, P, who=who)
 
 
 def _compare_demo(w: World, who) -> object:
@@ -255,7 +255,7 @@ def _preview(w: World, who) -> object:
 
 
 def _configure(w: World, who) -> object:
-    return session.configure(w.app, P, batch_size=7, user=_name(who), authenticated=_auth(who))
+    return loop.configure(w.app, P, batch_size=7, user=_name(who), authenticated=_auth(who))
 
 
 def _set_role(w: World, who) -> object:
@@ -389,9 +389,9 @@ def test_saved_comparisons_of_a_project_are_shown_only_to_its_reviewers(world: W
 
 
 def test_an_annotator_sees_only_their_own_decisions_a_reviewer_all(world: World) -> None:
-    own = {h.annotator for h in session.history(world.app, P, who=ANNOTATOR)}
+    own = {h.annotator for h in loop.history(world.app, P, who=ANNOTATOR)}
     assert own == {"ann"}
     assert {"olga", "rita", "ann", "x", "y"} <= {
-        h.annotator for h in session.history(world.app, P, who=REVIEWER)
+        h.annotator for h in loop.history(world.app, P, who=REVIEWER)
     }
-    assert len(session.history(world.trust, P)) > 1  # trust mode and the command line: all
+    assert len(loop.history(world.trust, P)) > 1  # trust mode and the command line: all

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from sqlalchemy import event
 
-from annotator import cli, services, session
+from annotator import cli, loop, services
 from annotator.config import Settings
 from annotator.errors import DatabaseUnavailableError
 from annotator.services import ImportOptions
@@ -76,9 +76,9 @@ def test_a_full_database_refuses_a_decision_in_one_line_and_keeps_the_others(
     path = tmp_path / "p.db"
     store = Store.open(Settings(db_url=f"sqlite:///{path}"))
     services.import_path(store, _blobs(tmp_path, 40), P, ImportOptions())
-    session.configure(store, P, strategy="random", batch_size=20)
-    items = session.claim_next(store, P, "ann", n=20)
-    kept = [session.submit(store, P, it.item_id, "a", annotator="ann", owner="ann").annotation_id
+    loop.configure(store, P, strategy="random", batch_size=20)
+    items = loop.claim_next(store, P, "ann", n=20)
+    kept = [loop.submit(store, P, it.item_id, "a", annotator="ann", owner="ann").annotation_id
             for it in items[:3]]  # fmt: skip
     limit.pages = _page_count(store)  # the disk is now full: not one page more
     store.engine.dispose()
@@ -86,7 +86,7 @@ def test_a_full_database_refuses_a_decision_in_one_line_and_keeps_the_others(
     wal_sizes = []
     for it in items[3:8]:
         with pytest.raises(DatabaseUnavailableError) as caught:
-            session.submit(store, P, it.item_id, "a", annotator="ann", owner="ann",
+            loop.submit(store, P, it.item_id, "a", annotator="ann", owner="ann",
                            client_event=big + str(it.item_id))  # fmt: skip
         message = str(caught.value)
         assert "database or disk is full" in message and "nothing was written" in message
@@ -95,8 +95,8 @@ def test_a_full_database_refuses_a_decision_in_one_line_and_keeps_the_others(
     assert len(set(wal_sizes)) == 1, f"the WAL grows with each failed attempt: {wal_sizes}"
     limit.pages = None  # space again
     store.engine.dispose()
-    assert [h.annotation_id for h in session.history(store, P)][::-1] == kept
-    session.submit(store, P, items[3].item_id, "b", annotator="ann", owner="ann")
+    assert [h.annotation_id for h in loop.history(store, P)][::-1] == kept
+    loop.submit(store, P, items[3].item_id, "b", annotator="ann", owner="ann")
     store.dispose()
     assert _wal_size(path) == 0  # the last connection closed: checkpointed and removed
 

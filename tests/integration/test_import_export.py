@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from annotator import services, session, training
+from annotator import loop, services
 from annotator.errors import (
     DatabaseError,
     ExportError,
@@ -20,6 +20,7 @@ from annotator.errors import (
     ProjectNotFoundError,
     ProtolabelError,
 )
+from annotator.loop import training
 from annotator.services import ImportOptions
 from annotator.store.db import Store
 from tests.deciding import decide, decide_one
@@ -65,7 +66,7 @@ def test_text_round_trip(store: Store, tmp_path: Path, fmt: str) -> None:
     assert (summary.added, summary.data_kind, summary.featurizer) == (12, "text", "minilm+tfidf")
     assert summary.featurizer_note.startswith("auto: minilm+tfidf (about ")
     assert summary.labels == ["neg", "pos"]
-    session.configure(store, "reviews", strategy="margin")
+    loop.configure(store, "reviews", strategy="margin")
     # a skip is not exported
     decide(store, "reviews", "ann", {"r0": "pos", "r1": "neg", "r2": None})
     out = tmp_path / f"export.{fmt}"
@@ -109,11 +110,11 @@ def test_ground_truth_is_hidden_unless_as_annotations(store: Store, tmp_path: Pa
 def test_an_undone_decision_leaves_the_export(store: Store, tmp_path: Path) -> None:
     _import_texts(store, tmp_path)
     ids = decide(store, "reviews", "ann", {"r0": "pos", "r1": "neg"})
-    changed = session.relabel(store, "reviews", ids["r0"], "neg", annotator="ann")
+    changed = loop.relabel(store, "reviews", ids["r0"], "neg", annotator="ann")
     frame, _ = services.export_frame(store, "reviews")
     assert list(frame["label"]) == ["neg", "neg"]
-    session.undo(store, "reviews", ids["r1"], annotator="ann")
-    session.undo(store, "reviews", changed, annotator="ann")
+    loop.undo(store, "reviews", ids["r1"], annotator="ann")
+    loop.undo(store, "reviews", changed, annotator="ann")
     frame, _ = services.export_frame(store, "reviews")
     assert list(frame["id"]) == []
 
@@ -237,7 +238,7 @@ def test_feature_values_are_stored_once_and_come_back_at_float32_precision(
     services.export_project(store, "emb", "csv", out, include_all=True)
     back = pd.read_csv(out).set_index("id").loc[:, [f"x{j}" for j in range(4)]]
     np.testing.assert_allclose(back.to_numpy(), X, rtol=2e-7, atol=1e-6)
-    (card,) = session.claim_next(store, "emb", "tab", n=1)
+    (card,) = loop.claim_next(store, "emb", "tab", n=1)
     np.testing.assert_allclose(card.features, X[int(card.external_id)], rtol=2e-7, atol=1e-6)
     folder = store.features_dir()
     if folder is None:

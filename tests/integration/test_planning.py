@@ -1,5 +1,5 @@
 """One planner (issue #14, item 3): the app's rounds (worker and claim) and the simulation's
-rounds choose their items with the same function, ``annotator.planning.choose_batch``, so a
+rounds choose their items with the same function, ``annotator.loop.planning.choose_batch``, so a
 fault in how the app chooses shows in every benchmark."""
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from annotator import planning, session
+from annotator import loop
 from annotator import simulation as sim
+from annotator.loop import planning
 from annotator.simulation import SimulationConfig
 from annotator.store.db import Store
 from tests.integration.helpers import blob_project
@@ -40,8 +41,8 @@ def test_the_simulation_and_the_app_plan_with_the_same_function(
     assert calls == ["margin"] * 3  # rounds 2-4 (the first is the initial set)
     calls.clear()
     blob_project(store, tmp_path, "p", per_class=10, batch_size=4)
-    session.configure(store, "p", strategy="margin")
-    assert session.plan_round(store, "p") is not None
+    loop.configure(store, "p", strategy="margin")
+    assert loop.plan_round(store, "p") is not None
     assert calls == ["margin"]  # no model yet: choose_batch starts cold (typicality)
 
 

@@ -14,8 +14,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from annotator import downloads, model_report, project_admin, services, session, training, uploads
+from annotator import downloads, loop, model_report, project_admin, services, uploads
 from annotator.errors import ImportFormatError, LabelError, ProjectExistsError
+from annotator.loop import training
 from annotator.store import queries
 from annotator.store.db import Store
 from annotator.store.models import Event, Item
@@ -34,10 +35,10 @@ def _events(store: Store, kind: str) -> list[dict]:
 
 
 def _labelled(store: Store, project: str, n: int, label_for) -> None:
-    items = session.claim_next(store, project, "o", n=n)
+    items = loop.claim_next(store, project, "o", n=n)
     for i, it in enumerate(items[:n]):
         label = label_for(i, it)
-        session.submit(store, project, it.item_id, label, annotator="t", owner="o")
+        loop.submit(store, project, it.item_id, label, annotator="t", owner="o")
 
 
 # --------------------------------------------------------------------------------------------
@@ -231,10 +232,10 @@ def test_add_rename_merge_with_annotations_following(store: Store) -> None:
     assert _events(store, "labels_merged") == [{"source": "b", "target": "c", "annotations": 3}]
     assert _events(store, "label_renamed")[0]["annotations"] == 3
     # labelling goes on with the new set: "b" is gone, "c" is accepted
-    items = session.claim_next(store, "r", "o", n=1)
+    items = loop.claim_next(store, "r", "o", n=1)
     with pytest.raises(LabelError, match="'b' is not in"):
-        session.submit(store, "r", items[0].item_id, "b", annotator="t", owner="o")
-    session.submit(store, "r", items[0].item_id, "c", annotator="t", owner="o")
+        loop.submit(store, "r", items[0].item_id, "b", annotator="t", owner="o")
+    loop.submit(store, "r", items[0].item_id, "c", annotator="t", owner="o")
 
 
 @pytest.mark.parametrize(
@@ -286,7 +287,7 @@ def _features_project(store: Store, n: int = 60) -> dict[int, str]:
     frame = pd.DataFrame(x, columns=["f1", "f2", "f3", "f4"]).assign(label=labels)
     data = frame.to_csv(index=False).encode()
     uploads.import_upload(store, "f.csv", data, "f", services.ImportOptions(label_col="label"))
-    session.configure(store, "f", strategy="random", batch_size=12)
+    loop.configure(store, "f", strategy="random", batch_size=12)
     return dict(enumerate(labels.tolist()))
 
 
@@ -349,7 +350,7 @@ def test_semi_supervised_projects_are_estimated_with_their_unlabelled_items(
 
     monkeypatch.setattr(model_report, "cross_validated", spy)
     model_report.build_report(store, "f")
-    session.configure(store, "f", semi_supervised=True)
+    loop.configure(store, "f", semi_supervised=True)
     report = model_report.build_report(store, "f")
     assert seen[0] is None and seen[1].shape == (60 - 12, 4)  # the items without a label
     assert 0.0 <= report.estimate.accuracy <= 1.0
@@ -388,16 +389,16 @@ def test_download_is_the_cli_export(store: Store, tmp_path: Path, fmt: str) -> N
 def test_owner_keys_reach_the_card_follow_renames_and_bad_keys_write_nothing(
     store: Store,
 ) -> None:
-    from annotator import labelling
+    from annotator.loop import card
 
     data = CSV.replace(",a\n", ",billing\n").replace(",b\n", ",support\n").encode()
     uploads.import_upload(store, "k.csv", data, "k", _opts())
-    payload = labelling.card_payload(store, "k", [], acked=[])
+    payload = card.card_payload(store, "k", [], acked=[])
     assert payload["labels"] == [{"label": "billing", "key": "1"}, {"label": "support", "key": "2"}]
     assert payload["skip_key"] == "x"  # "s" starts "support"
     assert project_admin.set_keys(store, "k", {"billing": "B", "support": "s"}) == {
         "billing": "b", "support": "s"}  # fmt: skip
-    payload = labelling.card_payload(store, "k", [], acked=[])
+    payload = card.card_payload(store, "k", [], acked=[])
     assert [x["key"] for x in payload["labels"]] == ["b", "s"] and payload["skip_key"] == "x"
     before = snapshot(store)
     with pytest.raises(Exception, match="given to both"):

@@ -10,14 +10,13 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from annotator import project_admin, review, services, teams
-from annotator import session as labelling_loop
+from annotator import loop, project_admin, review, services, teams
 from annotator.errors import LabelError, PermissionDeniedError, ProtolabelError
+from annotator.loop.training import labelled_rows
 from annotator.services import ImportOptions
 from annotator.store import queries
 from annotator.store.db import Store
 from annotator.store.models import Adjudication, Annotation, Event, Item
-from annotator.training import labelled_rows
 from tests.deciding import decide, decide_one
 from tests.integration.helpers import snapshot
 
@@ -33,9 +32,9 @@ def _texts(store: Store, tmp_path: Path, n: int = 6) -> None:
 
 def _label(store: Store, votes: dict[str, list[tuple[str, str | None]]]) -> None:
     """Each annotator decides on the Label page; an annotator's second decision of an item is
-    a change in their history (``session.relabel``). The overlap lets every voter see it."""
+    a change in their history (``loop.relabel``). The overlap lets every voter see it."""
     overlap = max(len({a for a, _ in decisions}) for decisions in votes.values())
-    labelling_loop.configure(store, "p", overlap=overlap)
+    loop.configure(store, "p", overlap=overlap)
     first: dict[str, dict[str, str | None]] = {}
     changes = []
     for item, decisions in votes.items():
@@ -48,7 +47,7 @@ def _label(store: Store, votes: dict[str, list[tuple[str, str | None]]]) -> None
     for annotator, labels in first.items():
         ids.update({(annotator, i): a for i, a in decide(store, "p", annotator, labels).items()})
     for annotator, item, label in changes:
-        ids[annotator, item] = labelling_loop.relabel(
+        ids[annotator, item] = loop.relabel(
             store, "p", ids[annotator, item], label, annotator=annotator
         )
 
@@ -238,7 +237,7 @@ def test_agreement_service_uses_latest_labels_and_ignores_undone(
     _texts(store, tmp_path)
     _label(store, VOTES)
     wrong = decide_one(store, "p", "bob", "r2", "pos")
-    labelling_loop.undo(store, "p", wrong, annotator="bob")
+    loop.undo(store, "p", wrong, annotator="bob")
     report = review.agreement(store, "p")
     assert (report.n_items, report.n_overlap, report.n_annotators) == (4, 2, 3)
     pairs = {(p.annotator_a, p.annotator_b): p for p in report.pairs}
@@ -309,7 +308,7 @@ def test_label_error_candidates_degenerate(store: Store, tmp_path: Path) -> None
     # pos / neg have meaning: with the class names as priors (issue 18, on for new projects)
     # the single neg label is checked against its prior; without them it cannot be.
     assert report.n_checked == 3 and report.folds == 2 and report.reason == ""
-    labelling_loop.configure(store, "p", zero_shot=False)
+    loop.configure(store, "p", zero_shot=False)
     report = review.label_error_candidates(store, "p")
     assert report.n_checked == 0 and "single label" in report.reason
     with pytest.raises(ProtolabelError, match="probabilities"):

@@ -2,7 +2,7 @@
 between its syncs, and the promises the Label page makes (SQLite and PostgreSQL).
 
 ``Card`` mirrors ``annotator/ui/label_card.js`` on the server functions the Label page calls
-(``labelling.apply_events``, ``session.lease``, ``labelling.TabSync``): it shows one item,
+(``card_events.apply_events``, ``loop.lease``, ``card_events.TabSync``): it shows one item,
 never changes it except on a press, draws the next item from the items it was given, and
 tells the server what is on screen and which payload it applied last.
 """
@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from annotator import labelling, model_report, session, worker
+from annotator import loop, model_report
+from annotator.loop import card as card_events
+from annotator.loop import worker
 from annotator.store.db import Store
 from annotator.store.models import Annotation, Item, ModelVersion, QueueEntry, Round
 from tests.integration.helpers import blob_project
@@ -35,7 +37,7 @@ class Card:
 
     def __init__(self, store: Store, tab: str, annotator: str = "ann") -> None:
         self.store, self.tab, self.annotator = store, tab, annotator
-        self.server = labelling.TabSync()  # the server's side, kept in session state
+        self.server = card_events.TabSync()  # the server's side, kept in session state
         self.done: set[str] = set()  # event ids the server applied in this browser session
         self.order: list[int] = []
         self.rounds: dict[int, int] = {}
@@ -49,12 +51,12 @@ class Card:
 
     def sync(self) -> None:
         """One run of the Label page's card fragment, and the card applying its payload."""
-        applied = labelling.apply_events(
+        applied = card_events.apply_events(
             self.store, PROJECT, self.pending, owner=self.tab, annotator=self.annotator,
             done=self.done,
         )  # fmt: skip
-        state = labelling.CardSync(PROJECT, self.tab, self.seen, self.current, self.pending)
-        lease = session.lease(
+        state = card_events.CardSync(PROJECT, self.tab, self.seen, self.current, self.pending)
+        lease = loop.lease(
             self.store, PROJECT, self.tab, annotator=self.annotator, shown=self.current,
             release=self.server.release(state), low_water=1,
         )  # fmt: skip
@@ -264,8 +266,8 @@ def test_withdrawn_items_return_to_the_pool_only_when_the_card_drops_them(blobs:
             s.scalars(select(QueueEntry.item_id).where(QueueEntry.withdrawn_at.is_not(None)))
         )
     assert withdrawn and withdrawn <= set(held_before)
-    assert not withdrawn & set(held_before[: session.KEEP_AHEAD])
-    other = session.claim_next(blobs, PROJECT, "tab-2", annotator="bob")
+    assert not withdrawn & set(held_before[: loop.KEEP_AHEAD])
+    other = loop.claim_next(blobs, PROJECT, "tab-2", annotator="bob")
     assert not withdrawn & {it.item_id for it in other}  # never served elsewhere meanwhile
     card.sync()  # the payload leaves them out; the card has not confirmed it applied it yet
     assert not withdrawn & set(card.order)
@@ -317,10 +319,10 @@ def test_two_tabs_of_one_person_never_share_an_item(blobs: Store) -> None:
     one.sync()
     two.sync()
     for _ in range(15):
-        for card in (one, two):
-            if card.current is not None:
-                card.press(truth[card.current])
-            card.sync()
+        for tab in (one, two):
+            if tab.current is not None:
+                tab.press(truth[tab.current])
+            tab.sync()
         assert not set(one.order) & set(two.order)
     with blobs.read() as s:
         decided = list(s.scalars(select(Annotation.item_id)))

@@ -113,7 +113,7 @@ def test_replay_uses_the_peoples_labels_as_the_oracle(tmp_path, store: Store, ca
 def test_replay_follows_the_projects_semi_supervised_and_zero_shot_settings(
     tmp_path, store: Store
 ) -> None:
-    from annotator import session
+    from annotator import loop
     from annotator.simulation.cli import add_parser, config_from_args
 
     path = _blobs_csv(tmp_path, truth="noise")
@@ -126,7 +126,7 @@ def test_replay_follows_the_projects_semi_supervised_and_zero_shot_settings(
         return config_from_args(parser.parse_args([*base, *extra])).semi_supervised
 
     assert semi() is False
-    session.configure(store, "blobs", semi_supervised=True)
+    loop.configure(store, "blobs", semi_supervised=True)
     before = snapshot(store)
     assert semi() is True and semi("--no-semi-supervised") is False
     assert (
@@ -142,7 +142,7 @@ def test_replay_follows_the_projects_semi_supervised_and_zero_shot_settings(
         return config_from_args(parser.parse_args([*base, *extra])).zero_shot
 
     assert zero() is True and zero("--no-zero-shot") is False  # new projects: on
-    session.configure(store, "blobs", zero_shot=False)
+    loop.configure(store, "blobs", zero_shot=False)
     assert zero() is False and zero("--zero-shot") is True
 
 

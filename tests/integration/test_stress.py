@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from annotator import session, stress
+from annotator import loop, stress
 from annotator.config import Settings
 from annotator.store.db import Store
 from annotator.store.models import Annotation
@@ -142,9 +142,9 @@ def test_a_killed_annotator_loses_no_acknowledged_label_and_its_leases_expire(
             found = set(s.scalars(select(Annotation.id).where(Annotation.id.in_(acked))))
         assert found == acked  # every acknowledged label is in the database
         assert time.time() < held["t"] + ttl, "too slow to check the leases before they expire"
-        assert not holding & {it.item_id for it in session.claim_next(store, PROJECT, "next")}
+        assert not holding & {it.item_id for it in loop.claim_next(store, PROJECT, "next")}
         time.sleep(max(0.0, held["t"] + ttl + 0.5 - time.time()))  # leased before "holding"
-        back = {it.item_id for it in session.claim_next(store, PROJECT, "later", n=40)}
+        back = {it.item_id for it in loop.claim_next(store, PROJECT, "later", n=40)}
         assert holding <= back  # after the TTL the killed annotator's items are in the pool
     finally:
         store.dispose()
@@ -159,8 +159,8 @@ def test_the_audit_catches_a_double_serve_and_a_lost_ack(store: Store, tmp_path:
     """The audit is only worth its zeros if it reports what it is there to catch: logs that
     show an item served twice and an acknowledged decision the database does not hold."""
     make_project(store, tmp_path, n=30, batch_size=6)
-    (item,) = session.claim_next(store, PROJECT, "ann", n=1)
-    real = session.submit(store, PROJECT, item.item_id, "a", annotator="ann", owner="ann")
+    (item,) = loop.claim_next(store, PROJECT, "ann", n=1)
+    real = loop.submit(store, PROJECT, item.item_id, "a", annotator="ann", owner="ann")
     other = item.item_id + 1
 
     clean = _write_log(tmp_path / "ann.log", [

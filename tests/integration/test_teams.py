@@ -16,9 +16,11 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select, update
 
-from annotator import labelling, review, services, session, teams, training, worker
+from annotator import loop, review, services, teams
 from annotator.config import Settings
 from annotator.errors import NotServedError, PermissionDeniedError, ProtolabelError
+from annotator.loop import card as card_events
+from annotator.loop import training, worker
 from annotator.services import ImportOptions
 from annotator.store import locks, queries
 from annotator.store.db import Store
@@ -44,7 +46,7 @@ def make_project(store: Store, tmp_path: Path, n: int = 60, *, batch_size: int =
     path = tmp_path / "team.npz"
     np.savez(path, X=centers[k] + rng.normal(size=(n, 4)), y=np.array(["a", "b", "c"])[k])
     services.import_path(store, path, PROJECT, ImportOptions())
-    session.configure(store, PROJECT, strategy="random", batch_size=batch_size)
+    loop.configure(store, PROJECT, strategy="random", batch_size=batch_size)
     return store
 
 
@@ -61,10 +63,10 @@ def _truth(store: Store, item_id: int) -> str:
 def _label(store: Store, item_id: int, who: str, owner: str | None = None) -> int:
     owner = owner or who
     label = _truth(store, item_id)
-    return session.submit(store, PROJECT, item_id, label, annotator=who, owner=owner).annotation_id
+    return loop.submit(store, PROJECT, item_id, label, annotator=who, owner=owner).annotation_id
 
 
-def _ids(items: list[session.QueuedItem]) -> set[int]:
+def _ids(items: list[loop.QueuedItem]) -> set[int]:
     return {it.item_id for it in items}
 
 
@@ -83,13 +85,13 @@ def _expire(store: Store, owner: str) -> None:
 
 
 def test_a_lease_returns_to_the_pool_after_the_ttl(team: Store) -> None:
-    alice = _ids(session.claim_next(team, PROJECT, "alice", n=6))
+    alice = _ids(loop.claim_next(team, PROJECT, "alice", n=6))
     assert len(alice) == 6
-    assert not alice & _ids(session.claim_next(team, PROJECT, "bob", n=6))
+    assert not alice & _ids(loop.claim_next(team, PROJECT, "bob", n=6))
     _expire(team, "alice")
-    bob = _ids(session.claim_next(team, PROJECT, "bob", n=12))
+    bob = _ids(loop.claim_next(team, PROJECT, "bob", n=12))
     assert alice <= bob  # the expired leases were handed on
-    assert not alice & _ids(session.claim_next(team, PROJECT, "alice", n=6, plan=False))
+    assert not alice & _ids(loop.claim_next(team, PROJECT, "alice", n=6, plan=False))
 
 
 def _age(store: Store, owner: str, seconds: float) -> None:
@@ -108,19 +110,19 @@ def test_the_ttl_is_a_setting(settings: Settings, tmp_path: Path) -> None:
     store = Store.open(replace(settings, lease_ttl_seconds=1000))
     try:
         make_project(store, tmp_path)
-        alice = _ids(session.claim_next(store, PROJECT, "alice", n=3))
+        alice = _ids(loop.claim_next(store, PROJECT, "alice", n=3))
         _age(store, "alice", 990)
-        assert not alice & _ids(session.claim_next(store, PROJECT, "bob", n=20))
+        assert not alice & _ids(loop.claim_next(store, PROJECT, "bob", n=20))
         _age(store, "alice", 1010)
-        assert alice <= _ids(session.claim_next(store, PROJECT, "carol", n=30))
+        assert alice <= _ids(loop.claim_next(store, PROJECT, "carol", n=30))
     finally:
         store.dispose()
 
 
 def test_a_late_decision_after_the_lease_moved_on_is_kept(team: Store) -> None:
-    (item,) = session.claim_next(team, PROJECT, "alice", n=1)
+    (item,) = loop.claim_next(team, PROJECT, "alice", n=1)
     _expire(team, "alice")
-    assert item.item_id in _ids(session.claim_next(team, PROJECT, "bob", n=6))
+    assert item.item_id in _ids(loop.claim_next(team, PROJECT, "bob", n=6))
     late = _label(team, item.item_id, "alice")  # acknowledged: never refused, never lost
     with team.read() as s:
         held = s.scalar(select(QueueEntry).where(QueueEntry.item_id == item.item_id))
@@ -133,11 +135,11 @@ def test_a_late_decision_after_the_lease_moved_on_is_kept(team: Store) -> None:
 
 
 def test_a_late_decision_never_breaks_a_tie(team: Store) -> None:
-    (item,) = session.claim_next(team, PROJECT, "alice", n=1)
+    (item,) = loop.claim_next(team, PROJECT, "alice", n=1)
     _expire(team, "alice")
-    assert item.item_id in _ids(session.claim_next(team, PROJECT, "bob", n=6))
-    session.submit(team, PROJECT, item.item_id, "a", annotator="bob", owner="bob")
-    session.submit(team, PROJECT, item.item_id, "b", annotator="alice", owner="alice")  # late
+    assert item.item_id in _ids(loop.claim_next(team, PROJECT, "bob", n=6))
+    loop.submit(team, PROJECT, item.item_id, "a", annotator="bob", owner="bob")
+    loop.submit(team, PROJECT, item.item_id, "b", annotator="alice", owner="alice")  # late
     with team.read() as s:
         pid = queries.get_project(s, PROJECT).id
         final = queries.item_labels(s, pid)[item.item_id].final
@@ -147,15 +149,15 @@ def test_a_late_decision_never_breaks_a_tie(team: Store) -> None:
 
 
 def test_a_decision_on_an_item_never_served_is_refused_and_writes_nothing(team: Store) -> None:
-    (item,) = session.claim_next(team, PROJECT, "alice", n=1)
+    (item,) = loop.claim_next(team, PROJECT, "alice", n=1)
     before = snapshot(team)
     with pytest.raises(NotServedError, match="never given to 'mallory'"):
-        session.submit(team, PROJECT, item.item_id, "a", annotator="mallory")
+        loop.submit(team, PROJECT, item.item_id, "a", annotator="mallory")
     with pytest.raises(NotServedError):  # nor through someone else's tab
-        session.submit(team, PROJECT, item.item_id, "a", annotator="mallory", owner="tab-x")
+        loop.submit(team, PROJECT, item.item_id, "a", annotator="mallory", owner="tab-x")
     assert snapshot(team) == before
     # the label card's route: an event for an item the tab was never given is refused, with why
-    applied = labelling.apply_events(
+    applied = card_events.apply_events(
         team, PROJECT, [{"id": "m1", "type": "label", "item": item.item_id, "label": "a"}],
         owner="tab-m", annotator="mallory", done=set(),
     )  # fmt: skip
@@ -164,9 +166,9 @@ def test_a_decision_on_an_item_never_served_is_refused_and_writes_nothing(team: 
 
 
 def test_what_was_served_is_remembered_after_the_decision(team: Store) -> None:
-    (item,) = session.claim_next(team, PROJECT, "alice", n=1)
+    (item,) = loop.claim_next(team, PROJECT, "alice", n=1)
     first = _label(team, item.item_id, "alice")
-    session.undo(team, PROJECT, first, annotator="alice")  # back in alice's queue
+    loop.undo(team, PROJECT, first, annotator="alice")  # back in alice's queue
     _label(team, item.item_id, "alice")
     with team.read() as s:
         served = s.execute(select(Served.item_id, Served.annotator)).all()
@@ -174,9 +176,9 @@ def test_what_was_served_is_remembered_after_the_decision(team: Store) -> None:
 
 
 def test_two_tabs_of_one_annotator_never_share_an_item(team: Store) -> None:
-    session.configure(team, PROJECT, overlap=2)
-    one = _ids(session.claim_next(team, PROJECT, "tab1", n=6, annotator="ann"))
-    two = _ids(session.claim_next(team, PROJECT, "tab2", n=6, annotator="ann"))
+    loop.configure(team, PROJECT, overlap=2)
+    one = _ids(loop.claim_next(team, PROJECT, "tab1", n=6, annotator="ann"))
+    two = _ids(loop.claim_next(team, PROJECT, "tab2", n=6, annotator="ann"))
     assert len(one) == len(two) == 6 and not one & two
 
 
@@ -185,19 +187,19 @@ def test_two_tabs_of_one_annotator_never_share_an_item(team: Store) -> None:
 
 
 def test_overlap_two_serves_each_item_to_two_annotators_once(team: Store) -> None:
-    session.configure(team, PROJECT, overlap=2, batch_size=6)
-    a = session.claim_next(team, PROJECT, "a", n=6)
-    b = session.claim_next(team, PROJECT, "b", n=6)
+    loop.configure(team, PROJECT, overlap=2, batch_size=6)
+    a = loop.claim_next(team, PROJECT, "a", n=6)
+    b = loop.claim_next(team, PROJECT, "b", n=6)
     assert _ids(a) == _ids(b)  # the same batch: each item's two slots
-    c = session.claim_next(team, PROJECT, "c", n=6)
+    c = loop.claim_next(team, PROJECT, "c", n=6)
     assert not _ids(c) & _ids(a)  # no third annotator while two hold them
     for it in a:
         _label(team, it.item_id, "a")
-    again = session.claim_next(team, PROJECT, "a", n=6)
+    again = loop.claim_next(team, PROJECT, "a", n=6)
     assert not _ids(again) & _ids(a)  # never twice to the same annotator
     _expire(team, "b")  # b walks away: its slots go back to the pool, but not to a
-    assert not _ids(session.claim_next(team, PROJECT, "a", n=12)) & _ids(a)
-    d = session.claim_next(team, PROJECT, "d", n=6)
+    assert not _ids(loop.claim_next(team, PROJECT, "a", n=12)) & _ids(a)
+    d = loop.claim_next(team, PROJECT, "d", n=6)
     assert _ids(d) == _ids(a)  # d takes b's expired slots
     for it in d:
         _label(team, it.item_id, "d")
@@ -214,18 +216,18 @@ def test_overlap_two_serves_each_item_to_two_annotators_once(team: Store) -> Non
 
 
 def test_undo_with_overlap_gives_the_item_a_slot_back(team: Store) -> None:
-    session.configure(team, PROJECT, overlap=2)
-    (item,) = session.claim_next(team, PROJECT, "a", n=1)
+    loop.configure(team, PROJECT, overlap=2)
+    (item,) = loop.claim_next(team, PROJECT, "a", n=1)
     first = _label(team, item.item_id, "a")
-    session.claim_next(team, PROJECT, "b", n=6)
+    loop.claim_next(team, PROJECT, "b", n=6)
     _label(team, item.item_id, "b")
-    session.undo(team, PROJECT, first, annotator="a", owner="a")
-    assert item.item_id in _ids(session.claim_next(team, PROJECT, "a", n=6, plan=False))
+    loop.undo(team, PROJECT, first, annotator="a", owner="a")
+    assert item.item_id in _ids(loop.claim_next(team, PROJECT, "a", n=6, plan=False))
 
 
 def test_overlap_is_checked(team: Store) -> None:
     with pytest.raises(ProtolabelError, match="overlap"):
-        session.configure(team, PROJECT, overlap=0)
+        loop.configure(team, PROJECT, overlap=0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -235,16 +237,16 @@ def test_overlap_is_checked(team: Store) -> None:
 def test_an_authenticated_annotator_cannot_change_anothers_labels(team: Store) -> None:
     for user in ("alice", "bob"):
         teams.set_role(team, PROJECT, user, "annotator")
-    (item,) = session.claim_next(team, PROJECT, "alice", n=1)
+    (item,) = loop.claim_next(team, PROJECT, "alice", n=1)
     ann = _label(team, item.item_id, "alice")
     with pytest.raises(PermissionDeniedError, match="may change 'alice''s decisions"):
-        session.undo(team, PROJECT, ann, annotator="bob", authenticated=True)
+        loop.undo(team, PROJECT, ann, annotator="bob", authenticated=True)
     with pytest.raises(PermissionDeniedError):
-        session.relabel(team, PROJECT, ann, "a", annotator="bob", authenticated=True)
-    new = session.relabel(team, PROJECT, ann, "a", annotator="alice", authenticated=True)
+        loop.relabel(team, PROJECT, ann, "a", annotator="bob", authenticated=True)
+    new = loop.relabel(team, PROJECT, ann, "a", annotator="alice", authenticated=True)
     teams.set_role(team, PROJECT, "rita", "reviewer")
-    session.undo(team, PROJECT, new, annotator="rita", authenticated=True)  # a reviewer may
-    session.undo(team, PROJECT, ann, annotator="bob")  # trust mode: no checks
+    loop.undo(team, PROJECT, new, annotator="rita", authenticated=True)  # a reviewer may
+    loop.undo(team, PROJECT, ann, annotator="bob")  # trust mode: no checks
 
 
 def test_only_owners_change_settings_and_members(team: Store) -> None:
@@ -252,10 +254,10 @@ def test_only_owners_change_settings_and_members(team: Store) -> None:
     teams.set_role(team, PROJECT, "rita", "reviewer")
     for user in ("rita", "bob"):
         with pytest.raises(PermissionDeniedError, match="only owners|not a member"):
-            session.configure(team, PROJECT, overlap=3, user=user, authenticated=True)
+            loop.configure(team, PROJECT, overlap=3, user=user, authenticated=True)
         with pytest.raises(PermissionDeniedError):
             teams.set_role(team, PROJECT, "bob", "owner", by=user, authenticated=True)
-    session.configure(team, PROJECT, overlap=3, user="olga", authenticated=True)
+    loop.configure(team, PROJECT, overlap=3, user="olga", authenticated=True)
     teams.set_role(team, PROJECT, "bob", "reviewer", by="olga", authenticated=True)
     assert teams.members(team, PROJECT) == [("bob", "reviewer"), ("olga", "owner"),
                                             ("rita", "reviewer")]  # fmt: skip
@@ -271,7 +273,7 @@ def test_only_owners_change_settings_and_members(team: Store) -> None:
 
 
 def test_one_trainer_at_a_time(team: Store) -> None:
-    pid = session.project_id(team, PROJECT)
+    pid = loop.project_id(team, PROJECT)
     other = Store.open(team.settings)  # a second app instance
     try:
         with locks.trainer_lock(team, pid) as first:
@@ -279,7 +281,7 @@ def test_one_trainer_at_a_time(team: Store) -> None:
             with locks.trainer_lock(other, pid) as second:
                 assert not second
             for _ in range(2):  # complete a round so a retrain is pending
-                items = session.claim_next(other, PROJECT, "w", n=6)
+                items = loop.claim_next(other, PROJECT, "w", n=6)
                 for it in items:
                     _label(other, it.item_id, "w")
             assert training.retrain_pending(other, PROJECT)
@@ -295,7 +297,7 @@ def test_a_trainer_without_a_database_file_holds_a_row_until_it_expires(tmp_path
     store = Store.open(Settings(db_url="sqlite://"))  # in memory: no file to lock
     try:
         make_project(store, tmp_path)
-        pid = session.project_id(store, PROJECT)
+        pid = loop.project_id(store, PROJECT)
         with store.write() as s:
             s.add(
                 TrainerLock(project_id=pid, holder="gone", expires_at=utcnow() + timedelta(hours=1))
@@ -314,7 +316,8 @@ def test_a_trainer_without_a_database_file_holds_a_row_until_it_expires(tmp_path
 # killed mid-retrain would be: the real worker loop, signal handling and trainer lock.
 _HANGING_WORKER = """
 import os, sys, time
-from annotator import training, worker
+from annotator.loop import training
+from annotator.loop import worker
 from annotator.config import Settings
 def hang(*args, **kwargs):
     print("training", flush=True)
@@ -327,7 +330,7 @@ worker.run_worker(Settings.from_env(sys.argv[1]), sys.argv[2], os.getppid())
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_a_worker_killed_mid_retrain_does_not_block_the_next_one(team: Store, sig) -> None:
     for _ in range(6):  # a completed round: a retrain is due
-        (item,) = session.claim_next(team, PROJECT, "ann", n=1)
+        (item,) = loop.claim_next(team, PROJECT, "ann", n=1)
         _label(team, item.item_id, "ann")
     assert training.retrain_pending(team, PROJECT)
     hanging = subprocess.Popen(
@@ -365,7 +368,7 @@ def test_claimers_who_run_dry_together_plan_one_full_round_each(team: Store) -> 
     got: dict[str, set[int]] = {}
 
     def claim(i: int) -> None:
-        got[f"w{i}"] = _ids(session.claim_next(stores[i], PROJECT, f"w{i}", n=6))
+        got[f"w{i}"] = _ids(loop.claim_next(stores[i], PROJECT, f"w{i}", n=6))
 
     try:
         threads = [threading.Thread(target=claim, args=(i,)) for i in range(4)]
@@ -385,7 +388,7 @@ def test_claimers_who_run_dry_together_plan_one_full_round_each(team: Store) -> 
 
 def test_the_sqlite_planner_lock_excludes_a_second_planner(team: Store) -> None:
     _sqlite_file(team)
-    pid = session.project_id(team, PROJECT)
+    pid = loop.project_id(team, PROJECT)
     other = Store.open(team.settings)
     trying, entered = threading.Event(), threading.Event()
     order: list[str] = []
@@ -425,7 +428,7 @@ def _flock_held(path) -> bool:
 
 def test_a_crashed_sqlite_planner_does_not_wedge_the_others(team: Store) -> None:
     _sqlite_file(team)
-    pid = session.project_id(team, PROJECT)
+    pid = loop.project_id(team, PROJECT)
     path = locks.planner_lock_path(team, pid)
     holder = subprocess.Popen(
         [
@@ -464,7 +467,7 @@ def test_a_locked_database_refuses_in_one_line_and_the_press_lands_later(
     from annotator.errors import DatabaseUnavailableError
     from annotator.store import db
 
-    (item,) = session.claim_next(team, PROJECT, "ann", n=1)
+    (item,) = loop.claim_next(team, PROJECT, "ann", n=1)
     monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_MS", 300)
     impatient = Store.open(team.settings)  # its connections wait 0.3 s for a lock
     holder = subprocess.Popen(
@@ -478,7 +481,7 @@ def test_a_locked_database_refuses_in_one_line_and_the_press_lands_later(
         assert holder.stdout.readline().strip() == "locked"
         event = [{"id": "k1", "type": "label", "item": item.item_id, "label": "a"}]
         with pytest.raises(DatabaseUnavailableError) as caught:
-            labelling.apply_events(impatient, PROJECT, event, owner="ann", annotator="ann",
+            card_events.apply_events(impatient, PROJECT, event, owner="ann", annotator="ann",
                                    done=set())  # fmt: skip
         message = str(caught.value)
         assert "database is locked" in message and "\n" not in message
@@ -486,7 +489,7 @@ def test_a_locked_database_refuses_in_one_line_and_the_press_lands_later(
         assert training.projects_pending_retrain(impatient) == []  # reading still works
         holder.kill()
         holder.wait()
-        applied = labelling.apply_events(
+        applied = card_events.apply_events(
             impatient, PROJECT, event, owner="ann", annotator="ann", done=set()
         )
         assert applied.stored == ["k1"] and not applied.refused

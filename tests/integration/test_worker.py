@@ -9,7 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from annotator import session, training, worker
+from annotator import loop
+from annotator.loop import training, worker
 from annotator.store.db import Store
 from tests.integration.helpers import blob_project
 from tests.polling import wait_for
@@ -26,9 +27,9 @@ def _model_version(store: Store) -> int | None:
 
 
 def _label_round(store: Store) -> None:
-    for item in session.claim_next(store, PROJECT, "tab", n=6):
+    for item in loop.claim_next(store, PROJECT, "tab", n=6):
         label = "a" if item.row % 3 == 0 else "b" if item.row % 3 == 1 else "c"
-        session.submit(store, PROJECT, item.item_id, label, annotator="ann", owner="tab")
+        loop.submit(store, PROJECT, item.item_id, label, annotator="ann", owner="tab")
 
 
 def test_the_pool_starts_one_worker_that_trains_and_stops(store: Store, tmp_path: Path) -> None:
@@ -53,7 +54,7 @@ def test_the_pool_starts_one_worker_that_trains_and_stops(store: Store, tmp_path
 SERVER = """
 import os, subprocess, sys, time
 worker = subprocess.Popen(
-    [sys.executable, "-m", "annotator.worker", sys.argv[1], str(os.getpid())],
+    [sys.executable, "-m", "annotator.loop.worker", sys.argv[1], str(os.getpid())],
     stdin=subprocess.DEVNULL,
 )
 print(worker.pid, flush=True)

@@ -1,4 +1,4 @@
-"""The label card's keys (annotator.labelling.keymap): Skip and Undo never take a key that
+"""The label card's keys (annotator.loop.card.keymap): Skip and Undo never take a key that
 starts a label, the project's own keys win, and label sets larger than the keys still work."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from annotator.errors import ProtolabelError
-from annotator.labelling import LABEL_KEYS, check_custom_keys, keymap
+from annotator.loop.card import LABEL_KEYS, check_custom_keys, keymap
 
 
 def test_digits_keep_their_keys_and_skip_undo_stay_s_z() -> None:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from annotator import planning
-from annotator.planning import choose_batch
+from annotator.loop import planning
+from annotator.loop.planning import choose_batch
 from strategies import ModelView, get_strategy
 
 

@@ -7,8 +7,9 @@ import contextlib
 import pandas as pd
 import streamlit as st
 
-from annotator import labelling, services, session, teams
+from annotator import loop, services, teams
 from annotator.errors import DatabaseUnavailableError, ProtolabelError
+from annotator.loop import card
 from annotator.ui import auth, state, widgets
 from annotator.ui.auth import NAME_KEY
 from annotator.ui.card import CARD_KEY, label_card
@@ -26,7 +27,7 @@ def _init_state() -> None:
     if DONE_KEY not in st.session_state:
         st.session_state[DONE_KEY] = set()  # event ids applied in this browser session
     if TAB_SYNC_KEY not in st.session_state:
-        st.session_state[TAB_SYNC_KEY] = labelling.TabSync()
+        st.session_state[TAB_SYNC_KEY] = card.TabSync()
 
 
 def _sidebar(store, projects: list[str]) -> tuple[str, teams.Identity | None]:
@@ -42,17 +43,17 @@ def _sidebar(store, projects: list[str]) -> tuple[str, teams.Identity | None]:
 
 
 def _settings(store, project: str, who: teams.Identity | None) -> None:
-    p = session.project_settings(store, project)
+    p = loop.project_settings(store, project)
     strategy, batch, overlap, semi = p.strategy, p.batch_size, p.overlap, p.semi_supervised
     zero, described = p.zero_shot, p.zero_shot_applies
     new_strategy = st.selectbox(
-        "Strategy", session.STRATEGY_NAMES, index=session.STRATEGY_NAMES.index(strategy),
+        "Strategy", loop.STRATEGY_NAMES, index=loop.STRATEGY_NAMES.index(strategy),
         help="How the next batch is chosen; auto: typical items while there are fewer than "
         "two labels per class, then the items the model is least sure of (margin).",
     )  # fmt: skip
     new_batch = st.number_input("Batch size", min_value=1, max_value=1000, value=batch, step=1)
     new_overlap = st.number_input(
-        "Overlap", min_value=1, max_value=session.MAX_OVERLAP, value=overlap, step=1,
+        "Overlap", min_value=1, max_value=loop.MAX_OVERLAP, value=overlap, step=1,
         help="How many different annotators label each item (applies to batches chosen "
         "from now on).",
     )  # fmt: skip
@@ -74,7 +75,7 @@ def _settings(store, project: str, who: teams.Identity | None) -> None:
     new = (new_strategy, int(new_batch), int(new_overlap), bool(new_semi), new_zero)
     if new != (strategy, batch, overlap, semi, zero):
         try:
-            session.configure(
+            loop.configure(
                 store, project, strategy=new_strategy, batch_size=int(new_batch),
                 overlap=int(new_overlap), semi_supervised=bool(new_semi), zero_shot=new_zero,
                 user=who.name if who else None, authenticated=bool(who and who.authenticated),
@@ -87,7 +88,7 @@ def _settings(store, project: str, who: teams.Identity | None) -> None:
 
 def status_line(store, project: str) -> None:
     """Progress before anyone labels (the card shows it, live, once a name is set)."""
-    p = session.progress(store, project)
+    p = loop.progress(store, project)
     model = f"model v{p.model_version}" if p.model_version else "no model yet"
     st.caption(f"{p.labelled} labelled · {p.remaining} remaining · {model}")
 
@@ -101,16 +102,16 @@ def card_panel(project: str, who: teams.Identity) -> None:
     """
     store = get_store()
     get_workers().ensure(project)
-    tab: labelling.TabSync = st.session_state[TAB_SYNC_KEY]
+    tab: card.TabSync = st.session_state[TAB_SYNC_KEY]
     try:
-        sync = labelling.CardSync.parse((st.session_state.get(CARD_KEY) or {}).get("sync"))
+        sync = card.CardSync.parse((st.session_state.get(CARD_KEY) or {}).get("sync"))
     except ProtolabelError as exc:
         st.error(escape_markdown(str(exc)))
         sync = None
     if sync is not None and sync.project != project:
         sync = None  # the card still speaks of the project shown before; it starts over
     if sync is None:  # the card has not reported its tab yet: it shows "Loading"
-        payload = labelling.card_payload(store, project, [], acked=[])
+        payload = card.card_payload(store, project, [], acked=[])
         payload["loading"] = True
     else:
         try:
@@ -128,7 +129,7 @@ def card_panel(project: str, who: teams.Identity) -> None:
 def _sync(store, project: str, who: teams.Identity, sync, tab) -> dict:
     done: set[str] = st.session_state[DONE_KEY]
     try:
-        applied = labelling.apply_events(
+        applied = card.apply_events(
             store, project, sync.events, owner=sync.tab, annotator=who.name, done=done,
             authenticated=who.authenticated,
         )  # fmt: skip
@@ -136,19 +137,19 @@ def _sync(store, project: str, who: teams.Identity, sync, tab) -> dict:
         raise
     except ProtolabelError as exc:
         st.error(escape_markdown(str(exc)))
-        applied = labelling.Applied()
+        applied = card.Applied()
     if tab.project not in (None, project):  # the tab switched projects: give the old back
         with contextlib.suppress(ProtolabelError):  # (unless it was deleted meanwhile)
-            session.release(store, tab.project, sync.tab)
+            loop.release(store, tab.project, sync.tab)
     tab.project = project
     # The worker's planner keeps the queue stocked; this run plans only for a tab that would
     # otherwise show nothing (a project's first round, a worker still starting).
-    lease = session.lease(
+    lease = loop.lease(
         store, project, sync.tab, annotator=who.name, shown=sync.shown,
         release=tab.release(sync), low_water=1, authenticated=who.authenticated,
     )  # fmt: skip
-    names = session.project_settings(store, project).feature_names
-    payload = labelling.card_payload(
+    names = loop.project_settings(store, project).feature_names
+    payload = card.card_payload(
         store, project, lease.items, acked=applied.acked, refused=applied.refused,
         seq=tab.next_payload(lease.withdrawn), have=sync.have, feature_names=names,
     )  # fmt: skip
@@ -156,7 +157,7 @@ def _sync(store, project: str, who: teams.Identity, sync, tab) -> dict:
     if not lease.items:
         payload["empty_message"] = (
             "Every item has a decision. Export the dataset on the Export page."
-            if session.nothing_left_for(store, project, who.name)
+            if loop.nothing_left_for(store, project, who.name)
             else "Choosing the next items…"
         )
     return payload
@@ -166,14 +167,14 @@ def _sync(store, project: str, who: teams.Identity, sync, tab) -> dict:
 def _history(store, project: str, who: teams.Identity) -> None:
     with st.expander("History (last 20 decisions): change a label"):
         try:  # checked on every refresh: a member removed meanwhile sees no more
-            entries = session.history(store, project, limit=session.HISTORY_LIMIT, who=who)
+            entries = loop.history(store, project, limit=loop.HISTORY_LIMIT, who=who)
         except ProtolabelError as exc:
             st.warning(escape_markdown(str(exc)))
             return
         if not entries:
             st.caption("No decisions yet.")
             return
-        labels = session.project_settings(store, project).labels
+        labels = loop.project_settings(store, project).labels
         frame = pd.DataFrame(
             [{"item": e.external_id, "label": e.label or "(skipped)", "by": e.annotator,
               "round": e.round, "id": e.annotation_id} for e in entries]
@@ -186,7 +187,7 @@ def _history(store, project: str, who: teams.Identity) -> None:
         if st.button("Change label") and choice is not None:
             label = None if new == "(skip)" else new
             try:
-                session.relabel(
+                loop.relabel(
                     store, project, int(choice), label, annotator=who.name,
                     authenticated=who.authenticated,
                 )  # fmt: skip
@@ -211,7 +212,7 @@ def main() -> None:
     project, who = _sidebar(store, projects)
     get_workers().ensure(project)  # starting takes seconds: begin while the name is typed
     st.title(f"Label · {escape_markdown(project)}")
-    instructions = session.project_settings(store, project).instructions
+    instructions = loop.project_settings(store, project).instructions
     if instructions:
         st.caption(escape_markdown(instructions))
     with st.expander("Guidelines and examples per class"):
@@ -219,9 +220,9 @@ def main() -> None:
     if who is None:
         status_line(store, project)
         st.warning(
-            "Log in in the sidebar to start labelling."
+            "Log in in the sidebar to start card."
             if auth.login_configured()
-            else "Type your name in the sidebar and press Enter to start labelling."
+            else "Type your name in the sidebar and press Enter to start card."
         )
         return
     card_panel(project, who)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from annotator import labelling, project_admin, services
+from annotator import project_admin, services
+from annotator.loop import card
 from annotator.ui import auth, widgets
 from annotator.ui.resources import get_store
 from annotator.ui.text import escape_markdown
@@ -20,7 +21,7 @@ def _act(action, message) -> None:
 
 def _keys_section(store, project: str, labels: list[str], who) -> None:
     st.subheader("Keys")
-    current = labelling.keymap(labels, project_admin.custom_keys(store, project))
+    current = card.keymap(labels, project_admin.custom_keys(store, project))
     st.caption(
         f"The key for each label on the Label page (one character; empty: the default). Skip is "
         f"{current.skip or 'a click'}, Undo {' or '.join(current.undo)}: they never take a key "

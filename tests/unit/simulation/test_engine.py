@@ -223,7 +223,7 @@ def test_strategy_spec_reads_settings_beyond_the_defaults():
 def test_init_size_zero_runs_the_apps_cold_start(data, config) -> None:
     """Every label from the planner; the cold start (typicality without a model) as the app
     does it; no model, and a one-class score, until two classes are labelled."""
-    from annotator.planning import choose_batch
+    from annotator.loop.planning import choose_batch
 
     cold = dataclasses.replace(config, init_size=0, batch=2, budget=8)
     split = sim.prepare_seed(data, "raw", n_test=30, seed=0)

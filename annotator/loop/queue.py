@@ -1,11 +1,11 @@
 """The labelling loop: queue, claim, submit, skip, undo, round end, next batch. Its SQL is in
-``annotator.store.queue``; the retrain after a round in ``annotator.training``.
+``annotator.store.queue``; the retrain after a round in ``annotator.loop.training``.
 
 A *round* is a batch of ``project.batch_size`` items chosen with the project's strategy; its
 items wait in the ``queue`` table until decided. Each browser tab (or annotator process) is a
 *queue owner* that reserves a few items ahead (``LOOKAHEAD``), so two tabs never see the same
 item and fast typing always has the next item at hand. When the last item of a round is
-decided the round is complete, and the background worker (``annotator.worker``) retrains the
+decided the round is complete, and the background worker (``annotator.loop.worker``) retrains the
 learner once and plans with the new model. Labelling never waits for that: the worker keeps
 the next round planned ahead, by the newest model there is, and its items are *stale* while a
 newer model exists or is being trained (``Annotation.stale``, ``Round.stale``).
@@ -39,8 +39,9 @@ import numpy as np
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from annotator import planning, services, teams, training, zero_shot
+from annotator import services, teams, zero_shot
 from annotator.errors import LabelError, NotServedError, ProtolabelError
+from annotator.loop import planning, training
 from annotator.store import locks, queries, queue
 from annotator.store.db import Store
 from annotator.store.models import (
@@ -55,9 +56,6 @@ from strategies import NAMES
 #: The default lease TTL: a tab idle for longer loses its reserved items to the shared queue
 #: (``Settings.lease_ttl_seconds`` sets it).
 CLAIM_TTL = timedelta(minutes=10)
-#: After a retrain, each tab keeps its next few reserved items (chosen by the older model):
-#: the card may be showing them by the time the replan reaches it. The rest is replaced.
-KEEP_AHEAD = 3
 #: The most annotators that may label one item.
 MAX_OVERLAP = 20
 #: Items a tab reserves, the one on screen included: the card draws the next item from them
@@ -68,7 +66,6 @@ LOW_WATER = 10
 HISTORY_LIMIT = 20
 #: The strategies a project can use, the default (auto) first.
 STRATEGY_NAMES = ("auto", *(name for name in NAMES if name != "auto"))
-#: Strategies that need no trained model (used before the first retrain).
 
 
 @dataclass(frozen=True)
@@ -285,7 +282,7 @@ def lease(
         with locks.planner_lock(store, project_id(store, project_name)):
             entries = _claim(store, project_name, owner, annotator, n, shown, ())
             for _attempt in range(n):  # each planned round adds at least one item
-                if _live_count(entries) >= n or _plan_unlocked(store, project_name) is None:
+                if _live_count(entries) >= n or planning.plan_unlocked(store, project_name) is None:
                     break
                 entries = _claim(store, project_name, owner, annotator, n, shown, ())
     live = [e for e in entries if e.withdrawn_at is None]
@@ -296,10 +293,6 @@ def lease(
 
 def _live_count(entries: list[QueueEntry]) -> int:
     return sum(e.withdrawn_at is None for e in entries)
-
-
-def _lease_ttl(store: Store) -> timedelta:
-    return timedelta(seconds=store.settings.lease_ttl_seconds)
 
 
 def _claim(
@@ -317,7 +310,7 @@ def _claim(
     PostgreSQL; SQLite serialises writers (BEGIN IMMEDIATE).
     """
     now = utcnow()
-    expired = now - _lease_ttl(store)
+    expired = now - queue.lease_ttl(store.settings)
     with store.write() as session:
         project = queries.get_project(session, project_name)
         queue.lock_annotator(session, project.id, annotator)
@@ -382,7 +375,7 @@ def nothing_left_for(store: Store, project_name: str, annotator: str) -> bool:
     """True when the annotator can get no more work: every item is queued or decided, and no
     queued slot is free for them (each is leased to someone else, or on an item they hold or
     decided). An empty ``claim_next`` can also mean another process is planning a batch."""
-    expired = utcnow() - _lease_ttl(store)
+    expired = utcnow() - queue.lease_ttl(store.settings)
     with store.read() as session:
         project = queries.get_project(session, project_name)
         if queue.unqueued_undecided_count(session, project.id):
@@ -451,7 +444,7 @@ def _submit(store, project_name, item_id, label, who, owner, client_event) -> Su
         item = session.get(Item, item_id)
         if item is None or item.project_id != project.id:
             raise ProtolabelError(f"project {project_name!r} has no item {item_id}")
-        expired = utcnow() - _lease_ttl(store)
+        expired = utcnow() - queue.lease_ttl(store.settings)
         entry = queue.slot_for_decision(session, project.id, item_id, annotator, owner, expired)
         if entry is None and not queries.was_served(session, project.id, item_id, annotator):
             raise NotServedError(
@@ -651,174 +644,14 @@ def progress(store: Store, project_name: str) -> Progress:
         )
 
 
-@dataclass(frozen=True)
-class PlanInputs:
-    """What choosing the project's next items starts from, read in one transaction."""
-
-    features: np.ndarray  # the pool's feature matrix (memory-mapped for a large pool)
-    pool: np.ndarray  # rows a round may choose: neither decided nor queued (nor leaving)
-    rows: np.ndarray  # labelled rows and their final labels
-    labels: np.ndarray
-    project_id: int
-    label_set: list[str]
-    strategy: str
-    batch_size: int
-    model_state: bytes | None  # the newest model, None before the first
-    model_version: int | None
-    stale: bool  # a retrain is pending: what this model chooses is stale
-    deficits: list[tuple[int, int]]  # (open round, items it lacks), oldest first
-    next_round: int  # the round the choice goes to (for its seed)
-
-
-def selection_inputs(store: Store, project_name: str) -> PlanInputs:
-    """The pool, the labels, the newest model and the open rounds' deficits: what
-    :func:`choose` needs. Items a replan will replace (``queue.replaceable``) count as free."""
-    features = services.load_features(store, project_name)
-    with store.read() as session:
-        project = queries.get_project(session, project_name)
-        rows, labels, _ = training.labelled_rows(session, project.id)
-        decided = queue.decided_rows(session, project.id)
-        queued = queue.queued_rows(session, project.id)
-        model = queries.latest_model(session, project.id)
-        pending = training.retrain_due(session, project.id, model)
-        expired = utcnow() - _lease_ttl(store)
-        leaving = {
-            e.item_id for e in queue.replaceable_entries(session, project.id, expired, KEEP_AHEAD)
-        }
-        queued = set(queued) - set(queue.rows_of_items(session, leaving))
-        deficits = queue.round_deficits(session, project.id, leaving)
-        last = queue.last_round_number(session, project.id)
-        label_set, strategy, batch_size = list(project.labels), project.strategy, project.batch_size
-        state, version = (model.state, model.version) if model else (None, None)
-    taken = np.zeros(len(features), dtype=bool)
-    taken[np.asarray(decided, dtype=np.int64)] = True
-    taken[np.asarray(sorted(queued), dtype=np.int64)] = True
-    return PlanInputs(
-        features=features, pool=np.flatnonzero(~taken), rows=rows, labels=labels,
-        project_id=project.id, label_set=label_set, strategy=strategy, batch_size=batch_size,
-        model_state=state, model_version=version, stale=pending, deficits=deficits,
-        next_round=deficits[0][0] if deficits else (last or 0) + 1,
-    )  # fmt: skip
-
-
-def choose(inputs: PlanInputs, size: int, seed: int) -> planning.Choice:
-    """``size`` items by the project's strategy (``planning.choose_batch``, as the simulation
-    does), seeded by ``seed``, the project, the round and the model version."""
-    rng = np.random.default_rng(
-        [seed, inputs.project_id, inputs.next_round, inputs.model_version or 0]
-    )
-    model = None
-    if inputs.model_state is not None:
-        from meta import ProtoNetClassifier
-
-        model = ProtoNetClassifier.from_bytes(inputs.model_state)
-    return planning.choose_batch(
-        inputs.strategy, size, inputs.features, inputs.pool, inputs.rows,
-        inputs.labels.astype(str) if len(inputs.rows) else None, model,
-        n_classes=len(inputs.label_set), rng=rng,
-    )  # fmt: skip
-
-
-def plan_round(store: Store, project_name: str, *, seed: int | None = None) -> int | None:
-    """``_plan_unlocked`` under the project's planner lock (one planner at a time)."""
-    with locks.planner_lock(store, project_id(store, project_name)):
-        return _plan_unlocked(store, project_name, seed=seed)
-
-
-def _plan_unlocked(store: Store, project_name: str, *, seed: int | None = None) -> int | None:
-    """Bring the queue up to date with the newest model and queue one batch; return its round.
-
-    Open rounds are replanned first: what a model older than the newest chose and nobody has
-    seen (``queue.replaceable``) is replaced by the newest model's choice, and every open round is
-    filled up to its batch size; otherwise a new round of the project's batch size is queued.
-    None when there is nothing to plan (the pool is exhausted).
-    """
-    seed = store.settings.seed if seed is None else seed
-    inputs = selection_inputs(store, project_name)
-    if len(inputs.pool) == 0:
-        _shrink_rounds(store, project_name, inputs.deficits)
-        return None
-    wanted = sum(k for _, k in inputs.deficits) or inputs.batch_size
-    choice = choose(inputs, wanted, seed)
-    try:
-        return _apply_plan(store, project_name, inputs, choice)
-    except IntegrityError:
-        return None  # another process queued the same round number meanwhile; theirs stands
-
-
-def _apply_plan(
-    store: Store, project_name: str, inputs: PlanInputs, choice: planning.Choice
-) -> int | None:
-    """Apply a selection in one transaction: replace the replaceable slots (those the new
-    choice picked again stay, now chosen by it; the rest nobody holds are dropped, and held
-    ones are *withdrawn*: they stay with their owner, out of the round, until it confirms it
-    will not show them, see ``lease``), then fill the open rounds up to their batch size,
-    oldest first, else queue a new round. Returns the first round filled."""
-    now = utcnow()
-    expired = now - _lease_ttl(store)
-    newest, strategy = inputs.model_version, choice.strategy
-    chosen, scores = choice.rows, choice.scores
-    with store.write() as session:
-        project = queries.get_project(session, project_name)
-        row_to_item = queue.item_ids_at_rows(session, project.id, chosen.tolist())
-        picks = [(row_to_item[int(r)], s) for r, s in zip(chosen, scores, strict=True)]
-        again = dict(picks)
-        replaced: set[int] = set()
-        if newest is not None:
-            for entry in queue.replaceable_entries(session, project.id, expired, KEEP_AHEAD):
-                if entry.item_id in again:  # the new model wants it too: it stays
-                    score = again[entry.item_id]
-                    entry.model_version, entry.strategy = newest, strategy
-                    entry.score = None if np.isnan(score) else float(score)
-                elif entry.owner is None or entry.claimed_at < expired:
-                    session.delete(entry)
-                else:
-                    entry.withdrawn_at = now
-                replaced.add(entry.round)
-            session.flush()
-        busy = queue.busy_items(session, project.id, list(again))
-        picks = [(item, score) for item, score in picks if item not in busy]
-        targets = queue.round_deficits(session, project.id)
-        if not targets and not replaced:
-            targets = [(None, project.batch_size)]
-        first = None
-        for number, count in targets:
-            batch, picks = picks[:count], picks[count:]
-            if not batch:
-                break
-            rnd = queue.target_round(session, project, number, newest, strategy, len(batch))
-            first = first if first is not None else rnd.number
-            queue.add_slots(session, project, rnd, batch, strategy, newest, inputs.stale)
-            queries.log_event(
-                session, project.id, "round_planned" if number is None else "round_refilled",
-                round=rnd.number, strategy=strategy, model_version=newest, size=len(batch),
-                stale=inputs.stale,
-            )  # fmt: skip
-        for number in sorted(replaced):
-            queue.mark_round_chosen(session, project.id, number, newest, strategy)
-            queue.complete_round_if_done(session, project.id, number)
-        return first if first is not None else (min(replaced) if replaced else None)
-
-
-def _shrink_rounds(store: Store, project_name: str, deficits: list[tuple[int, int]]) -> None:
-    """The pool is exhausted: open rounds keep the items they have."""
-    if not deficits:
-        return
-    with store.write() as session:
-        project = queries.get_project(session, project_name)
-        for number, missing in deficits:
-            queue.shrink_round(session, project.id, number, missing)
-            queue.complete_round_if_done(session, project.id, number)
-
-
 def needs_planning(store: Store, project_name: str) -> bool:
     """Whether the worker should plan: an open round holds items an older model chose that
     nobody has seen, or fewer items than its batch size, or fewer free slots wait in the
     shared queue than one tab reserves or one batch holds."""
-    expired = utcnow() - _lease_ttl(store)
+    expired = utcnow() - queue.lease_ttl(store.settings)
     with store.read() as session:
         project = queries.get_project(session, project_name)
-        if queue.replaceable_entries(session, project.id, expired, KEEP_AHEAD):
+        if queue.replaceable_entries(session, project.id, expired, planning.KEEP_AHEAD):
             return True
         if queue.round_deficits(session, project.id):
             return True

@@ -1,20 +1,20 @@
 """What the Label page does, without Streamlit: key map, the card's sync protocol, its payload.
 
-The label card runs in the browser with the tab's reserved items (``session.LOOKAHEAD``), so a
+The label card runs in the browser with the tab's reserved items (``loop.LOOKAHEAD``), so a
 key press shows the next item at once, without a round trip. The card and the server talk in
 two messages:
 
 - the card's *sync* state (``CardSync``): its tab id (kept across a reload), the payload it
   applied last (``seen``), the item on screen (``shown``) and every event the server has not
   acknowledged. Each event names the item it was shown for and carries a unique id; the
-  server applies each id once (``session.submit``'s ``client_event``), so fast typing loses
+  server applies each id once (``loop.submit``'s ``client_event``), so fast typing loses
   nothing, labels nothing twice, and never puts a label on the wrong item, whatever order
   reruns happen in.
 - the server's *payload* (``card_payload``): the tab's items, the acknowledged event ids, the
   counters, and a sequence number.
 
 After a retrain the server may withdraw reserved items that were never on screen
-(``session.lease``). A withdrawn item is left out of the next payload; the card, which never
+(``loop.lease``). A withdrawn item is left out of the next payload; the card, which never
 changes the item on screen by itself, drops it unless it is on screen, and once the card
 reports that it applied that payload (``TabSync.release``), the item goes back to the pool.
 """
@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from annotator import session
+from annotator import loop
 from annotator.errors import DatabaseUnavailableError, ProtolabelError
 from annotator.store import queries
 from annotator.store.db import Store
@@ -220,7 +220,7 @@ def apply_events(
                 _undo(store, project, event, owner=owner, annotator=annotator, auth=authenticated)
             else:
                 label = event.label if event.type == "label" else None
-                session.submit(
+                loop.submit(
                     store, project, event.item, label,
                     annotator=annotator, owner=owner, client_event=event.id,
                     authenticated=authenticated,
@@ -239,12 +239,10 @@ def apply_events(
 def _undo(
     store: Store, project: str, event: Event, *, owner: str, annotator: str, auth: bool
 ) -> None:
-    annotation_id = session.annotation_for_event(store, project, event.target or "")
+    annotation_id = loop.annotation_for_event(store, project, event.target or "")
     if annotation_id is None:
         return  # the decision it takes back never reached the server: nothing to undo
-    session.undo(
-        store, project, annotation_id, annotator=annotator, owner=owner, authenticated=auth
-    )
+    loop.undo(store, project, annotation_id, annotator=annotator, owner=owner, authenticated=auth)
 
 
 @dataclass
@@ -297,7 +295,7 @@ def _model(store: Store, project: str):
 
 
 def suggestions(
-    store: Store, project: str, items: list[session.QueuedItem]
+    store: Store, project: str, items: list[loop.QueuedItem]
 ) -> list[tuple[str, float] | None]:
     """The newest model's (label, confidence) for each item; None before the first model."""
     if not items:
@@ -325,7 +323,7 @@ def _image_uri(data: bytes | None) -> str | None:
 def card_payload(
     store: Store,
     project: str,
-    items: list[session.QueuedItem],
+    items: list[loop.QueuedItem],
     *,
     acked: list[str],
     seq: int = 0,
@@ -339,7 +337,7 @@ def card_payload(
     with store.read() as s:
         p = queries.get_project(s, project)
         labels, kind, custom = list(p.labels), p.data_kind, dict(p.keys or {})
-    progress = session.progress(store, project)
+    progress = loop.progress(store, project)
     keys = keymap(labels, custom)
     newest = progress.model_version or 0
     out_items = []
@@ -381,7 +379,7 @@ def card_payload(
     }
 
 
-def _content(kind: str, it: session.QueuedItem, feature_names: list[str] | None) -> dict:
+def _content(kind: str, it: loop.QueuedItem, feature_names: list[str] | None) -> dict:
     if kind == "text":
         return {"text": it.text or ""}
     if kind == "image":

@@ -1,7 +1,7 @@
 """The background trainer: one spawned process per project and server.
 
 It retrains the prototypical network when a round has been completed, then replans the open
-rounds with the new model (``session.plan_round``: what nobody has seen is replaced, rounds keep
+rounds with the new model (``loop.plan_round``: what nobody has seen is replaced, rounds keep
 their batch size). A planner thread keeps items waiting in the shared queue meanwhile, so a tab
 never runs dry and never waits for a retrain. It runs
 with one torch thread so the server stays responsive, exits when the server that started it
@@ -62,14 +62,14 @@ def run_worker(
 
 def plan_loop(store, project_name: str, stop: threading.Event) -> None:
     """The planner thread: keeps the shared queue stocked and replans after each retrain,
-    so choosing items never waits for a retrain (``session.needs_planning``)."""
-    from annotator import session
+    so choosing items never waits for a retrain (``loop.needs_planning``)."""
+    from annotator import loop
     from annotator.errors import ProjectNotFoundError
 
     while not stop.is_set():
         try:
-            planned = session.needs_planning(store, project_name) and (
-                session.plan_round(store, project_name) is not None
+            planned = loop.needs_planning(store, project_name) and (
+                loop.plan_round(store, project_name) is not None
             )
         except ProjectNotFoundError:
             return
@@ -82,22 +82,23 @@ def plan_loop(store, project_name: str, stop: threading.Event) -> None:
 def step(store, project_name: str) -> str:
     """One pass: retrain if a round completed, then plan if the queue needs it.
 
-    Training (``annotator.training``) runs under the
+    Training (``annotator.loop.training``) runs under the
     project's trainer lock (``annotator.store.locks``): with several app instances on one
     database only one trains at a time; the others skip ("locked") and read the newest model
     version like everyone else. After a retrain the open rounds are replanned with the new
     model; between retrains one batch waits in the shared queue, so a tab never runs dry.
     """
-    from annotator import session, training
+    from annotator import loop
     from annotator.errors import ProjectNotFoundError
+    from annotator.loop import training
 
     try:
         did = "idle"
         if training.retrain_pending(store, project_name):
             did = _train_locked(store, project_name)
         if (
-            session.needs_planning(store, project_name)
-            and session.plan_round(store, project_name) is not None
+            loop.needs_planning(store, project_name)
+            and loop.plan_round(store, project_name) is not None
             and did == "idle"
         ):
             did = "planned"
@@ -107,10 +108,11 @@ def step(store, project_name: str) -> str:
 
 
 def _train_locked(store, project_name: str) -> str:
-    from annotator import session, training
+    from annotator import loop
+    from annotator.loop import training
     from annotator.store.locks import trainer_lock
 
-    with trainer_lock(store, session.project_id(store, project_name)) as got:
+    with trainer_lock(store, loop.project_id(store, project_name)) as got:
         if not got:
             return "locked"
         if not training.retrain_pending(store, project_name):
@@ -118,15 +120,15 @@ def _train_locked(store, project_name: str) -> str:
         version = training.train(store, project_name)
         if version is None:
             return "idle"
-        session.plan_round(store, project_name)  # replan the open rounds with the new model
+        loop.plan_round(store, project_name)  # replan the open rounds with the new model
         return f"trained v{version}"
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m annotator.worker PROJECT PARENT_PID``; the database comes from the environment."""
+    """``python -m annotator.loop.worker PROJECT PARENT_PID``; the database comes from the environment."""
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 2:
-        print("usage: python -m annotator.worker PROJECT PARENT_PID", file=sys.stderr)
+        print("usage: python -m annotator.loop.worker PROJECT PARENT_PID", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO)
     with contextlib.suppress(KeyboardInterrupt):
@@ -138,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
 class WorkerPool:
     """The server's workers, one per project (share one pool per server process).
 
-    A worker is a fresh ``python -m annotator.worker`` process, not a multiprocessing child:
+    A worker is a fresh ``python -m annotator.loop.worker`` process, not a multiprocessing child:
     spawn would re-run the caller's ``__main__``, which under Streamlit is the page script.
     """
 
@@ -157,7 +159,7 @@ class WorkerPool:
             if self.settings.data_dir is not None:
                 env["PROTOLABEL_DATA_DIR"] = str(self.settings.data_dir)
             self._procs[project_name] = subprocess.Popen(
-                [sys.executable, "-m", "annotator.worker", project_name, str(os.getpid())],
+                [sys.executable, "-m", "annotator.loop.worker", project_name, str(os.getpid())],
                 env=env, stdin=subprocess.DEVNULL,
             )  # fmt: skip
             return True

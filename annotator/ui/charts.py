@@ -73,3 +73,26 @@ def labels_per_round(rounds: pd.DataFrame) -> alt.Chart:
         )
         .properties(height=220)
     )
+
+
+def learning_curves(frame: pd.DataFrame, strategies: list[str]) -> alt.LayerChart:
+    """Mean test accuracy per label count and strategy (``simulation.mean_curves`` rows with
+    ``low``/``high`` = mean -+ std), a band for the spread; colours fixed in run order."""
+    from annotator.simulation import COLOURS
+
+    colour = alt.Color(
+        "strategy:N", title="strategy",
+        scale=alt.Scale(domain=strategies, range=list(COLOURS[: len(strategies)])),
+    )  # fmt: skip
+    base = alt.Chart(frame).encode(x=alt.X("labels:Q", title="labels"), color=colour)
+    band = base.mark_area(opacity=0.15).encode(y="low:Q", y2="high:Q")
+    line = base.mark_line(point=True).encode(
+        y=alt.Y("mean:Q", title="test accuracy", scale=alt.Scale(zero=False)),
+        tooltip=[
+            "strategy",
+            "labels",
+            alt.Tooltip("mean:Q", format=".3f"),
+            alt.Tooltip("std:Q", format=".3f"),
+        ],
+    )
+    return band + line

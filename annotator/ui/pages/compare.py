@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 
-import altair as alt
 import streamlit as st
 
 from annotator import services, simulation
 from annotator.errors import ProtolabelError
 from annotator.simulation import background
-from annotator.ui import auth
+from annotator.ui import auth, charts
 from annotator.ui.resources import get_store
 from annotator.ui.text import escape_markdown
 from strategies import NAMES
@@ -73,22 +72,7 @@ def _progress() -> None:
 def _show(results: dict) -> None:
     frame = background.curves_frame(results)
     strategies = list(results["summary"])  # fixed colours, in the run's order
-    colour = alt.Color(
-        "strategy:N", title="strategy",
-        scale=alt.Scale(domain=strategies, range=list(simulation.COLOURS[: len(strategies)])),
-    )  # fmt: skip
-    base = alt.Chart(frame).encode(x=alt.X("labels:Q", title="labels"), color=colour)
-    band = base.mark_area(opacity=0.15).encode(y="low:Q", y2="high:Q")
-    line = base.mark_line(point=True).encode(
-        y=alt.Y("mean:Q", title="test accuracy", scale=alt.Scale(zero=False)),
-        tooltip=[
-            "strategy",
-            "labels",
-            alt.Tooltip("mean:Q", format=".3f"),
-            alt.Tooltip("std:Q", format=".3f"),
-        ],
-    )
-    st.altair_chart(band + line, width="stretch")
+    st.altair_chart(charts.learning_curves(frame, strategies), width="stretch")
     st.dataframe(background.summary_table(results), hide_index=True, width="stretch")
     cols = st.columns(2)
     cols[0].download_button(

@@ -95,4 +95,11 @@ def prior_rows(
     texts = prior_texts(names, TEMPLATE, guidelines)
     data = ImportedData(kind="text", source="class descriptions", ids=list(names), texts=texts)
     rows = np.asarray(featurizer.transform(data, progress=False), dtype=np.float32)
+    # Unit length: the learner's prototypes compare by Euclidean distance, under which a
+    # shorter row is nearer to everything. A description without a word of the items'
+    # vocabulary has an empty tf-idf half (norm 1 / sqrt(2) in minilm+tfidf instead of 1), and
+    # its class would win most items for that alone (seen on a reporting set whose book titles
+    # are unknown words). With equal norms the nearest description is the most similar one.
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    rows = rows / np.where(norms > 0, norms, 1.0).astype(np.float32)
     return dict(zip(names, rows, strict=True))

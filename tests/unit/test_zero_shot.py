@@ -96,3 +96,32 @@ def test_prior_rows_are_the_featurizers_rows_of_the_descriptions() -> None:
         ImportedData(kind="text", source="d", ids=["x", "y"], texts=texts), progress=False
     )
     np.testing.assert_allclose(np.stack(list(rows.values())), expected)
+
+
+class _Stub:
+    """A featurizer whose rows for the descriptions are given (the texts are ignored)."""
+
+    def __init__(self, rows) -> None:
+        self.rows = np.asarray(rows, dtype=np.float32)
+
+    def transform(self, data, progress=False):
+        return self.rows
+
+
+def test_prior_rows_have_unit_length_so_a_short_description_wins_nothing() -> None:
+    from annotator.zero_shot import prior_rows
+    from meta import ProtoNetClassifier
+
+    # "b"'s description lost its word half (no known word): same direction, norm 1 / sqrt(2)
+    raw = [[1.0, 0.0, 0.0, 0.0], [0.0, np.sqrt(0.5), 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
+    rows = prior_rows(_Stub(raw), ["a", "b", "c"])
+    np.testing.assert_allclose([np.linalg.norm(rows[k]) for k in "abc"], [1.0, 1.0, 0.0])
+    np.testing.assert_allclose(rows["b"], [0.0, 1.0, 0.0, 0.0])
+    # items mostly like "a": by Euclidean distance to the raw rows, "b" (shorter) took them
+    items = np.array([[0.4, 0.3, np.sqrt(0.75), 0.0], [0.45, 0.35, 0.0, np.sqrt(0.675)]])
+    assert (items @ np.asarray(raw)[0] > items @ np.asarray(raw)[1] * np.sqrt(2)).all()
+    shorter = np.argmin(((items[:, None] - np.asarray(raw)[None, :2]) ** 2).sum(-1), axis=1)
+    assert shorter.tolist() == [1, 1]
+    model = ProtoNetClassifier(random_state=0, device="cpu", max_steps=0, linear_l2=None)
+    model.fit(np.empty((0, 4), dtype=np.float32), [], priors={k: rows[k] for k in "ab"})
+    assert model.predict(items).tolist() == ["a", "a"]

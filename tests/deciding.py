@@ -6,11 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import sqlalchemy as sa
-
 from annotator import loop
+from annotator.store import queries
 from annotator.store.db import Store
-from annotator.store.models import Item, Project
 
 #: The most items one planned round holds (``loop.configure``'s bound).
 _MAX_BATCH = 1000
@@ -63,11 +61,8 @@ def decide_one(store: Store, project: str, annotator: str, external_id: str, lab
 
 def _item_ids(store: Store, project: str, wanted) -> tuple[dict[str, int], int]:
     with store.read() as s:
-        project_id = s.scalar(sa.select(Project.id).where(Project.name == project))
-        rows = s.execute(
-            sa.select(Item.external_id, Item.id).where(Item.project_id == project_id)
-        ).all()
-    ids = dict(rows)
+        items = queries.items_in_order(s, queries.get_project(s, project).id)
+        ids = {it.external_id: it.id for it in items}
     unknown = [e for e in wanted if e not in ids]
     assert not unknown, f"project {project!r} has no items {unknown}"
     return ids, len(ids)

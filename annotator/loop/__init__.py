@@ -20,7 +20,6 @@ from annotator.loop.planning import (
     choose,
     choose_batch,
     plan_round,
-    plan_unlocked,
     selection_inputs,
 )
 from annotator.loop.queue import (
@@ -58,7 +57,7 @@ __all__ = [
     "STRATEGY_NAMES", "Choice", "HistoryEntry", "Lease", "PlanInputs", "Progress",
     "ProjectSettings", "QueuedItem", "SubmitResult", "annotation_for_event", "choose",
     "choose_batch", "claim_next", "configure", "history", "lease", "most_recent_project",
-    "needs_planning", "nothing_left_for", "plan_round", "plan_unlocked", "progress",
+    "needs_planning", "nothing_left_for", "plan_round", "progress",
     "project_id", "project_settings", "relabel", "release", "selection_inputs", "submit",
     "undo",
 ]  # fmt: skip

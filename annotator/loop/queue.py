@@ -345,8 +345,9 @@ def _load_items(store: Store, entries: list[QueueEntry]) -> list[QueuedItem]:
     if not entries:
         return []
     with store.read() as session:
-        items = queue.items_by_id(session, [e.item_id for e in entries])
         project = session.get(Project, entries[0].project_id)
+        found = queries.items_of(session, project.id, [e.item_id for e in entries])
+        items = {it.id: it for it in found}
         values = services.feature_values_by_id(store, session, project, items.values())
     out = []
     for e in entries:

@@ -585,10 +585,6 @@ def decisions(
     return [(a, ext) for a, ext in session.execute(query)]
 
 
-def items_by_id(session: Session, item_ids: Collection[int]) -> dict[int, Item]:
-    return {it.id: it for it in session.scalars(select(Item).where(Item.id.in_(list(item_ids))))}
-
-
 def item_ids_at_rows(session: Session, project_id: int, rows: Collection[int]) -> dict[int, int]:
     """Pool row -> item id, for ``rows``."""
     return dict(
